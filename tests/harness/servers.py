@@ -1,0 +1,463 @@
+"""Throwaway real servers on 127.0.0.1 for tests, benchmarks and the demo stack.
+
+Every server is started on a free loopback port in its own temporary directory and
+stopped by PID. Nothing here talks to an address off this machine.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+PG_BIN = os.environ.get("SARK_PG_BIN", "/usr/lib/postgresql/15/bin")
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(below=None):
+    """Return a TCP port on 127.0.0.1 that is free right now (optionally below a bound)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            port = sock.getsockname()[1]
+        if below is None or port < below:
+            return port
+
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    """Poll predicate() until it is true or raise TimeoutError naming what we waited for."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception as exc:  # pylint: disable=broad-except
+            last_error = exc
+        time.sleep(interval)
+    raise TimeoutError("%s not ready after %.1fs (last error: %s)" % (what, timeout, last_error))
+
+
+def port_open(port, host=LOOPBACK):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _signal(pid, sig):
+    """Signal the process group the server leads (all started with start_new_session)."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def stop_pid(pid, timeout=10.0, sig=signal.SIGTERM):
+    """Signal a process (and its group), then SIGKILL the group after timeout."""
+    if not pid:
+        return
+    try:
+        _signal(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            finished, _status = os.waitpid(pid, os.WNOHANG)
+            if finished:
+                return
+        except ChildProcessError:
+            # not our child (demo stack stopped from another process): poll for existence
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+        time.sleep(0.05)
+    try:
+        _signal(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+class Server:
+    """A process we started; subclasses know how to start and probe it."""
+
+    name = "server"
+
+    def __init__(self, workdir=None, port=None):
+        self._own_workdir = workdir is None
+        self.workdir = workdir or tempfile.mkdtemp(prefix="sark-%s-" % self.name)
+        self.port = port or free_port()
+        self.host = LOOPBACK
+        self.pid = None
+        self.proc = None
+        self.log_path = os.path.join(self.workdir, "%s.log" % self.name)
+
+    def _spawn(self, argv, env=None, cwd=None):
+        log = open(self.log_path, "ab")  # pylint: disable=consider-using-with
+        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=cwd or self.workdir, start_new_session=True)
+        log.close()
+        self.pid = self.proc.pid
+        return self.proc
+
+    def log_tail(self, lines=30):
+        try:
+            with open(self.log_path, "r", encoding="utf-8", errors="replace") as handle:
+                return "".join(handle.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def _check_alive(self):
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError("%s exited with %s:\n%s" % (self.name, self.proc.returncode, self.log_tail()))
+
+    def stop(self):
+        stop_pid(self.pid)
+        self.pid = None
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def describe(self):
+        return {"name": self.name, "host": self.host, "port": self.port, "pid": self.pid, "workdir": self.workdir}
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    def start(self):
+        raise NotImplementedError
+
+
+class RedisServer(Server):
+    """redis-server with optional password, ACL users, TLS and cluster mode."""
+
+    name = "redis"
+
+    def __init__(self, workdir=None, port=None, password=None, acl_users=None, tls=None,
+                 cluster=False, extra_args=None, binary="redis-server"):
+        super().__init__(workdir, port)
+        self.password = password
+        self.acl_users = acl_users or []  # list of ACL rule strings, e.g. "ops on >pw ~* +@all"
+        self.tls = tls  # dict(cert=, key=, ca=) -> TLS only, plain port disabled
+        self.cluster = cluster
+        self.extra_args = list(extra_args or [])
+        self.binary = binary
+
+    def argv(self):
+        argv = [self.binary, "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
+                "--dir", self.workdir, "--protected-mode", "no", "--daemonize", "no"]
+        if self.tls:
+            argv += ["--port", "0", "--tls-port", str(self.port),
+                     "--tls-cert-file", self.tls["cert"], "--tls-key-file", self.tls["key"],
+                     "--tls-ca-cert-file", self.tls["ca"], "--tls-auth-clients", self.tls.get("auth_clients", "optional")]
+        else:
+            argv += ["--port", str(self.port)]
+        if self.password:
+            argv += ["--requirepass", self.password]
+        if self.cluster:
+            argv += ["--cluster-enabled", "yes", "--cluster-config-file", os.path.join(self.workdir, "nodes.conf"),
+                     "--cluster-node-timeout", "2000"]
+        for rule in self.acl_users:
+            argv += ["--user"] + rule.split()
+        return argv + self.extra_args
+
+    def start(self):
+        self._spawn(self.argv())
+
+        def ready():
+            self._check_alive()
+            return port_open(self.port)
+        wait_for(ready, 10, "redis-server on port %d" % self.port)
+        return self
+
+    def client(self, **kwargs):
+        import redis  # pylint: disable=import-outside-toplevel
+        params = dict(host=LOOPBACK, port=self.port, password=self.password, decode_responses=False)
+        params.update(kwargs)
+        return redis.Redis(**params)
+
+
+class RedisCluster:
+    """A real local Redis Cluster of N primaries (no replicas), each its own redis-server."""
+
+    name = "redis-cluster"
+
+    def __init__(self, primaries=3, workdir=None):
+        self.workdir = workdir or tempfile.mkdtemp(prefix="sark-redis-cluster-")
+        # the cluster bus listens on port + 10000, so node ports must stay below 55536
+        self.nodes = [RedisServer(workdir=os.path.join(self.workdir, "n%d" % i), cluster=True,
+                                  port=free_port(below=55000))
+                      for i in range(primaries)]
+
+    def start(self):
+        for node in self.nodes:
+            os.makedirs(node.workdir, exist_ok=True)
+            node.start()
+        addrs = ["%s:%d" % (LOOPBACK, n.port) for n in self.nodes]
+        out = subprocess.run(["redis-cli", "--cluster", "create"] + addrs + ["--cluster-yes"],
+                             capture_output=True, text=True, timeout=60, check=False)
+        if out.returncode != 0:
+            raise RuntimeError("redis-cli --cluster create failed: %s %s" % (out.stdout, out.stderr))
+
+        def converged():
+            info = subprocess.run(["redis-cli", "-p", str(self.nodes[0].port), "cluster", "info"],
+                                  capture_output=True, text=True, timeout=5, check=False).stdout
+            return "cluster_state:ok" in info
+        wait_for(converged, 20, "redis cluster state ok", interval=0.2)
+        return self
+
+    @property
+    def port(self):
+        return self.nodes[0].port
+
+    def stop(self):
+        for node in self.nodes:
+            node.stop()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+def make_tls_material(directory, common_name="127.0.0.1"):
+    """Generate a self-signed CA plus a server and a client certificate with openssl."""
+    os.makedirs(directory, exist_ok=True)
+    paths = {k: os.path.join(directory, k + ".pem") for k in
+             ("ca", "ca_key", "cert", "key", "client_cert", "client_key")}
+
+    def run(*argv):
+        subprocess.run(argv, check=True, capture_output=True, timeout=60)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=sark-ops-test-ca", "-keyout", paths["ca_key"], "-out", paths["ca"])
+    ext = os.path.join(directory, "san.ext")
+    with open(ext, "w", encoding="utf-8") as handle:
+        handle.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for cert, key, cn in (("cert", "key", common_name), ("client_cert", "client_key", "sark-ops-client")):
+        csr = os.path.join(directory, cert + ".csr")
+        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=%s" % cn,
+            "-keyout", paths[key], "-out", csr)
+        run("openssl", "x509", "-req", "-in", csr, "-CA", paths["ca"], "-CAkey", paths["ca_key"],
+            "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", paths[cert])
+    return paths
+
+
+class PostgresServer(Server):
+    """A throwaway PostgreSQL 15 cluster run as the postgres OS user (initdb refuses root)."""
+
+    name = "postgres"
+
+    def __init__(self, workdir=None, port=None, superuser="postgres", password=None, settings=None,
+                 primary=None, auth="trust"):
+        super().__init__(workdir, port)
+        self.superuser = superuser
+        self.password = password
+        self.settings = dict(settings or {})
+        self.primary = primary  # PostgresServer to stream from (creates a replica with pg_basebackup)
+        self.auth = auth
+        self.datadir = os.path.join(self.workdir, "data")
+        self.socket_dir = self.workdir
+
+    def _as_postgres(self, argv, **kwargs):
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120, **kwargs)
+
+    def _prepare_dir(self):
+        os.makedirs(self.workdir, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres", "postgres")
+            # the socket dir is also the work dir: make it traversable for the test user
+            os.chmod(self.workdir, 0o755)
+
+    def initdb(self):
+        self._prepare_dir()
+        if self.primary is not None:
+            self._as_postgres([os.path.join(PG_BIN, "pg_basebackup"), "-h", LOOPBACK, "-p", str(self.primary.port),
+                               "-U", self.primary.superuser, "-D", self.datadir, "-R", "-X", "stream",
+                               "-c", "fast"])
+            return
+        argv = [os.path.join(PG_BIN, "initdb"), "-D", self.datadir, "-U", self.superuser, "-E", "UTF8",
+                "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=%s" % self.auth]
+        pwfile = None
+        if self.password:
+            pwfile = os.path.join(self.workdir, "pwfile")
+            with open(pwfile, "w", encoding="utf-8") as handle:
+                handle.write(self.password + "\n")
+            if os.geteuid() == 0:
+                shutil.chown(pwfile, "postgres", "postgres")
+            argv += ["--pwfile", pwfile]
+        self._as_postgres(argv)
+        if pwfile:
+            os.unlink(pwfile)
+        with open(os.path.join(self.datadir, "pg_hba.conf"), "a", encoding="utf-8") as handle:
+            handle.write("host replication all 127.0.0.1/32 %s\n" % self.auth)
+
+    def start(self):
+        if not os.path.exists(os.path.join(self.datadir, "PG_VERSION")):
+            self.initdb()
+        opts = {"listen_addresses": LOOPBACK, "port": self.port, "unix_socket_directories": self.socket_dir,
+                "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                "wal_level": "replica", "max_wal_senders": 5, "hot_standby": "on"}
+        opts.update(self.settings)
+        argv = [os.path.join(PG_BIN, "postgres"), "-D", self.datadir]
+        for key, value in opts.items():
+            argv += ["-c", "%s=%s" % (key, value)]
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        self._spawn(argv)
+
+        def ready():
+            self._check_alive()
+            return subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-h", LOOPBACK, "-p", str(self.port), "-q"],
+                                  check=False).returncode == 0
+        wait_for(ready, 30, "postgres on port %d" % self.port, interval=0.1)
+        return self
+
+    def stop(self):
+        # SIGINT is PostgreSQL's "fast" shutdown; it reaches the postmaster through the group.
+        stop_pid(self.pid, timeout=20, sig=signal.SIGINT)
+        self.pid = None
+        self.proc = None
+
+    def dsn(self, dbname="postgres", user=None, password=None):
+        parts = ["host=%s" % LOOPBACK, "port=%d" % self.port, "dbname=%s" % dbname,
+                 "user=%s" % (user or self.superuser)]
+        if password or (user is None and self.password):
+            parts.append("password=%s" % (password or self.password))
+        return " ".join(parts)
+
+    def connect(self, dbname="postgres", autocommit=True, **kwargs):
+        import psycopg2  # pylint: disable=import-outside-toplevel
+        conn = psycopg2.connect(self.dsn(dbname, **kwargs))
+        conn.autocommit = autocommit
+        return conn
+
+    def execute(self, sql, dbname="postgres", params=None, fetch=False):
+        conn = self.connect(dbname)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                if fetch:
+                    return cur.fetchall()
+                return None
+        finally:
+            conn.close()
+
+    def create_database(self, name, template="template0"):
+        from psycopg2 import sql  # pylint: disable=import-outside-toplevel
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+        finally:
+            conn.close()
+
+
+def _http_ok(url):
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:  # nosec - loopback only
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+class PrometheusServer(Server):
+    name = "prometheus"
+
+    def __init__(self, workdir=None, port=None, rule_files=None, alertmanager_port=None,
+                 scrape_targets=None, eval_interval="1s"):
+        super().__init__(workdir, port)
+        self.rule_files = list(rule_files or [])
+        self.alertmanager_port = alertmanager_port
+        self.scrape_targets = list(scrape_targets or [])
+        self.eval_interval = eval_interval
+
+    def write_config(self):
+        import yaml  # pylint: disable=import-outside-toplevel
+        config = {"global": {"scrape_interval": "1s", "evaluation_interval": self.eval_interval},
+                  "rule_files": self.rule_files,
+                  "scrape_configs": [{"job_name": "prometheus",
+                                      "static_configs": [{"targets": ["%s:%d" % (LOOPBACK, self.port)] + self.scrape_targets}]}]}
+        if self.alertmanager_port:
+            config["alerting"] = {"alertmanagers": [{"static_configs": [
+                {"targets": ["%s:%d" % (LOOPBACK, self.alertmanager_port)]}]}]}
+        path = os.path.join(self.workdir, "prometheus.yml")
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(config, handle)
+        return path
+
+    def start(self):
+        config = self.write_config()
+        self._spawn(["prometheus", "--config.file=%s" % config,
+                     "--storage.tsdb.path=%s" % os.path.join(self.workdir, "data"),
+                     "--web.listen-address=%s:%d" % (LOOPBACK, self.port),
+                     "--rules.alert.resend-delay=1s", "--web.enable-lifecycle"])
+        url = "http://%s:%d/-/ready" % (LOOPBACK, self.port)
+
+        def ready():
+            self._check_alive()
+            return _http_ok(url)
+        wait_for(ready, 20, "prometheus on port %d" % self.port)
+        return self
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (LOOPBACK, self.port)
+
+
+class AlertmanagerServer(Server):
+    name = "alertmanager"
+
+    def __init__(self, workdir=None, port=None, webhook_url=None):
+        super().__init__(workdir, port)
+        self.webhook_url = webhook_url
+
+    def write_config(self):
+        import yaml  # pylint: disable=import-outside-toplevel
+        receiver = {"name": "default"}
+        if self.webhook_url:
+            receiver["webhook_configs"] = [{"url": self.webhook_url, "send_resolved": True}]
+        config = {"route": {"receiver": "default", "group_wait": "0s", "group_interval": "1s",
+                            "repeat_interval": "1h"},
+                  "receivers": [receiver]}
+        path = os.path.join(self.workdir, "alertmanager.yml")
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(config, handle)
+        return path
+
+    def start(self):
+        config = self.write_config()
+        self._spawn(["prometheus-alertmanager", "--config.file=%s" % config,
+                     "--storage.path=%s" % os.path.join(self.workdir, "data"),
+                     "--web.listen-address=%s:%d" % (LOOPBACK, self.port),
+                     "--cluster.listen-address="])
+        url = "http://%s:%d/-/ready" % (LOOPBACK, self.port)
+
+        def ready():
+            self._check_alive()
+            return _http_ok(url)
+        wait_for(ready, 20, "alertmanager on port %d" % self.port)
+        return self
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (LOOPBACK, self.port)
