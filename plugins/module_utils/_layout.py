@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) sark.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The SARK data contract: where every key, table, column and route lives in each layout (private).
+
+``runbook`` is what the operations runbooks document; ``sark_v2`` is what the SARK 2.x code does
+(see docs/layouts.md and the SARK data contract). No module hard-codes a key name, table or route: they ask a Layout.
+Every template can be overridden by the user (option ``layout_templates``); an override must
+keep the placeholders of the template it replaces, so the code can still fill it in.
+"""
+
+import re
+import string
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
+
+LAYOUT_NAMES = ("runbook", "sark_v2")
+
+# name -> (runbook value, sark_v2 value). None means "this layout has no such thing".
+TEMPLATES = {
+    # --- Redis keys ---------------------------------------------------------------------------
+    "session_key": ("session:user:{user_id}:{session_id}", "session:{session_id}"),
+    "user_sessions_key": (None, "user_sessions:{user_id}"),
+    "ratelimit_key": ("ratelimit:{kind}:{subject}:{window}", "rate_limit:{kind}:{subject}"),
+    "policy_decision_key": ("policy:decision:{user_id}:{action}:{resource}:{context}",
+                            "policy:decision:{user_id}:{action}:{resource}:{context}"),
+    "policy_version_key": ("policy:version:{policy}", None),
+    "siem_queue_key": ("siem:event_queue", None),
+    "siem_failed_key": ("siem:failed_events", None),
+    "breaker_state_key": ("siem:circuit_breaker:state", None),
+    "breaker_failures_key": ("siem:circuit_breaker:failure_count", None),
+    "siem_breaker_state_key": ("circuit:{siem}:state", None),
+    "siem_breaker_failures_key": ("circuit:{siem}:failure", None),
+    # --- PostgreSQL ---------------------------------------------------------------------------
+    "app_database": ("sark", "sark"),
+    "audit_database": ("sark_audit", "sark_audit"),
+    "users_table": ("users", "users"),
+    "servers_table": ("servers", "mcp_servers"),
+    "tools_table": (None, "mcp_tools"),
+    "audit_table": ("audit_events", "audit_events"),
+    "audit_time_column": ("time", "timestamp"),
+    "policy_evaluations_table": ("policy_evaluations", None),
+    "api_keys_table": (None, "api_keys"),
+    # --- HTTP API -----------------------------------------------------------------------------
+    "health_route": ("/health", "/health/"),
+    "health_detailed_route": ("/health/detailed", "/health/detailed"),
+    "health_live_route": (None, "/health/live"),
+    "health_ready_route": (None, "/health/ready"),
+    "users_route": ("/api/v1/users", None),
+    "user_route": ("/api/v1/users/{user_id}", None),
+    "servers_route": ("/api/v1/servers", "/api/v1/servers/"),
+    "server_route": ("/api/v1/servers/{server_id}", None),
+    "servers_bulk_status_route": (None, "/api/v1/bulk/servers/status"),
+    "servers_export_route": (None, "/api/v1/export/servers.json"),
+    "policies_route": ("/api/v1/policies", "/api/v1/policy/list"),
+    "policy_evaluate_route": (None, "/api/v1/policy/evaluate"),
+    "announce_route": ("/api/v1/admin/announce", None),
+}
+
+# Facts that are not templates: types and behaviours that differ between layouts.
+TRAITS = {
+    "runbook": {
+        "session_type": "hash",
+        "ratelimit_model": "fixed_hourly",
+        "ratelimit_window_format": "%Y-%m-%d-%H",
+        "siem_in_redis": True,
+        "breaker_in_redis": True,
+        "csrf_required": False,
+        "users_api": True,
+        "health_shape": "components",
+    },
+    "sark_v2": {
+        "session_type": "string",
+        "ratelimit_model": "sliding_window",
+        "ratelimit_window_seconds": 3600,
+        "siem_in_redis": False,
+        "breaker_in_redis": False,
+        "csrf_required": True,
+        "users_api": False,
+        "health_shape": "dependencies",
+    },
+}
+
+# Why a layout lacks something, for error messages that say what to do instead.
+ABSENT_REASONS = {
+    ("runbook", "user_sessions_key"): "the runbook layout keeps no per-user session index; sessions are found by SCAN",
+    ("sark_v2", "policy_version_key"): "SARK 2.x keeps no policy:version:* keys",
+    ("sark_v2", "siem_queue_key"): "SARK 2.x keeps the SIEM queue in process memory, not in Redis",
+    ("sark_v2", "siem_failed_key"): "SARK 2.x keeps failed SIEM events in process memory, not in Redis",
+    ("sark_v2", "breaker_state_key"): "SARK 2.x keeps the SIEM circuit breaker in each worker's memory; restart the workers",
+    ("sark_v2", "breaker_failures_key"): "SARK 2.x keeps the SIEM circuit breaker in each worker's memory; restart the workers",
+    ("sark_v2", "siem_breaker_state_key"): "SARK 2.x keeps the SIEM circuit breaker in each worker's memory; restart the workers",
+    ("sark_v2", "siem_breaker_failures_key"): "SARK 2.x keeps the SIEM circuit breaker in each worker's memory; restart the workers",
+    ("sark_v2", "policy_evaluations_table"): "SARK 2.x has no policy_evaluations table; evaluations are audit_events",
+    ("runbook", "tools_table"): "the runbook layout documents no tools table",
+    ("runbook", "api_keys_table"): "the runbook layout documents no api_keys table",
+    ("sark_v2", "users_route"): "SARK 2.x has no users API; user changes go through the database",
+    ("sark_v2", "user_route"): "SARK 2.x has no users API; user changes go through the database",
+    ("sark_v2", "server_route"): "SARK 2.x answers 405 to DELETE/PATCH of one server; use the bulk status endpoint",
+    ("runbook", "servers_bulk_status_route"): "the runbook layout has no bulk status endpoint",
+    ("runbook", "servers_export_route"): "the runbook layout has no export endpoint; list servers instead",
+    ("runbook", "policy_evaluate_route"): "the runbook layout evaluates policies on OPA directly",
+    ("sark_v2", "announce_route"): "SARK 2.x has no announce endpoint; use a webhook notification",
+    ("runbook", "health_live_route"): "the runbook layout documents only /health and /health/detailed",
+    ("runbook", "health_ready_route"): "the runbook layout documents only /health and /health/detailed",
+}
+
+GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
+
+
+def layout_argument_spec():
+    return dict(
+        layout=dict(type="str", choices=list(LAYOUT_NAMES), default="runbook",
+                    fallback=(env_fallback, ["SARK_LAYOUT"])),
+        layout_templates=dict(type="dict", default={}),
+    )
+
+
+def placeholders(template):
+    return [field for _text, field, _spec, _conv in string.Formatter().parse(template) if field]
+
+
+def glob_escape(value):
+    """Escape a literal so Redis SCAN MATCH treats it literally (a user id may contain * or [)."""
+    return GLOB_SPECIAL.sub(r"\\\1", str(value))
+
+
+class Layout:
+    """The templates and traits of one layout, with the user's overrides applied and validated."""
+
+    def __init__(self, name="runbook", overrides=None):
+        if name not in LAYOUT_NAMES:
+            raise SarkValidationError("Unknown layout %r: use one of %s" % (name, ", ".join(LAYOUT_NAMES)))
+        self.name = name
+        self.traits = dict(TRAITS[name])
+        index = LAYOUT_NAMES.index(name)
+        self.templates = {key: values[index] for key, values in TEMPLATES.items()}
+        self.overridden = sorted((overrides or {}).keys())
+        for key, value in (overrides or {}).items():
+            self._override(key, value)
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(params.get("layout") or "runbook", params.get("layout_templates") or {})
+
+    def _override(self, key, value):
+        if key not in self.templates:
+            raise SarkValidationError("layout_templates: unknown template %r; known templates: %s"
+                                      % (key, ", ".join(sorted(self.templates))))
+        if value in (None, ""):
+            self.templates[key] = None
+            return
+        if not isinstance(value, str):
+            raise SarkValidationError("layout_templates.%s must be a string, got %s" % (key, type(value).__name__))
+        default = self.templates[key]
+        if default is not None:
+            expected = sorted(set(placeholders(default)))
+            got = sorted(set(placeholders(value)))
+            if expected != got:
+                raise SarkValidationError(
+                    "layout_templates.%s=%r must use exactly the placeholders %s (got %s)"
+                    % (key, value, ", ".join("{%s}" % p for p in expected) or "none", ", ".join("{%s}" % p for p in got) or "none"))
+        self.templates[key] = value
+
+    def has(self, key):
+        return self.templates.get(key) is not None
+
+    def template(self, key):
+        if key not in self.templates:
+            raise KeyError(key)
+        value = self.templates[key]
+        if value is None:
+            reason = ABSENT_REASONS.get((self.name, key)) or "not part of this layout"
+            raise SarkValidationError("%s is not available in the %s layout: %s" % (key, self.name, reason),
+                                      layout=self.name)
+        return value
+
+    def absent_reason(self, key):
+        return ABSENT_REASONS.get((self.name, key)) or "not part of this layout"
+
+    def key(self, key, **values):
+        """Fill a template completely; every placeholder must be given."""
+        template = self.template(key)
+        missing = [p for p in placeholders(template) if p not in values]
+        if missing:
+            raise SarkValidationError("%s needs %s" % (key, ", ".join(missing)))
+        return template.format(**{k: str(v) for k, v in values.items()})
+
+    route = key
+
+    def pattern(self, key, **values):
+        """A SCAN MATCH glob: given placeholders filled in literally (escaped), the others become *."""
+        template = self.template(key)
+        out = []
+        for text, field, _spec, _conv in string.Formatter().parse(template):
+            out.append(glob_escape(text))
+            if field:
+                if values.get(field) is not None:
+                    out.append(glob_escape(values[field]))
+                else:
+                    out.append("*")
+        return "".join(out)
+
+    def parser(self, key):
+        """A compiled regex with one named group per placeholder, to read values back out of a key."""
+        template = self.template(key)
+        parts = []
+        fields = placeholders(template)
+        for text, field, _spec, _conv in string.Formatter().parse(template):
+            parts.append(re.escape(text))
+            if field:
+                # the last placeholder takes the rest; earlier ones stop at the next literal
+                parts.append("(?P<%s>.+)" % field if field == fields[-1] else "(?P<%s>.+?)" % field)
+        return re.compile("^" + "".join(parts) + "$")
+
+    def describe(self):
+        return {"name": self.name, "overridden": self.overridden, "traits": dict(self.traits),
+                "templates": {k: v for k, v in sorted(self.templates.items())}}
