@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Run every test of sark.ops, doing its own set-up first (see scripts/setup.sh):
+#   ansible-test sanity + units (Python 3.12 / ansible-core 2.21, then Python 3.11 / ansible-core 2.19),
+#   ansible-lint --profile production, the pytest integration tests against real servers,
+#   every Molecule scenario, and a build + offline install of the collection tarball.
+# Every step runs even if an earlier one failed; the exit code is non-zero if any failed.
+# Usage: bash scripts/run-tests.sh [step ...]   (steps: sanity units sanity311 units311 lint integration molecule build)
+set -uo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+T0=$(date +%s)
+# shellcheck source=scripts/setup.sh
+. "$REPO/scripts/setup.sh" || { echo "setup failed" >&2; exit 1; }
+set +e
+SETUP_SECONDS=$(( $(date +%s) - T0 ))
+
+STEPS=("$@")
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(sanity units sanity311 units311 lint integration molecule build)
+
+# ansible-test needs the collection at .../ansible_collections/sark/ops as a real directory.
+WORK="$(mktemp -d /tmp/sark-ops-tests.XXXXXX)"
+COLL="$WORK/ansible_collections/sark/ops"
+mkdir -p "$WORK/ansible_collections/sark"
+cp -a "$REPO" "$COLL"
+rm -rf "$COLL/.ansible" "$COLL/collections" "$COLL/tests/output" "$COLL/dist"
+export SARK_DEPS_COLLECTIONS="$SARK_OPS_HOME/collections"
+export ANSIBLE_COLLECTIONS_PATH="$WORK:$SARK_DEPS_COLLECTIONS"
+JUNIT="$WORK/junit"
+mkdir -p "$JUNIT"
+cd "$COLL" || exit 1
+
+declare -a RESULTS=()
+FAILED=0
+run_step() {  # name, command...
+  local name="$1" start rc; shift
+  start=$(date +%s)
+  echo "::group:: $name"
+  echo "== $name: $*"
+  "$@"
+  rc=$?
+  echo "::endgroup::"
+  RESULTS+=("$(printf '%-12s %-6s %5ss' "$name" "$([ $rc = 0 ] && echo ok || echo FAILED)" "$(( $(date +%s) - start ))")")
+  [ $rc = 0 ] || FAILED=$((FAILED + 1))
+}
+
+with_venv() {  # venv, command...: run with that venv first on PATH
+  local venv="$1"; shift
+  PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" "$@"
+}
+
+copy_junit() {  # prefix: keep ansible-test's junit reports for the final count
+  local f
+  for f in tests/output/junit/*.xml; do
+    [ -f "$f" ] && cp "$f" "$JUNIT/$1-$(basename "$f")"
+  done
+  rm -rf tests/output/junit
+}
+
+step_sanity() { with_venv "$SARK_VENV" ansible-test sanity --python 3.12 --local --color no; }
+step_units() { with_venv "$SARK_VENV" ansible-test units --python 3.12 --local --color no; local rc=$?; copy_junit units312; return $rc; }
+step_sanity311() { with_venv "$SARK_VENV311" ansible-test sanity --python 3.11 --local --color no; }
+step_units311() { with_venv "$SARK_VENV311" ansible-test units --python 3.11 --local --color no; local rc=$?; copy_junit units311; return $rc; }
+step_lint() { ansible-lint --offline --profile production --nocolor; }
+step_integration() {
+  python -m pytest -c tests/integration/pytest.ini tests/integration -p no:cacheprovider \
+    --junitxml="$JUNIT/integration.xml" -q "${SARK_PYTEST_ARGS[@]}"
+}
+step_molecule() {
+  ANSIBLE_COLLECTIONS_PATH="$WORK:$SARK_DEPS_COLLECTIONS" molecule test --all
+}
+step_build() {
+  local dist="$WORK/dist" inst="$WORK/inst" tarball
+  ansible-galaxy collection build --force --output-path "$dist" . || return 1
+  tarball="$(ls "$dist"/sark-ops-*.tar.gz)"
+  # offline: the dependencies are already on the collections path, Galaxy is never asked
+  ANSIBLE_COLLECTIONS_PATH="$SARK_DEPS_COLLECTIONS" ansible-galaxy collection install --offline -p "$inst" "$tarball" || return 1
+  ANSIBLE_COLLECTIONS_PATH="$inst:$SARK_DEPS_COLLECTIONS" ansible-doc sark.ops.sark_health >/dev/null || return 1
+  ANSIBLE_COLLECTIONS_PATH="$inst:$SARK_DEPS_COLLECTIONS" ansible-galaxy collection list sark.ops
+  echo "built $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB) and installed it offline"
+}
+
+SARK_PYTEST_ARGS=()
+[ -n "${SARK_PYTEST_XDIST:-}" ] && SARK_PYTEST_ARGS+=(-n "$SARK_PYTEST_XDIST")
+
+for step in "${STEPS[@]}"; do
+  case "$step" in
+    sanity|units|sanity311|units311|lint|integration|molecule|build) run_step "$step" "step_$step" ;;
+    *) echo "unknown step $step" >&2; FAILED=$((FAILED + 1)) ;;
+  esac
+done
+
+echo
+echo "== summary (setup ${SETUP_SECONDS}s, total $(( $(date +%s) - T0 ))s)"
+printf '%s\n' "${RESULTS[@]}"
+python - "$JUNIT" "$FAILED" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+tests = failures = skipped = 0
+for path in glob.glob(sys.argv[1] + "/*.xml"):
+    root = ET.parse(path).getroot()
+    for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
+        tests += int(suite.get("tests", 0))
+        failures += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skipped += int(suite.get("skipped", 0))
+steps_failed = int(sys.argv[2])
+print("pytest cases (units + integration): %d passed, %d failed, %d skipped" % (tests - failures - skipped, failures, skipped))
+print("steps failed: %d" % steps_failed)
+print("tests: %d passed, %d failed, %d skipped" % (tests - failures - skipped, failures + steps_failed, skipped))
+PY
+rm -rf "$WORK"
+[ "$FAILED" = 0 ]

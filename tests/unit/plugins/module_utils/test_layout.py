@@ -1,0 +1,70 @@
+import pytest
+
+from ansible_collections.sark.ops.plugins.module_utils._layout import TEMPLATES, Layout, glob_escape
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
+
+
+def test_runbook_and_v2_session_keys_differ():
+    assert Layout("runbook").key("session_key", user_id="u1", session_id="s1") == "session:user:u1:s1"
+    assert Layout("sark_v2").key("session_key", session_id="s1") == "session:s1"
+    assert Layout("sark_v2").key("user_sessions_key", user_id="u1") == "user_sessions:u1"
+
+
+def test_every_template_is_defined_for_both_layouts():
+    for name, values in TEMPLATES.items():
+        assert len(values) == 2, name
+        assert any(v is not None for v in values), name
+
+
+def test_absent_template_names_the_reason():
+    with pytest.raises(SarkValidationError, match="in process memory"):
+        Layout("sark_v2").template("siem_queue_key")
+    with pytest.raises(SarkValidationError, match="no users API"):
+        Layout("sark_v2").route("users_route")
+
+
+def test_pattern_escapes_literals_and_values():
+    layout = Layout("runbook")
+    assert layout.pattern("session_key") == "session:user:*:*"
+    assert layout.pattern("session_key", user_id="user-123") == "session:user:user-123:*"
+    # a user id with glob characters must not widen the match
+    assert layout.pattern("session_key", user_id="a*b[1]") == "session:user:a\\*b\\[1\\]:*"
+    assert glob_escape("x?y") == "x\\?y"
+
+
+def test_parser_reads_values_back():
+    parsed = Layout("runbook").parser("session_key").match("session:user:user-1:sess-9")
+    assert parsed.groupdict() == {"user_id": "user-1", "session_id": "sess-9"}
+    assert Layout("runbook").parser("session_key").match("ratelimit:user:x") is None
+
+
+def test_override_keeps_placeholders():
+    layout = Layout("runbook", {"session_key": "sess:{user_id}/{session_id}"})
+    assert layout.key("session_key", user_id="u", session_id="s") == "sess:u/s"
+    assert layout.overridden == ["session_key"]
+    with pytest.raises(SarkValidationError, match="exactly the placeholders"):
+        Layout("runbook", {"session_key": "sess:{user_id}"})
+
+
+def test_override_unknown_name_and_wrong_type():
+    with pytest.raises(SarkValidationError, match="unknown template 'sesion_key'"):
+        Layout("runbook", {"sesion_key": "x"})
+    with pytest.raises(SarkValidationError, match="must be a string"):
+        Layout("runbook", {"session_key": 5})
+
+
+def test_unknown_layout():
+    with pytest.raises(SarkValidationError, match="Unknown layout 'v3'"):
+        Layout("v3")
+
+
+def test_missing_placeholder_value():
+    with pytest.raises(SarkValidationError, match="needs session_id"):
+        Layout("runbook").key("session_key", user_id="u")
+
+
+def test_traits():
+    assert Layout("runbook").traits["session_type"] == "hash"
+    assert Layout("sark_v2").traits["csrf_required"] is True
+    assert Layout("sark_v2").key("audit_time_column") == "timestamp"
+    assert Layout("runbook").key("audit_time_column") == "time"
