@@ -167,10 +167,12 @@ class SarkApiClient:
             return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
         return self.backoff * (2 ** attempt)
 
-    def request(self, method, path, query=None, json_body=None, text_body=None, headers=None, expect=None):
+    def request(self, method, path, query=None, json_body=None, text_body=None, headers=None, expect=None,
+                retry_on=RETRY_STATUSES):
         """Send a request; returns a Response. Raises SarkAPIError for an unexpected status.
 
         expect: a status or a tuple of statuses that count as success (default: any 2xx).
+        retry_on: statuses retried with backoff (a health probe's 503 with a body is an answer, not a hiccup).
         """
         method = method.upper()
         url = self.url_for(path, query)
@@ -205,7 +207,7 @@ class SarkApiClient:
                 url = target
                 continue
             self.request_log.append({"method": method, "url": url, "status": status})
-            if status in RETRY_STATUSES and attempt < self.retries:
+            if status in retry_on and attempt < self.retries:
                 delay = self._retry_delay(attempt, resp_headers)
                 attempt += 1
                 self._sleep(delay)

@@ -5,6 +5,8 @@
 """Judging SARK health bodies of both shapes (private, pure functions)."""
 
 HEALTHY_WORDS = ("healthy", "ok", "up", "pass", "passing", "alive", "ready", "true")
+# SARK could not judge the component (e.g. no OPA configured): worth a warning, not an outage
+UNKNOWN_WORDS = ("unknown", "not_configured", "n/a", "")
 DEGRADED_WORDS = ("degraded", "warn", "warning")
 
 
@@ -44,7 +46,8 @@ def judge_components(body):
 
 def evaluate_health(probes, ignore=frozenset()):
     """Turn probe results into a verdict. probes: {detailed|live|ready: probe dict}."""
-    result = {"is_available": False, "verdict": "unavailable", "unhealthy_components": [], "components": {}}
+    result = {"is_available": False, "verdict": "unavailable", "unhealthy_components": [], "unknown_components": [],
+              "components": {}}
     detailed = probes.get("detailed") or {}
     if not detailed or detailed.get("skipped"):
         result["error"] = "the detailed probe was not requested"
@@ -59,9 +62,13 @@ def evaluate_health(probes, ignore=frozenset()):
         return result
     for name, comp in components.items():
         comp["ignored"] = name in ignore
-    unhealthy = sorted(name for name, comp in components.items() if not comp["healthy"])
+    for comp in components.values():
+        if comp["status"] in UNKNOWN_WORDS:
+            comp["healthy"] = None
+    unhealthy = sorted(name for name, comp in components.items() if comp["healthy"] is False)
+    unknown = sorted(name for name, comp in components.items() if comp["healthy"] is None)
     counted = [name for name in unhealthy if name not in ignore]
-    verdict = "unhealthy" if counted else ("degraded" if unhealthy else "healthy")
+    verdict = "unhealthy" if counted else ("degraded" if unhealthy or unknown else "healthy")
 
     ready = probes.get("ready") or {}
     if ready.get("ok") and isinstance(ready.get("body"), dict):
@@ -88,6 +95,7 @@ def evaluate_health(probes, ignore=frozenset()):
         version=body.get("version"),
         components=components,
         unhealthy_components=unhealthy,
+        unknown_components=unknown,
     )
     if "overall_healthy" in body:
         result["reported_overall_healthy"] = body["overall_healthy"]

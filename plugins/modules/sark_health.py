@@ -82,7 +82,9 @@ error:
   type: str
   sample: "Cannot reach the SARK API at http://127.0.0.1:9/health/detailed: [Errno 111] Connection refused"
 verdict:
-  description: V(healthy), V(degraded) (only ignored components are bad) or V(unhealthy); V(unavailable) when the API did not answer.
+  description:
+    - V(healthy); V(degraded) when only ignored components are bad, a component is V(unknown) or a dependency is not ready;
+      V(unhealthy); V(unavailable) when the API did not answer.
   returned: always
   type: str
   sample: healthy
@@ -102,10 +104,18 @@ version:
   type: str
   sample: 1.0.0
 components:
-  description: Per component - C(status) string, C(healthy) bool, C(latency_ms) (SARK 2.x only, else null), C(error), C(ignored).
+  description:
+    - Per component - C(status) string, C(healthy) (true, false, or null when unknown), C(latency_ms) (SARK 2.x only, else null),
+      C(error), C(ignored).
   returned: when is_available
   type: dict
   sample: {"database": {"status": "healthy", "healthy": true, "latency_ms": null, "error": null, "ignored": false}}
+unknown_components:
+  description: Names of components SARK reported as V(unknown) (it could not judge them); they make the verdict V(degraded).
+  returned: always
+  type: list
+  elements: str
+  sample: []
 unhealthy_components:
   description: Names of components judged not healthy (ignored ones included).
   returned: always
@@ -141,14 +151,15 @@ def read_probe(client, layout, name):
     if not layout.has(route_key):
         return {"skipped": True, "reason": layout.absent_reason(route_key), "ok": None}
     try:
-        resp = client.request("GET", layout.route(route_key), expect=tuple(range(200, 600)))
+        # SARK answers 503 with a full body when a dependency is down: that is an answer to read, not to retry
+        resp = client.request("GET", layout.route(route_key), expect=tuple(range(200, 600)), retry_on=(429, 502, 504))
     except SarkError as exc:
         return {"ok": False, "error": exc.msg, "status": None, "latency_ms": None, "body": None}
     try:
         body = resp.json()
     except SarkError:
         body = None
-    ok = resp.status == 200 and isinstance(body, dict)
+    ok = isinstance(body, dict) and (resp.status == 200 or (resp.status == 503 and name != "live"))
     probe = {"ok": ok, "status": resp.status, "latency_ms": resp.elapsed_ms, "body": body,
              "attempts": resp.attempts, "redirects": len(resp.redirects)}
     if not ok:

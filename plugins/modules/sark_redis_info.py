@@ -35,6 +35,10 @@ options:
     description: Cache hit ratio (0-1) under which the assessment warns (the latency playbook uses 0.70).
     type: float
     default: 0.7
+  hit_ratio_min_lookups:
+    description: Judge the hit ratio only after this many lookups (hits + misses); fewer say nothing.
+    type: int
+    default: 1000
   memory_warning_ratio:
     description: Share of C(maxmemory) in use above which the assessment warns.
     type: float
@@ -238,7 +242,9 @@ def assess(facts, params):
     if frag is not None and frag > 1.5 and memory.get("used_memory", 0) > 64 * 1024 * 1024:
         findings.append("memory fragmentation ratio %.2f is above 1.5" % frag)
     stats = facts.get("stats") or {}
-    if stats.get("hit_ratio") is not None and stats["hit_ratio"] < params["hit_ratio_warning"]:
+    lookups = stats.get("keyspace_hits", 0) + stats.get("keyspace_misses", 0)
+    if stats.get("hit_ratio") is not None and lookups >= params["hit_ratio_min_lookups"] \
+            and stats["hit_ratio"] < params["hit_ratio_warning"]:
         findings.append("cache hit ratio %.2f is below %.2f" % (stats["hit_ratio"], params["hit_ratio_warning"]))
     if stats.get("rejected_connections"):
         findings.append("%d connections were rejected (maxclients reached)" % stats["rejected_connections"])
@@ -304,6 +310,7 @@ def main():
         filter=dict(type="list", elements="str", default=[]),
         slowlog_count=dict(type="int", default=10),
         hit_ratio_warning=dict(type="float", default=0.7),
+        hit_ratio_min_lookups=dict(type="int", default=1000),
         memory_warning_ratio=dict(type="float", default=0.8),
         fail_on_unavailable=dict(type="bool", default=False),
     )

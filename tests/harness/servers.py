@@ -279,7 +279,12 @@ class PostgresServer(Server):
     def _as_postgres(self, argv, **kwargs):
         if os.geteuid() == 0:
             argv = ["runuser", "-u", "postgres", "--"] + argv
-        return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120, **kwargs)
+        proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=120, **kwargs)
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed (rc=%s): %s%s (the postgres user must be able to traverse %s)"
+                               % (os.path.basename(argv[4] if argv[0] == "runuser" else argv[0]), proc.returncode,
+                                  proc.stdout, proc.stderr, self.workdir))
+        return proc
 
     def _prepare_dir(self):
         os.makedirs(self.workdir, exist_ok=True)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The main job: the SARK daily checklist (playbook sark.ops.daily_check), set-up included.
+#   bash scripts/run-daily-check.sh                      # against a local demo stack it starts and stops
+#   bash scripts/run-daily-check.sh -i inventory.yml     # against your deployment
+# Any other arguments go to ansible-playbook (e.g. -e sark_layout=sark_v2, -e sark_daily_check_report_path=/tmp/r.md).
+# SARK_DEMO_LAYOUT=sark_v2 starts the demo stack in the SARK 2.x layout.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+# shellcheck source=scripts/setup.sh
+. "$REPO/scripts/setup.sh"
+
+has_inventory=0
+for arg in "$@"; do
+  case "$arg" in -i|--inventory|--inventory=*|-i*) has_inventory=1 ;; esac
+done
+
+ARGS=("$@")
+if [ "$has_inventory" = 0 ]; then
+  STATE="$(mktemp -d /tmp/sark-demo.XXXXXX)"
+  export PYTHONPATH="$REPO/tests${PYTHONPATH:+:$PYTHONPATH}"
+  trap 'python -m harness.demo down --dir "$STATE" --remove >/dev/null' EXIT
+  python -m harness.demo up --dir "$STATE" --layout "${SARK_DEMO_LAYOUT:-runbook}"
+  ARGS=(-i "$STATE/inventory.yml" -e "sark_layout=${SARK_DEMO_LAYOUT:-runbook}" "${ARGS[@]}")
+fi
+ansible-playbook sark.ops.daily_check "${ARGS[@]}"
