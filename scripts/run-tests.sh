@@ -73,7 +73,7 @@ step_build() {
   ansible-galaxy collection build --force --output-path "$dist" . || return 1
   tarball="$(ls "$dist"/sark-ops-*.tar.gz)"
   # offline: the dependencies are already on the collections path, Galaxy is never asked
-  ANSIBLE_COLLECTIONS_PATH="$SARK_DEPS_COLLECTIONS" ansible-galaxy collection install --offline -p "$inst" "$tarball" || return 1
+  ANSIBLE_COLLECTIONS_PATH="$SARK_DEPS_COLLECTIONS" ansible-galaxy collection install --offline --force -p "$inst" "$tarball" || return 1
   ANSIBLE_COLLECTIONS_PATH="$inst:$SARK_DEPS_COLLECTIONS" ansible-doc sark.ops.sark_health >/dev/null || return 1
   ANSIBLE_COLLECTIONS_PATH="$inst:$SARK_DEPS_COLLECTIONS" ansible-galaxy collection list sark.ops
   echo "built $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB) and installed it offline"

@@ -296,9 +296,12 @@ class PostgresServer(Server):
     def initdb(self):
         self._prepare_dir()
         if self.primary is not None:
+            env = dict(os.environ)
+            if self.primary.password:
+                env["PGPASSWORD"] = self.primary.password
             self._as_postgres([os.path.join(PG_BIN, "pg_basebackup"), "-h", LOOPBACK, "-p", str(self.primary.port),
                                "-U", self.primary.superuser, "-D", self.datadir, "-R", "-X", "stream",
-                               "-c", "fast"])
+                               "-c", "fast"], env=env)
             return
         argv = [os.path.join(PG_BIN, "initdb"), "-D", self.datadir, "-U", self.superuser, "-E", "UTF8",
                 "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=%s" % self.auth]

@@ -108,7 +108,7 @@ def installed_collection(tmp_path_factory):
                    check=True, capture_output=True, text=True)
     tarball = [os.path.join(dist, f) for f in os.listdir(dist) if f.endswith(".tar.gz")][0]
     target = os.path.join(work, "inst")
-    subprocess.run(["ansible-galaxy", "collection", "install", "--offline", "--no-deps", "-p", target, tarball],
+    subprocess.run(["ansible-galaxy", "collection", "install", "--offline", "--no-deps", "--force", "-p", target, tarball],
                    check=True, capture_output=True, text=True)
     return target
 
