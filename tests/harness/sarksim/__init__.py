@@ -1,0 +1,144 @@
+"""SARK API simulator for the sark.ops tests and demo (both layouts of shared/spec/sark-contract.md).
+
+    from harness.servers import PostgresServer, RedisServer
+    from harness.sarksim import SarkSimulator
+
+    with PostgresServer() as pg, RedisServer() as rs, SarkSimulator("sark_v2", pg=pg, redis=rs, seed=True) as sim:
+        httpx.get(sim.url + "/health/detailed")
+        client = sim.client()          # bearer admin token and (sark_v2) a CSRF cookie+header pair
+"""
+
+import os
+import secrets
+import sys
+import urllib.error
+import urllib.request
+
+from harness.servers import LOOPBACK, Server, wait_for
+
+from . import schema
+from .auth import csrf_headers, make_token, new_csrf_token
+from .config import LAYOUTS, SimConfig, admin_id
+
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+__all__ = ["SarkSimulator", "SimConfig", "make_token", "csrf_headers", "new_csrf_token", "admin_id", "LAYOUTS"]
+
+
+def _answers(url):
+    """True once anything answers HTTP at url (any status counts)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1):  # nosec - loopback only
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+class SarkSimulator(Server):
+    """`python -m harness.sarksim` as a subprocess (own process group, log file, stopped by PID).
+
+    pg/redis: a PostgresServer and RedisServer from harness.servers, or give pg_dsn_sark,
+    pg_dsn_audit and redis_url directly. With a PostgresServer the schema is installed into
+    `sark_db`/`audit_db` first (install_schema=False skips it) and `seed=True` adds the demo data.
+    """
+
+    name = "sarksim"
+
+    def __init__(self, layout="runbook", pg=None, redis=None, pg_dsn_sark=None, pg_dsn_audit=None, redis_url=None,
+                 redis_db=0, jwt_secret=None, opa_url=None, version=None, sark_db="sark", audit_db="sark_audit",
+                 install_schema=True, seed=False, extra_args=None, workdir=None, port=None, token_ttl=12 * 3600):
+        super().__init__(workdir, port)
+        if layout not in LAYOUTS:
+            raise ValueError("layout must be one of %s" % ", ".join(LAYOUTS))
+        self.layout = layout
+        self.pg = pg
+        self.sark_db = sark_db
+        self.audit_db = audit_db
+        self.pg_dsn_sark = pg_dsn_sark or (pg.dsn(sark_db) if pg is not None else None)
+        self.pg_dsn_audit = pg_dsn_audit or (pg.dsn(audit_db) if pg is not None else None)
+        if redis_url is None and redis is not None:
+            auth = ":%s@" % redis.password if getattr(redis, "password", None) else ""
+            redis_url = "redis://%s%s:%d/%d" % (auth, LOOPBACK, redis.port, redis_db)
+        self.redis_url = redis_url
+        if not (self.pg_dsn_sark and self.pg_dsn_audit and self.redis_url):
+            raise ValueError("give pg= (or both pg_dsn_*) and redis= (or redis_url)")
+        self.jwt_secret = jwt_secret or secrets.token_urlsafe(32)
+        self.opa_url = opa_url
+        self.version = version
+        self.install_schema = install_schema
+        self.seed = seed
+        self.seed_summary = None
+        self.extra_args = list(extra_args or [])
+        self.token_ttl = token_ttl
+        self.admin_id = admin_id(layout)
+        self.token = make_token(self.jwt_secret, self.admin_id, is_admin=True, ttl=token_ttl,
+                                email="admin@example.com")
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    def argv(self):
+        # DSNs, Redis URL and JWT secret travel in the environment (see spawn), not where ps shows them
+        argv = [sys.executable, "-m", "harness.sarksim", "--layout", self.layout, "--host", self.host,
+                "--port", str(self.port)]
+        if self.opa_url:
+            argv += ["--opa-url", self.opa_url]
+        if self.version:
+            argv += ["--version", self.version]
+        return argv + self.extra_args
+
+    def spawn(self):
+        """Install/seed as configured and launch the process without waiting (see wait_ready)."""
+        if self.pg is not None and (self.install_schema or self.seed):
+            schema.install(self.pg, self.layout, sark_db=self.sark_db, audit_db=self.audit_db)
+        if self.pg is not None and self.seed:
+            self.seed_summary = schema.seed(self.pg, self.layout, sark_db=self.sark_db, audit_db=self.audit_db)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([TESTS_DIR] + [p for p in [env.get("PYTHONPATH")] if p])
+        env.update({"SARKSIM_JWT_SECRET": self.jwt_secret, "SARKSIM_PG_DSN_SARK": self.pg_dsn_sark,
+                    "SARKSIM_PG_DSN_AUDIT": self.pg_dsn_audit, "SARKSIM_REDIS_URL": self.redis_url})
+        self._spawn(self.argv(), env=env)
+        return self
+
+    def wait_ready(self, timeout=30):
+        probe = self.url + ("/health" if self.layout == "runbook" else "/health/live")
+
+        def ready():
+            self._check_alive()
+            return _answers(probe)
+        wait_for(ready, timeout, "sarksim (%s) on port %d" % (self.layout, self.port))
+        return self
+
+    def start(self):
+        return self.spawn().wait_ready()
+
+    def make_token(self, sub=None, is_admin=True, ttl=3600, **claims):
+        return make_token(self.jwt_secret, sub or self.admin_id, is_admin=is_admin, ttl=ttl, **claims)
+
+    def headers(self, token=None, csrf=True):
+        """Authorization plus, for sark_v2, a CSRF cookie/header pair."""
+        headers = {"Authorization": "Bearer %s" % (token or self.token)}
+        if csrf and self.layout == "sark_v2":
+            headers.update(csrf_headers())
+        return headers
+
+    def client(self, token=None, csrf=True, **kwargs):
+        """An httpx.Client on this simulator with headers() set (redirects not followed unless asked)."""
+        import httpx  # pylint: disable=import-outside-toplevel
+        return httpx.Client(base_url=self.url, headers=self.headers(token, csrf), timeout=kwargs.pop("timeout", 10),
+                            **kwargs)
+
+    def redis_client(self, **kwargs):
+        """A redis-py client on the simulator's Redis database (decode_responses=True unless given)."""
+        import redis  # pylint: disable=import-outside-toplevel
+        kwargs.setdefault("decode_responses", True)
+        return redis.Redis.from_url(self.redis_url, **kwargs)
+
+    def describe(self):
+        info = super().describe()
+        info.update({"layout": self.layout, "url": self.url, "redis_url": self.redis_url,
+                     "sark_db": self.sark_db, "audit_db": self.audit_db})
+        return info

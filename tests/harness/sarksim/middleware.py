@@ -1,0 +1,200 @@
+"""ASGI middleware: request log, fault injection, rate limiting and the sark_v2 CSRF check.
+
+Order for a request outside /_sim/: fault plan -> rate limit (/api/ paths) -> CSRF (sark_v2,
+mutating methods) -> routing (redirects, 404/405) -> authentication (route dependency).
+"""
+
+import asyncio
+import datetime
+import hashlib
+import json
+import time
+
+import redis
+from starlette.requests import cookie_parser
+
+from .auth import CSRF_COOKIE, AuthError, bearer_token, csrf_pair_valid
+from .state import utcnow
+
+MUTATING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+REDIRECTS = frozenset((301, 302, 303, 307, 308))
+WINDOW_SECONDS = 3600
+
+
+class RateVerdict:
+    """Outcome of one rate-limit check: headers to add and, when refused, the 429 body."""
+
+    def __init__(self, allowed, headers, body=None):
+        self.allowed = allowed
+        self.headers = headers
+        self.body = body
+
+
+def _headers(scope):
+    return {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope.get("headers", [])}
+
+
+def _encode_headers(pairs):
+    return [(str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in pairs]
+
+
+async def send_json(send, status, body, headers=()):
+    payload = json.dumps(body).encode("utf-8")
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode("ascii"))]
+    await send({"type": "http.response.start", "status": status, "headers": raw + _encode_headers(headers)})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def client_ip(scope, headers):
+    forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip()
+    if forwarded:
+        return forwarded
+    if headers.get("x-real-ip"):
+        return headers["x-real-ip"]
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+class SimMiddleware:
+    """Wraps the FastAPI app; everything under /_sim/ passes straight through."""
+
+    def __init__(self, app, state):
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        headers = _headers(scope)
+        entry = {"time": utcnow().isoformat(), "method": scope["method"], "path": scope["path"],
+                 "query": scope.get("query_string", b"").decode("latin-1"),
+                 "had_auth": "authorization" in headers, "had_csrf": "x-csrf-token" in headers,
+                 "csrf_ok": None, "fault": None, "rate_limited": False, "status": None,
+                 "redirected": False, "location": None}
+        extra_headers = []
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+                if entry["status"] in REDIRECTS:
+                    for key, value in message.get("headers", []):
+                        if key.lower() == b"location":
+                            entry["location"] = value.decode("latin-1")
+                if extra_headers:
+                    message = dict(message)
+                    message["headers"] = list(message.get("headers", [])) + _encode_headers(extra_headers)
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, send_wrapper, headers, entry, extra_headers)
+        finally:
+            entry["redirected"] = entry["status"] in REDIRECTS
+            entry["duration_ms"] = round((time.monotonic() - started) * 1000.0, 3)
+            self.state.requests.add(entry)
+
+    async def _handle(self, scope, receive, send, headers, entry, extra_headers):
+        method, path = scope["method"], scope["path"]
+        config = self.state.config
+        fault = self.state.faults.take(method, path)
+        if fault:
+            entry["fault"] = fault["id"]
+            if fault["delay_seconds"] > 0:
+                await asyncio.sleep(fault["delay_seconds"])
+            if fault["status"]:
+                fault_headers = []
+                if fault["retry_after"] is not None:
+                    fault_headers.append(("Retry-After", fault["retry_after"]))
+                body = fault["body"] if fault["body"] is not None else {
+                    "detail": "Simulated fault: HTTP %d" % fault["status"]}
+                await send_json(send, int(fault["status"]), body, fault_headers)
+                return
+        if path.startswith("/api/") and config.rate_limit_enabled:
+            verdict = await self._rate_limit(scope, headers)
+            if verdict is not None:
+                extra_headers.extend(verdict.headers)
+                if not verdict.allowed:
+                    entry["rate_limited"] = True
+                    await send_json(send, 429, verdict.body)
+                    return
+        if config.layout == "sark_v2" and method in MUTATING:
+            cookies = cookie_parser(headers.get("cookie", ""))
+            entry["csrf_ok"] = csrf_pair_valid(headers.get("x-csrf-token"), cookies.get(CSRF_COOKIE))
+            if not entry["csrf_ok"]:
+                await send_json(send, 403, {"detail": "CSRF token missing or invalid"})
+                return
+        await self.app(scope, receive, send)
+
+    async def _rate_limit(self, scope, headers):
+        """Count this request in Redis; None when it is not counted (or Redis fails: SARK fails open)."""
+        token = bearer_token(headers.get("authorization"))
+        claims = None
+        if token:
+            try:
+                claims = self.state.tokens.decode(token)
+            except AuthError:
+                claims = None
+        try:
+            client = self.state.async_redis()
+            if self.state.config.layout == "runbook":
+                return await self._fixed_hour_window(client, claims)
+            return await self._sliding_window(client, scope, headers, token, claims)
+        except (redis.RedisError, OSError):
+            return None
+
+    async def _fixed_hour_window(self, client, claims):
+        """runbook: STRING ratelimit:user:{user_id}:{YYYY-MM-DD-HH}, INCR + EXPIRE 3600."""
+        if not claims:
+            return None
+        now = datetime.datetime.now(datetime.timezone.utc)
+        key = "ratelimit:user:%s:%s" % (claims["sub"], now.strftime("%Y-%m-%d-%H"))
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, WINDOW_SECONDS, nx=True)
+        count, _set = await pipe.execute()
+        limit = self.state.config.rate_limit_user
+        reset = int(now.replace(minute=0, second=0, microsecond=0).timestamp()) + WINDOW_SECONDS
+        headers = [("X-RateLimit-Limit", limit), ("X-RateLimit-Remaining", max(0, limit - count)),
+                   ("X-RateLimit-Reset", reset)]
+        if count > limit:
+            return RateVerdict(False, headers, {"detail": "Rate limit exceeded: %d requests per hour" % limit})
+        return RateVerdict(True, headers)
+
+    async def _sliding_window(self, client, scope, headers, token, claims):
+        """sark_v2: ZSET rate_limit:{identifier}, member/score = request time, TTL 3660 s."""
+        config = self.state.config
+        api_key = headers.get("x-api-key")
+        if api_key:
+            identifier, limit = "api_key:%s" % api_key, config.rate_limit_api_key
+        elif claims:
+            identifier, limit = "user:%s" % claims["sub"], config.rate_limit_user
+        elif token:
+            # SARK hashes an unverified token; a stable digest keeps the key the same across workers
+            digest = int(hashlib.sha256(token.encode("utf-8")).hexdigest(), 16) % (10 ** 8)
+            identifier, limit = "token:%d" % digest, config.rate_limit_user
+        else:
+            identifier, limit = "ip:%s" % client_ip(scope, headers), config.rate_limit_ip
+        key = "rate_limit:%s" % identifier
+        now = time.time()
+        pipe = client.pipeline(transaction=True)
+        pipe.zremrangebyscore(key, 0, now - WINDOW_SECONDS)
+        pipe.zcard(key)
+        pipe.zadd(key, {str(now): now})  # SARK logs refused requests too
+        pipe.expire(key, WINDOW_SECONDS + 60)
+        results = await pipe.execute()
+        count = results[1]
+        allowed = count < limit
+        remaining = max(0, limit - count - (1 if allowed else 0))
+        out = [("X-RateLimit-Limit", limit), ("X-RateLimit-Remaining", remaining),
+               ("X-RateLimit-Reset", int(now + WINDOW_SECONDS))]
+        if allowed:
+            return RateVerdict(True, out)
+        retry_after = WINDOW_SECONDS
+        oldest = await client.zrange(key, 0, 0, withscores=True)
+        if oldest:
+            retry_after = max(1, int(oldest[0][1] + WINDOW_SECONDS - now))
+        out.append(("Retry-After", retry_after))
+        body = {"error": "Rate limit exceeded", "message": "Too many requests. Limit: %d per hour" % limit,
+                "retry_after": retry_after}
+        return RateVerdict(False, out, body)
