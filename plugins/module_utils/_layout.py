@@ -218,4 +218,4 @@ class Layout:
 
     def describe(self):
         return {"name": self.name, "overridden": self.overridden, "traits": dict(self.traits),
-                "templates": {k: v for k, v in sorted(self.templates.items())}}
+                "templates": dict(sorted(self.templates.items()))}

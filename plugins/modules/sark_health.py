@@ -47,7 +47,7 @@ extends_documentation_fragment:
   - sark.ops.attributes.ACTIONGROUP_API
   - sark.ops.attributes.EVIDENCE
 author:
-  - sark.ops maintainers
+  - sark.ops maintainers (@sark-ops)
 '''
 
 EXAMPLES = r'''

@@ -58,7 +58,7 @@ notes:
   - Connects to O(pg_database), or to V(postgres) when it is not set. Database sizes are read for every
     database the user may connect to.
 author:
-  - sark.ops maintainers
+  - sark.ops maintainers (@sark-ops)
 '''
 
 EXAMPLES = r'''
@@ -160,7 +160,8 @@ def run(module):
     params = module.params
     unknown = unknown_filter_entries(SUBSETS, params["filter"])
     if unknown:
-        raise SarkValidationError("filter: unknown subset(s) %s; known subsets: %s" % (", ".join(unknown), ", ".join(SUBSETS)))
+        raise SarkValidationError("filter: unknown subset(s) %s; known subsets: %s"
+                                  % (", ".join(unknown), ", ".join(SUBSETS)))
     for option in ("long_running_threshold", "replication_lag_warning"):
         if params[option] < 0:
             raise SarkValidationError("%s must be 0 or more, got %s" % (option, params[option]))

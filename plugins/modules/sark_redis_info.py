@@ -54,7 +54,7 @@ extends_documentation_fragment:
   - sark.ops.attributes.ACTIONGROUP_REDIS
   - sark.ops.attributes.EVIDENCE
 author:
-  - sark.ops maintainers
+  - sark.ops maintainers (@sark-ops)
 '''
 
 EXAMPLES = r'''
@@ -116,7 +116,7 @@ keyspace:
   type: dict
   sample: {"dbsize": 42, "databases": {"db0": {"keys": 42, "expires": 10, "avg_ttl": 0}}}
 stats:
-  description: Keyspace hits/misses, RV(stats.hit_ratio) (null before any lookup), ops per second, evicted and expired keys.
+  description: Keyspace hits/misses, the hit ratio (null before any lookup), ops per second, evicted and expired keys.
   returned: when selected
   type: dict
   sample: {"keyspace_hits": 1000000, "keyspace_misses": 50000, "hit_ratio": 0.952}

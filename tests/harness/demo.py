@@ -35,9 +35,8 @@ def inventory(stack):
         "sark_pg_connection": {"pg_host": LOOPBACK, "pg_port": stack["pg_port"], "pg_user": "postgres",
                                "pg_password": DEMO_PG_PASSWORD, "pg_sslmode": "disable"},
     }
-    return {"sark_control": {"hosts": {"localhost": {"ansible_connection": "local",
-                                                      "ansible_python_interpreter": sys.executable}},
-                             "vars": conn}}
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    return {"sark_control": {"hosts": {"localhost": host}, "vars": conn}}
 
 
 def up(state_dir, layout):

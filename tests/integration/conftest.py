@@ -25,7 +25,7 @@ from harness.servers import PostgresServer, RedisServer  # noqa: E402  pylint: d
 def _collections_dir():
     """The directory holding ansible_collections/ for this checkout (ansible-test stages one)."""
     path = COLLECTION_ROOT
-    for _ in range(3):
+    for dummy in range(3):
         path = os.path.dirname(path)
     if os.path.basename(os.path.dirname(os.path.dirname(COLLECTION_ROOT))) == "ansible_collections":
         return path

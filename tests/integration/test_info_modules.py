@@ -176,12 +176,13 @@ def test_pg_info_real_figures_connections_and_long_running(run_module, pg_server
     pg_server.create_database("sarkinfo")
     pg_server.execute("CREATE TABLE t AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 20000) g",
                       dbname="sarkinfo")
-    idle = [pg_server.connect("sarkinfo") for _ in range(3)]
+    idle = [pg_server.connect("sarkinfo") for dummy in range(3)]
     in_tx = pg_server.connect("sarkinfo", autocommit=False)
     with in_tx.cursor() as cur:
         cur.execute("SELECT 1")  # leaves the backend idle in transaction
     sleeper = pg_server.connect("sarkinfo")
     sleeper_pid = sleeper.get_backend_pid()
+
     def sleep_query():
         try:
             sleeper.cursor().execute("SELECT pg_sleep(6)")

@@ -80,7 +80,7 @@ def client(url, **params):
 
 
 def test_get_follows_307_and_sends_bearer(server):
-    api, _ = client(server)
+    api, dummy = client(server)
     resp = api.request("GET", "/health")
     assert resp.status == 200 and resp.json() == {"status": "healthy"}
     assert resp.redirects[0]["status"] == 307 and resp.url.endswith("/health/")
@@ -88,7 +88,7 @@ def test_get_follows_307_and_sends_bearer(server):
 
 
 def test_post_keeps_method_body_and_csrf_through_307(server):
-    api, _ = client(server)
+    api, dummy = client(server)
     resp = api.request("POST", "/api/v1/servers", json_body={"name": "s1"}, expect=201)
     assert resp.json() == {"method": "POST", "received": {"name": "s1"}}
     last = Handler.seen[-1]
@@ -96,7 +96,7 @@ def test_post_keeps_method_body_and_csrf_through_307(server):
 
 
 def test_get_sends_no_csrf(server):
-    api, _ = client(server)
+    api, dummy = client(server)
     api.request("GET", "/health/")
     assert Handler.seen[-1]["csrf"] is None
 
@@ -124,7 +124,7 @@ def test_429_honours_retry_after(server):
 
 
 def test_expired_token_message(server):
-    api, _ = client(server)
+    api, dummy = client(server)
     with pytest.raises(SarkAPIError) as err:
         api.request("GET", "/expired")
     assert err.value.status == 401
@@ -132,13 +132,13 @@ def test_expired_token_message(server):
 
 
 def test_cross_origin_redirect_refused(server):
-    api, _ = client(server)
+    api, dummy = client(server)
     with pytest.raises(SarkAPIError, match="another origin"):
         api.request("GET", "/away")
 
 
 def test_unreachable_and_bad_url():
-    api, _ = client("http://127.0.0.1:9")
+    api, dummy = client("http://127.0.0.1:9")
     with pytest.raises(SarkConnectionError) as err:
         api.request("GET", "/health")
     assert err.value.kind == "unreachable" and "SARK_API_URL" in err.value.msg

@@ -19,6 +19,8 @@ def test_runbook_shape_healthy():
     assert result["verdict"] == "healthy"
     assert result["metrics"]["active_users"] == 1250
     assert result["components"]["siem"] == {"status": "healthy", "healthy": True, "latency_ms": None, "error": None, "ignored": False}
+    unknown = evaluate_health({"detailed": probe(dict(RUNBOOK_BODY, components=dict(RUNBOOK_BODY["components"], opa="unknown")))})
+    assert unknown["verdict"] == "degraded" and unknown["unknown_components"] == ["opa"] and unknown["unhealthy_components"] == []
 
 
 def test_runbook_component_degraded_counts():
