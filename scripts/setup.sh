@@ -14,7 +14,7 @@ SARK_OPS_HOME="${SARK_OPS_HOME:-${HOME:-/root}/.cache/sark-ops}"
 SARK_VENV="$SARK_OPS_HOME/venv312"
 SARK_VENV311="$SARK_OPS_HOME/venv311"
 ANSIBLE_BUNDLE_VERSION="14.5.0"
-DEP_COLLECTIONS="kubernetes/core community/postgresql community/general ansible/posix ansible/utils"
+DEP_COLLECTIONS="kubernetes/core community/postgresql community/general community/library_inventory_filtering_v1 ansible/posix ansible/utils"
 export SARK_REPO SARK_OPS_HOME SARK_VENV SARK_VENV311
 mkdir -p "$SARK_OPS_HOME"
 
