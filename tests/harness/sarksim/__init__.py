@@ -41,14 +41,20 @@ class SarkSimulator(Server):
 
     pg/redis: a PostgresServer and RedisServer from harness.servers, or give pg_dsn_sark,
     pg_dsn_audit and redis_url directly. With a PostgresServer the schema is installed into
-    `sark_db`/`audit_db` first (install_schema=False skips it) and `seed=True` adds the demo data.
+    `sark_db`/`audit_db` first (install_schema=False skips it) and `seed=True` adds the demo data
+    (its summary lands in `seed_summary`). Rate limits default to the contract's (user 5000/h,
+    API key 1000/h, IP 100/h): a run that registers 10,000 servers with one token needs
+    rate_limit_user raised (or POST /_sim/config) unless it is testing the 429 path.
+    Attributes: url, token (admin JWT, `sub` = admin_id), layout, jwt_secret, pid, log_path.
     """
 
     name = "sarksim"
 
     def __init__(self, layout="runbook", pg=None, redis=None, pg_dsn_sark=None, pg_dsn_audit=None, redis_url=None,
                  redis_db=0, jwt_secret=None, opa_url=None, version=None, sark_db="sark", audit_db="sark_audit",
-                 install_schema=True, seed=False, extra_args=None, workdir=None, port=None, token_ttl=12 * 3600):
+                 install_schema=True, seed=False, extra_args=None, workdir=None, port=None, token_ttl=12 * 3600,
+                 rate_limit_user=None, rate_limit_api_key=None, rate_limit_ip=None, rate_limit_enabled=True,
+                 opa_bug=True):
         super().__init__(workdir, port)
         if layout not in LAYOUTS:
             raise ValueError("layout must be one of %s" % ", ".join(LAYOUTS))
@@ -71,6 +77,10 @@ class SarkSimulator(Server):
         self.seed = seed
         self.seed_summary = None
         self.extra_args = list(extra_args or [])
+        self.rate_limits = {"--rate-limit-user": rate_limit_user, "--rate-limit-api-key": rate_limit_api_key,
+                            "--rate-limit-ip": rate_limit_ip}
+        self.rate_limit_enabled = rate_limit_enabled
+        self.opa_bug = opa_bug
         self.token_ttl = token_ttl
         self.admin_id = admin_id(layout)
         self.token = make_token(self.jwt_secret, self.admin_id, is_admin=True, ttl=token_ttl,
@@ -88,6 +98,13 @@ class SarkSimulator(Server):
             argv += ["--opa-url", self.opa_url]
         if self.version:
             argv += ["--version", self.version]
+        for option, value in self.rate_limits.items():
+            if value is not None:
+                argv += [option, str(int(value))]
+        if not self.rate_limit_enabled:
+            argv.append("--no-rate-limit")
+        if not self.opa_bug:
+            argv.append("--no-opa-bug")
         return argv + self.extra_args
 
     def spawn(self):

@@ -10,6 +10,8 @@ import json
 import secrets
 import uuid
 
+import redis
+
 from . import policy
 
 DEFAULT_BATCH = 5000
@@ -35,23 +37,63 @@ def _iso(moment):
     return moment.isoformat()
 
 
+def _pack(args):
+    """One command in RESP, as redis-py would send it (str as UTF-8, numbers in decimal)."""
+    encoded = [arg if isinstance(arg, bytes) else str(arg).encode("utf-8") for arg in args]
+    return b"*%d\r\n" % len(encoded) + b"".join([b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in encoded])
+
+
 class _Batcher:
-    """A non-transactional pipeline flushed every `size` queued commands."""
+    """Pipelined writes, flushed every `size` commands.
+
+    For a plain redis.Redis the commands are packed here and written in one go on one pooled
+    connection, then every reply is read (redis-py's pure-Python packer would otherwise cost more
+    than Redis does); other clients (e.g. RedisCluster) get a non-transactional redis-py pipeline.
+    """
 
     def __init__(self, client, size):
-        self.pipe = client.pipeline(transaction=False)
+        self.client = client
         self.size = max(1, int(size))
-        self.queued = 0
+        self.raw = isinstance(client, redis.Redis)
+        self.pipe = None if self.raw else client.pipeline(transaction=False)
+        self.buffer = []
+        self.count = 0
 
-    def queued_commands(self, count=1):
-        self.queued += count
-        if self.queued >= self.size:
+    def command(self, *args):
+        if self.raw:
+            self.buffer.append(_pack(args))
+        else:
+            self.pipe.execute_command(*args)
+        self.count += 1
+        if self.count >= self.size:
             self.flush()
 
     def flush(self):
-        if self.queued:
+        if not self.count:
+            return
+        if not self.raw:
             self.pipe.execute()
-            self.queued = 0
+            self.count = 0
+            return
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        errors = []
+        try:
+            conn.send_packed_command([b"".join(self.buffer)])
+            for _reply in range(self.count):
+                try:
+                    conn.read_response()
+                except redis.ResponseError as exc:
+                    errors.append(exc)
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+            self.buffer = []
+            self.count = 0
+        if errors:
+            raise errors[0]
 
 
 def runbook_session_key(user_id, session_id):
@@ -83,6 +125,7 @@ def seed_runbook_sessions(client, user_ids, per_user=2, ttl=SESSION_TIMEOUT, now
     """HASH session:user:{uid}:{sid} per session (fields user_id, session_id, created_at, expires_at,
     last_activity, ip_address, user_agent, token); EXPIRE ttl unless ttl is None. Returns [(uid, sid)]."""
     now = _now(now)
+    last_activity = _iso(now)
     out = []
     batcher = _Batcher(client, batch)
     for user_id in user_ids:
@@ -90,16 +133,13 @@ def seed_runbook_sessions(client, user_ids, per_user=2, ttl=SESSION_TIMEOUT, now
             session_id = str(uuid.uuid4())
             created = now - datetime.timedelta(minutes=5 * (per_user - n))
             key = runbook_session_key(user_id, session_id)
-            batcher.pipe.hset(key, mapping={
-                "user_id": str(user_id), "session_id": session_id, "created_at": _iso(created),
-                "expires_at": _iso(created + datetime.timedelta(seconds=ttl or SESSION_TIMEOUT)),
-                "last_activity": _iso(now), "ip_address": ip_address, "user_agent": user_agent,
-                "token": "sess_" + secrets.token_urlsafe(24)})
-            commands = 1
+            batcher.command("HSET", key, "user_id", str(user_id), "session_id", session_id,
+                            "created_at", _iso(created),
+                            "expires_at", _iso(created + datetime.timedelta(seconds=ttl or SESSION_TIMEOUT)),
+                            "last_activity", last_activity, "ip_address", ip_address, "user_agent", user_agent,
+                            "token", "sess_" + secrets.token_urlsafe(24))
             if ttl:
-                batcher.pipe.expire(key, int(ttl))
-                commands += 1
-            batcher.queued_commands(commands)
+                batcher.command("EXPIRE", key, int(ttl))
             out.append((user_id, session_id))
     batcher.flush()
     return out
@@ -125,13 +165,12 @@ def seed_v2_sessions(client, user_ids, per_user=2, timeout=SESSION_TIMEOUT, max_
                       "expires_at": _iso(created + datetime.timedelta(seconds=timeout)),
                       "last_activity": _iso(now), "ip_address": ip_address, "user_agent": user_agent,
                       "metadata": dict(metadata or {})}
-            batcher.pipe.set(v2_session_key(session_id), json.dumps(record), ex=int(timeout))
+            batcher.command("SET", v2_session_key(session_id), json.dumps(record), "EX", int(timeout))
             session_ids.append(session_id)
             out.append((user_id, session_id))
         if session_ids:
-            batcher.pipe.sadd(v2_user_sessions_key(user_id), *session_ids)
-            batcher.pipe.expire(v2_user_sessions_key(user_id), int(timeout) + USER_SESSIONS_GRACE)
-        batcher.queued_commands(len(session_ids) + 2)
+            batcher.command("SADD", v2_user_sessions_key(user_id), *session_ids)
+            batcher.command("EXPIRE", v2_user_sessions_key(user_id), int(timeout) + USER_SESSIONS_GRACE)
     batcher.flush()
     return out
 
@@ -159,20 +198,18 @@ def seed_rate_limits(client, layout, identifiers, count=10, now=None, batch=DEFA
     for identifier in identifiers:
         if layout == "runbook":
             key = runbook_rate_limit_key(identifier, now)
-            batcher.pipe.set(key, int(count), ex=RATE_WINDOW)
-            batcher.queued_commands(1)
+            batcher.command("SET", key, int(count), "EX", RATE_WINDOW)
         else:
             key = v2_rate_limit_key(identifier)
             stamp = now.timestamp()
             step = (RATE_WINDOW - 100.0) / max(1, count)
-            members = {}
+            members = []
             for n in range(count):
                 score = stamp - n * step
-                members[repr(score)] = score
+                members += [score, repr(score)]
             if members:
-                batcher.pipe.zadd(key, members)
-            batcher.pipe.expire(key, RATE_WINDOW + 60)
-            batcher.queued_commands(2)
+                batcher.command("ZADD", key, *members)
+            batcher.command("EXPIRE", key, RATE_WINDOW + 60)
         keys.append(key)
     batcher.flush()
     return keys
@@ -194,8 +231,10 @@ def seed_policy_decisions(client, layout, count, user_ids=None, ttl=120, batch=D
         allow = action != "server:register"
         value = {"allow": allow, "reason": "seeded decision", "filtered_parameters": parameters if allow else None,
                  "audit_id": str(uuid.uuid4())}
-        batcher.pipe.set(key, json.dumps(value), ex=int(ttl) if ttl else None)
-        batcher.queued_commands(1)
+        if ttl:
+            batcher.command("SET", key, json.dumps(value), "EX", int(ttl))
+        else:
+            batcher.command("SET", key, json.dumps(value))
         keys.append(key)
     batcher.flush()
     return keys

@@ -117,7 +117,7 @@ def build_router(state, current_claims, admin_claims):  # pylint: disable=too-ma
             raise HTTPException(status_code=409, detail="Server with name '%s' already exists" % body.name)
         write_runbook_audit(state, "server_registered", "low", claims["sub"], row[0],
                             {"name": body.name, "endpoint": body.endpoint})
-        return server_json(row)
+        return JSONResponse(server_json(row), status_code=201)  # skips FastAPI's re-encoding on the hot path
 
     @router.get("/servers/{server_id}")
     def get_server(server_id: str, claims=Depends(current_claims)):

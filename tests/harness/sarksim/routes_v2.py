@@ -130,7 +130,7 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
                        ip_address=client_host(request), user_agent=request.headers.get("user-agent"),
                        details={"server_name": body.name, "transport": body.transport,
                                 "tool_count": len(body.tools), "sensitivity_level": body.sensitivity_level})
-        return {"server_id": server_id, "status": status, "consul_id": consul_id}
+        return JSONResponse({"server_id": server_id, "status": status, "consul_id": consul_id}, status_code=201)
 
     @router.get("/servers/")
     def list_servers(limit: int = Query(50, ge=1, le=200), cursor: Optional[str] = None,
