@@ -1,0 +1,304 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) sark.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Generic HTTP machinery for sark.ops modules (private).
+
+One careful client for every HTTP service the collection talks to (SARK, OPA, Prometheus,
+Alertmanager, webhooks): optional token header, certificate validation, timeouts, retries with
+backoff on 429/5xx (honouring Retry-After), same-origin redirects followed with method and body
+kept, and error messages that name the option (and environment variable) to fix.
+
+A connection family is described by an option prefix (``opa`` -> ``opa_url``, ``opa_token``, ...)
+and an environment prefix (``OPA`` -> ``OPA_URL``, ``OPA_TOKEN``, ...); see http_argument_spec().
+"""
+
+import json
+import socket
+import time
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode, urljoin, urlsplit
+
+from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.urls import Request, SSLValidationError
+
+from ansible_collections.sark.ops.plugins.module_utils._module import (
+    SarkAPIError,
+    SarkConnectionError,
+    SarkValidationError,
+)
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+MAX_REDIRECTS = 5
+MAX_RETRY_AFTER = 60.0
+USER_AGENT = "sark.ops"
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def http_argument_spec(prefix, env_prefix, token=True, url_no_log=False, timeout=30.0, retries=3, backoff=0.5):
+    """Connection options ``<prefix>_url``, ``<prefix>_token``, ... with ``<ENV_PREFIX>_*`` fallbacks."""
+    spec = {
+        prefix + "_url": dict(type="str", no_log=url_no_log, fallback=(env_fallback, [env_prefix + "_URL"])),
+        prefix + "_validate_certs": dict(type="bool", default=True, fallback=(env_fallback, [env_prefix + "_VALIDATE_CERTS"])),
+        prefix + "_ca_path": dict(type="path", fallback=(env_fallback, [env_prefix + "_CA_PATH"])),
+        prefix + "_timeout": dict(type="float", default=timeout, fallback=(env_fallback, [env_prefix + "_TIMEOUT"])),
+        prefix + "_retries": dict(type="int", default=retries, fallback=(env_fallback, [env_prefix + "_RETRIES"])),
+        prefix + "_backoff": dict(type="float", default=backoff, fallback=(env_fallback, [env_prefix + "_BACKOFF"])),
+    }
+    if token:
+        spec[prefix + "_token"] = dict(type="str", no_log=True, fallback=(env_fallback, [env_prefix + "_TOKEN"]))
+    return spec
+
+
+class Response:
+    def __init__(self, status, headers, body, url, attempts, elapsed_ms, redirects):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.url = url
+        self.attempts = attempts
+        self.elapsed_ms = elapsed_ms
+        self.redirects = redirects
+
+    def json(self):
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise SarkAPIError("%s answered %s with a body that is not JSON: %s"
+                               % (self.url, self.status, self.body[:200]), status=self.status) from exc
+
+    def header(self, name):
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+def error_detail(body):
+    """The human part of an error body: FastAPI's detail, OPA's/Alertmanager's message, or the text."""
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError):
+        return (body or "").strip()[:300]
+    if isinstance(data, dict):
+        for key in ("detail", "message", "error", "msg"):
+            if data.get(key):
+                detail = data[key]
+                return detail if isinstance(detail, str) else json.dumps(detail)[:300]
+    if isinstance(data, str):
+        return data[:300]
+    return json.dumps(data)[:300]
+
+
+class HttpClient:
+    """A small, careful HTTP client bound to one base URL.
+
+    service: how messages name the server ("OPA", "Alertmanager", ...).
+    option_prefix/env_prefix: how messages name the options to fix (``opa_url`` / ``OPA_URL``).
+    token_header/token_prefix: where the token goes (``Authorization: Bearer <token>`` by default).
+    """
+
+    def __init__(self, base_url, token=None, validate_certs=True, ca_path=None, timeout=30.0, retries=3, backoff=0.5,
+                 service="HTTP API", option_prefix="url", env_prefix=None, token_header="Authorization",
+                 token_prefix="Bearer ", sleep=time.sleep, url_is_secret=False):
+        self.service = service
+        self.option_prefix = option_prefix
+        self.env_prefix = env_prefix
+        self.url_is_secret = url_is_secret
+        url_option = self.option_name("url")
+        if not base_url:
+            raise SarkValidationError("%s is required: set it%s to the %s base URL"
+                                      % (url_option, self._env_hint("URL"), service))
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            shown = base_url if not url_is_secret else "(hidden)"
+            raise SarkValidationError("%s %r is not an http(s) URL" % (url_option, shown))
+        if retries is not None and retries < 0:
+            raise SarkValidationError("%s must be 0 or more, got %s" % (self.option_name("retries"), retries))
+        if timeout is not None and timeout <= 0:
+            raise SarkValidationError("%s must be a positive number of seconds" % self.option_name("timeout"))
+        self.base_url = base_url.rstrip("/")
+        self.origin = (parts.scheme, parts.netloc)
+        self.token = token
+        self.token_header = token_header
+        self.token_prefix = token_prefix
+        self.timeout = timeout or 30.0
+        self.retries = retries if retries is not None else 3
+        self.backoff = backoff if backoff is not None else 0.5
+        self.validate_certs = validate_certs if validate_certs is not None else True
+        self.ca_path = ca_path
+        self._sleep = sleep
+        self.request_log = []
+
+    @classmethod
+    def from_params(cls, params, prefix, env_prefix, service, **kwargs):
+        """Build a client from the options http_argument_spec(prefix, env_prefix) defines."""
+        return cls(params.get(prefix + "_url"), token=params.get(prefix + "_token"),
+                   validate_certs=params.get(prefix + "_validate_certs", True), ca_path=params.get(prefix + "_ca_path"),
+                   timeout=params.get(prefix + "_timeout"), retries=params.get(prefix + "_retries"),
+                   backoff=params.get(prefix + "_backoff"), service=service, option_prefix=prefix,
+                   env_prefix=env_prefix, **kwargs)
+
+    def option_name(self, suffix):
+        return "%s_%s" % (self.option_prefix, suffix)
+
+    def _env_hint(self, suffix):
+        return " (or %s_%s)" % (self.env_prefix, suffix) if self.env_prefix else ""
+
+    @property
+    def display_origin(self):
+        return "%s://%s" % self.origin
+
+    def display_url(self, url):
+        """The URL as messages show it: only the origin when the URL itself is a secret (a Slack webhook)."""
+        if self.url_is_secret:
+            return self.display_origin + "/..."
+        return url
+
+    def url_for(self, path, query=None):
+        if path.startswith(("http://", "https://")):
+            url = path
+        elif not path:
+            url = self.base_url
+        else:
+            url = self.base_url + "/" + path.lstrip("/")
+        if query:
+            clean = [(k, v) for k, v in query.items() if v is not None] if isinstance(query, dict) else query
+            if clean:
+                url += ("&" if "?" in url else "?") + urlencode(clean, doseq=True)
+        return url
+
+    def _headers(self, method, body_type, extra):
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if self.token:
+            headers[self.token_header] = "%s%s" % (self.token_prefix or "", self.token)
+        if body_type:
+            headers["Content-Type"] = body_type
+        headers.update(extra or {})
+        return headers
+
+    def _open_once(self, method, url, data, headers):
+        request = Request(follow_redirects="none", validate_certs=self.validate_certs, ca_path=self.ca_path,
+                          timeout=self.timeout, use_proxy=True)
+        try:
+            resp = request.open(method, url, data=data, headers=headers)
+            return resp.getcode(), dict(resp.headers.items()), resp.read(MAX_BODY_BYTES).decode("utf-8", errors="replace")
+        except HTTPError as exc:
+            body = exc.read(MAX_BODY_BYTES).decode("utf-8", errors="replace") if exc.fp else ""
+            return exc.code, dict(exc.headers.items()) if exc.headers else {}, body
+        except SSLValidationError as exc:
+            raise SarkConnectionError("TLS certificate of %s could not be validated: %s. Set %s to the CA bundle (or %s: false "
+                                      "for a lab)." % (self.display_url(url), exc, self.option_name("ca_path"),
+                                                       self.option_name("validate_certs")), kind="tls") from exc
+        except (URLError, socket.timeout, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            kind = "timeout" if "timed out" in str(reason).lower() else "unreachable"
+            raise SarkConnectionError("Cannot reach the %s at %s: %s. Check %s%s and that %s"
+                                      % (self.service, self.display_url(url), reason, self.option_name("url"),
+                                         self._env_hint("URL"), self.running_hint()), kind=kind) from exc
+
+    def running_hint(self):
+        return "the %s is running." % self.service
+
+    def _same_origin(self, url):
+        parts = urlsplit(url)
+        return (parts.scheme, parts.netloc) == self.origin
+
+    def _retry_delay(self, attempt, headers):
+        retry_after = None
+        for key, value in headers.items():
+            if key.lower() == "retry-after":
+                try:
+                    retry_after = float(value)
+                except (TypeError, ValueError):
+                    retry_after = None
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
+        return self.backoff * (2 ** attempt)
+
+    def request(self, method, path, query=None, json_body=None, text_body=None, headers=None, expect=None,
+                retry_on=RETRY_STATUSES):
+        """Send a request; returns a Response. Raises SarkAPIError for an unexpected status.
+
+        expect: a status or a tuple of statuses that count as success (default: any 2xx).
+        retry_on: statuses retried with backoff (a health probe's 503 with a body is an answer, not a hiccup).
+        """
+        method = method.upper()
+        url = self.url_for(path, query)
+        body_type = None
+        data = None
+        if json_body is not None:
+            data = json.dumps(json_body).encode("utf-8")
+            body_type = "application/json"
+        elif text_body is not None:
+            data = text_body.encode("utf-8") if isinstance(text_body, str) else text_body
+            body_type = "text/plain"
+        req_headers = self._headers(method, body_type, headers)
+        started = time.monotonic()
+        attempt = 0
+        redirects = []
+        while True:
+            status, resp_headers, body = self._open_once(method, url, data, req_headers)
+            if status in REDIRECT_STATUSES:
+                location = resp_headers.get("Location") or resp_headers.get("location")
+                if not location or len(redirects) >= MAX_REDIRECTS:
+                    raise SarkAPIError("%s %s: too many or empty redirects (%s)" % (method, self.display_url(url), redirects),
+                                       status=status)
+                target = urljoin(url, location)
+                if not self._same_origin(target):
+                    raise SarkAPIError("%s %s redirected to another origin (%s); refusing to send the token there. "
+                                       "Point %s at the final address." % (method, self.display_url(url), target,
+                                                                           self.option_name("url")), status=status)
+                redirects.append({"status": status, "from": url, "to": target})
+                if status == 303 or (status in (301, 302) and method != "HEAD"):
+                    # the classic browser behaviour: these turn a write into a GET
+                    if method in WRITE_METHODS:
+                        raise SarkAPIError("%s %s answered %s to %s, which would drop the request body; use the "
+                                           "final URL instead" % (method, self.display_url(url), status, target), status=status)
+                url = target
+                continue
+            self.request_log.append({"method": method, "url": self.display_url(url), "status": status})
+            if status in retry_on and attempt < self.retries:
+                delay = self._retry_delay(attempt, resp_headers)
+                attempt += 1
+                self._sleep(delay)
+                continue
+            break
+        response = Response(status, resp_headers, body, url, attempt + 1,
+                            round((time.monotonic() - started) * 1000.0, 3), redirects)
+        ok = (status in expect) if isinstance(expect, (tuple, list, set)) else (
+            status == expect if expect is not None else 200 <= status < 300)
+        if not ok:
+            raise self.error_for(method, url, response)
+        return response
+
+    def status_hint(self, status):
+        token_option = self.option_name("token")
+        if status == 401:
+            return ("the token was rejected (expired or invalid?): get a new token and set %s%s"
+                    % (token_option, self._env_hint("TOKEN")))
+        if status == 403:
+            return "the token lacks permission"
+        if status == 404:
+            return "no such resource or route"
+        if status == 405:
+            return "this server does not allow that method here"
+        if status == 429:
+            return "rate limited and still limited after %d retries" % self.retries
+        if status >= 500:
+            return "the server failed and still failed after %d retries" % self.retries
+        return "the request was refused"
+
+    def error_for(self, method, url, response):
+        detail = error_detail(response.body)
+        status = response.status
+        return SarkAPIError("%s %s %s answered HTTP %s: %s (%s)" % (self.service, method, self.display_url(url), status, detail,
+                                                                    self.status_hint(status)),
+                            status=status, body=response.body[:2000], attempts=response.attempts)
+
+    def get_json(self, path, query=None, expect=None):
+        return self.request("GET", path, query=query, expect=expect).json()
