@@ -27,7 +27,7 @@ import psycopg2
 import redis
 from fastapi import Body, FastAPI, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from . import policy, routes_runbook, routes_v2
 from .common import LOG, auth_dependencies
@@ -43,8 +43,8 @@ SIEM_QUEUE_CRITICAL = 10000
 
 class FaultIn(BaseModel):
     path_prefix: str = "/"
-    status: Optional[int] = None
-    count: int = 1
+    status: Optional[int] = Field(None, ge=100, le=599)
+    count: int = Field(1, ge=1)
     retry_after: Optional[Any] = None
     method: Optional[str] = None
     delay_seconds: float = 0.0

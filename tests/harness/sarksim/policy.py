@@ -4,8 +4,6 @@ import hashlib
 import json
 import time
 
-import httpx
-
 DECISION_PREFIX = "policy:decision"
 OPA_DECISION_PATH = "/v1/data/mcp/allow"
 
@@ -54,8 +52,14 @@ def builtin_decision(is_admin, action, parameters):
     return False, "Denied: action %s requires the admin role" % action, None
 
 
+def _httpx():
+    import httpx  # pylint: disable=import-outside-toplevel  # only when an OPA is configured: saves start-up time
+    return httpx
+
+
 def opa_decision(opa_url, opa_input, timeout):
     """(allow, reason, filtered_parameters, cacheable) from OPA, failing closed like SARK 2.x."""
+    httpx = _httpx()
     try:
         response = httpx.post(opa_url + OPA_DECISION_PATH, json={"input": opa_input}, timeout=timeout)
         response.raise_for_status()
@@ -75,6 +79,7 @@ def opa_decision(opa_url, opa_input, timeout):
 
 def opa_healthy(opa_url, timeout):
     """(healthy, latency_ms, error) of GET {opa_url}/health."""
+    httpx = _httpx()
     start = time.monotonic()
     try:
         response = httpx.get(opa_url + "/health", timeout=timeout)
@@ -88,6 +93,7 @@ def opa_healthy(opa_url, timeout):
 
 def opa_policies(opa_url, timeout):
     """Policy ids uploaded to OPA (GET /v1/policies), or None when OPA cannot be asked."""
+    httpx = _httpx()
     try:
         response = httpx.get(opa_url + "/v1/policies", timeout=timeout)
         response.raise_for_status()

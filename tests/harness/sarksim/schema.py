@@ -1,8 +1,11 @@
 """Create the SARK databases of a layout and fill them with a small demo data set.
 
-`target` everywhere is one of: a harness.servers.PostgresServer, a callable dbname -> DSN, or a
-libpq DSN string (its dbname is replaced per database).
+`target` everywhere is one of: a harness.servers.PostgresServer, a callable dbname -> DSN string,
+a callable dbname -> new psycopg2 connection, or a libpq DSN string (its dbname is replaced per
+database). Connections obtained from a target are closed after use.
 """
+
+import contextlib
 
 import datetime
 import os
@@ -77,51 +80,49 @@ def sql_path(layout, database):
     return os.path.join(SQL_DIR, "%s_%s.sql" % (layout, database))
 
 
-def _connect(factory, dbname):
-    conn = psycopg2.connect(factory(dbname))
-    conn.autocommit = True
-    return conn
+@contextlib.contextmanager
+def connect(target, dbname, autocommit=False):
+    """A new connection to dbname from a target (see the module doc), committed and closed on exit."""
+    made = dsn_factory(target)(dbname)
+    conn = psycopg2.connect(made) if isinstance(made, str) else made
+    try:
+        conn.autocommit = autocommit
+        yield conn
+        if not autocommit:
+            conn.commit()
+    finally:
+        conn.close()
 
 
 def create_database(target, dbname, maintenance_db="postgres"):
     """CREATE DATABASE dbname unless it exists; True when it was created."""
-    conn = _connect(dsn_factory(target), maintenance_db)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
-            if cur.fetchone():
-                return False
-            try:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-            except psycopg2.errors.DuplicateDatabase:  # pylint: disable=no-member
-                return False
-            return True
-    finally:
-        conn.close()
+    with connect(target, maintenance_db, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
+        if cur.fetchone():
+            return False
+        try:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        except psycopg2.errors.DuplicateDatabase:  # pylint: disable=no-member
+            return False
+        return True
 
 
-def apply_schema(dsn, layout, database):
-    """Apply one layout's schema file ('sark' or 'sark_audit') to the database at dsn."""
+def apply_schema(target, dbname, layout, database):
+    """Apply one layout's schema file (database 'sark' or 'sark_audit') to the database dbname."""
     with open(sql_path(layout, database), "r", encoding="utf-8") as handle:
         text = handle.read()
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn:
-            with conn.cursor() as cur:
-                cur.execute(text)
-    finally:
-        conn.close()
+    with connect(target, dbname) as conn, conn.cursor() as cur:
+        cur.execute(text)
 
 
 def install(target, layout, sark_db="sark", audit_db="sark_audit"):
-    """Create both databases (when missing) and apply the layout's schema; returns their DSNs."""
-    factory = dsn_factory(target)
-    dsns = {}
+    """Create both databases (when missing) and apply the layout's schema; returns {'sark': name, 'sark_audit': name}."""
+    names = {}
     for database, dbname in (("sark", sark_db), ("sark_audit", audit_db)):
-        create_database(factory, dbname)
-        apply_schema(factory(dbname), layout, database)
-        dsns[database] = factory(dbname)
-    return dsns
+        create_database(target, dbname)
+        apply_schema(target, dbname, layout, database)
+        names[database] = dbname
+    return names
 
 
 def _hour_floor(moment):
@@ -141,9 +142,9 @@ def audit_times(now, hours, per_hour, gap_hour):
     return times
 
 
-def _runbook_seed(factory, sark_db, audit_db, users, servers, times, rng):
+def _runbook_seed(target, sark_db, audit_db, users, servers, times, rng):
     summary = {"users": [], "servers": []}
-    with psycopg2.connect(factory(sark_db)) as conn, conn.cursor() as cur:
+    with connect(target, sark_db) as conn, conn.cursor() as cur:
         password_hash = hash_password(DEMO_PASSWORD)
         for user in users:
             cur.execute("INSERT INTO users (id, username, email, password_hash, is_active, is_admin, roles,"
@@ -160,7 +161,6 @@ def _runbook_seed(factory, sark_db, audit_db, users, servers, times, rng):
                          "active" if server["status"] == "registered" else server["status"], owner,
                          Json(server["tags"])))
             summary["servers"].append(cur.fetchone()[0])
-    conn.close()
     cycle = ["login", "tool_invoked", "server_registered", "logout", "policy_denied", "tool_invoked"]
     rows, evaluations = [], []
     for i, moment in enumerate(times):
@@ -176,18 +176,17 @@ def _runbook_seed(factory, sark_db, audit_db, users, servers, times, rng):
         rows.append((moment, event, severity, user_id, server_id, Json({"seed": True, "n": i}), login, logout))
         evaluations.append((moment, ("server_access", "tool_invocation", "data_export")[i % 3], i % 4 != 0,
                             round(rng.uniform(0.5, 25.0), 3), user_id))
-    with psycopg2.connect(factory(audit_db)) as conn, conn.cursor() as cur:
+    with connect(target, audit_db) as conn, conn.cursor() as cur:
         execute_values(cur, "INSERT INTO audit_events (time, event_type, severity, user_id, server_id, details,"
                        " login_time, logout_time) VALUES %s", rows)
         execute_values(cur, "INSERT INTO policy_evaluations (time, policy_name, decision, duration_ms, user_id)"
                        " VALUES %s", evaluations)
-    conn.close()
     summary["audit_events"] = len(rows)
     summary["policy_evaluations"] = len(evaluations)
     return summary
 
 
-def _v2_seed(factory, sark_db, audit_db, users, servers, times, rng):
+def _v2_seed(target, sark_db, audit_db, users, servers, times, rng):
     summary = {"users": [], "servers": []}
     server_rows, tool_rows = [], []
     for server in servers:
@@ -200,7 +199,7 @@ def _v2_seed(factory, sark_db, audit_db, users, servers, times, rng):
             tool_rows.append((str(uuid.uuid4()), server_id, tool, "demo tool %s" % tool, server["sensitivity"].upper()))
         summary["servers"].append(server_id)
     for dbname in (sark_db, audit_db):  # SARK 2.x keeps the same tables in both databases
-        with psycopg2.connect(factory(dbname)) as conn, conn.cursor() as cur:
+        with connect(target, dbname) as conn, conn.cursor() as cur:
             for user in users:
                 cur.execute("INSERT INTO users (id, email, full_name, is_active, is_admin, role)"
                             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
@@ -211,8 +210,7 @@ def _v2_seed(factory, sark_db, audit_db, users, servers, times, rng):
                                " sensitivity_level, status, owner_id, tags, extra_metadata) VALUES %s", server_rows)
                 execute_values(cur, "INSERT INTO mcp_tools (id, server_id, name, description, sensitivity_level)"
                                " VALUES %s", tool_rows)
-        conn.close()
-    summary["users"] = [user["id"] for user in users]
+        summary["users"] = [user["id"] for user in users]
     cycle = ["USER_LOGIN", "TOOL_INVOKED", "AUTHORIZATION_ALLOWED", "USER_LOGOUT", "AUTHORIZATION_DENIED",
              "TOOL_INVOKED"]
     rows = []
@@ -225,10 +223,9 @@ def _v2_seed(factory, sark_db, audit_db, users, servers, times, rng):
         rows.append((str(uuid.uuid4()), moment, event, severity, user["id"], user["email"], server_id,
                      "query" if event == "TOOL_INVOKED" else None, decision,
                      "10.0.0.%d" % rng.randint(1, 254), Json({"seed": True, "n": i})))
-    with psycopg2.connect(factory(audit_db)) as conn, conn.cursor() as cur:
+    with connect(target, audit_db) as conn, conn.cursor() as cur:
         execute_values(cur, "INSERT INTO audit_events (id, timestamp, event_type, severity, user_id, user_email,"
                        " server_id, tool_name, decision, ip_address, details) VALUES %s", rows)
-    conn.close()
     summary["audit_events"] = len(rows)
     summary["policy_evaluations"] = 0
     return summary
@@ -245,15 +242,14 @@ def seed(target, layout, users=None, servers=None, sark_db="sark", audit_db="sar
     """
     if layout not in LAYOUTS:
         raise ValueError("unknown layout %r" % layout)
-    factory = dsn_factory(target)
     now = now or datetime.datetime.now(datetime.timezone.utc)
     rng = random.Random(random_seed)
     times = audit_times(now, hours, events_per_hour, gap_hour)
     if layout == "runbook":
-        summary = _runbook_seed(factory, sark_db, audit_db, list(RUNBOOK_USERS if users is None else users),
+        summary = _runbook_seed(target, sark_db, audit_db, list(RUNBOOK_USERS if users is None else users),
                                 list(DEMO_SERVERS if servers is None else servers), times, rng)
     else:
-        summary = _v2_seed(factory, sark_db, audit_db, list(SARK_V2_USERS if users is None else users),
+        summary = _v2_seed(target, sark_db, audit_db, list(SARK_V2_USERS if users is None else users),
                            list(DEMO_SERVERS + [V2_DUPLICATE] if servers is None else servers), times, rng)
     gap_start = _hour_floor(now) - datetime.timedelta(hours=gap_hour)
     summary.update({"layout": layout, "demo_password": DEMO_PASSWORD,
@@ -264,9 +260,8 @@ def seed(target, layout, users=None, servers=None, sark_db="sark", audit_db="sar
 
 def seed_servers(target, layout, count, prefix="bulk-server-", sark_db="sark", page_size=1000):
     """Insert `count` servers named prefix0..prefixN-1 in pages (for benchmarks); returns the count inserted."""
-    factory = dsn_factory(target)
     inserted = 0
-    with psycopg2.connect(factory(sark_db)) as conn, conn.cursor() as cur:
+    with connect(target, sark_db) as conn, conn.cursor() as cur:
         for start in range(0, count, page_size):
             names = ["%s%d" % (prefix, n) for n in range(start, min(count, start + page_size))]
             if layout == "runbook":
@@ -278,5 +273,4 @@ def seed_servers(target, layout, count, prefix="bulk-server-", sark_db="sark", p
                                [(str(uuid.uuid4()), name, "HTTP", "https://%s.example.com" % name, "REGISTERED",
                                  Json(["bulk"])) for name in names], page_size=len(names))
             inserted += cur.rowcount
-    conn.close()
     return inserted
