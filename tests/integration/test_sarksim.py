@@ -279,8 +279,9 @@ def test_v2_servers_redirect_csrf_and_duplicates(v2):
     short = dict(auth, **csrf_headers("short-token"))
     assert httpx.post(v2.url + "/api/v1/servers/", json=body, headers=short).status_code == 403
     with v2.client() as client:
+        assert client.post("/api/v1/servers", json=body).status_code == 307  # with a valid CSRF pair
         first = client.post("/api/v1/servers/", json=body)
-        second = client.post("/api/v1/servers/", json=body)
+        second = client.post("/api/v1/servers", json=body, follow_redirects=True)
     assert first.status_code == second.status_code == 201
     assert first.json()["status"] == "registered" and set(first.json()) == {"server_id", "status", "consul_id"}
     assert first.json()["server_id"] != second.json()["server_id"]
@@ -291,8 +292,8 @@ def test_v2_servers_redirect_csrf_and_duplicates(v2):
     assert _sql(v2, "SELECT count(*) FROM mcp_tools t JOIN mcp_servers s ON s.id = t.server_id WHERE s.name = %s",
                 ("dup-name",))[0][0] == 2
     log = httpx.get(v2.url + "/_sim/requests", params={"method": "POST"}).json()["requests"]
-    assert [(e["status"], e["csrf_ok"]) for e in log] == [(403, False), (403, False), (403, False), (201, True),
-                                                          (201, True)]
+    assert [(e["status"], e["csrf_ok"]) for e in log] == [(403, False), (403, False), (403, False), (307, True),
+                                                          (201, True), (307, True), (201, True)]
 
 
 def test_v2_list_limits_broken_cursor_and_total(v2):

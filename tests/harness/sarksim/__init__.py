@@ -17,7 +17,7 @@ import urllib.request
 from harness.servers import LOOPBACK, Server, wait_for
 
 from . import schema
-from .auth import csrf_headers, make_token, new_csrf_token
+from .auth import CSRF_COOKIE, CSRF_HEADER, csrf_headers, make_token, new_csrf_token
 from .config import LAYOUTS, SimConfig, admin_id
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -143,9 +143,17 @@ class SarkSimulator(Server):
         return headers
 
     def client(self, token=None, csrf=True, **kwargs):
-        """An httpx.Client on this simulator with headers() set (redirects not followed unless asked)."""
+        """An httpx.Client on this simulator: bearer token and, for sark_v2, a CSRF pair whose cookie sits in
+        the client's cookie jar (httpx drops a hand-set Cookie header when it follows a redirect).
+        Redirects are not followed unless asked."""
         import httpx  # pylint: disable=import-outside-toplevel
-        return httpx.Client(base_url=self.url, headers=self.headers(token, csrf), timeout=kwargs.pop("timeout", 10),
+        headers = self.headers(token, csrf=False)
+        cookies = {}
+        if csrf and self.layout == "sark_v2":
+            pair = new_csrf_token()
+            headers[CSRF_HEADER] = pair
+            cookies[CSRF_COOKIE] = pair
+        return httpx.Client(base_url=self.url, headers=headers, cookies=cookies, timeout=kwargs.pop("timeout", 10),
                             **kwargs)
 
     def redis_client(self, **kwargs):
