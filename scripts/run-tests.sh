@@ -10,7 +10,7 @@ set -uo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 T0=$(date +%s)
 # shellcheck source=scripts/setup.sh
-. "$REPO/scripts/setup.sh" || { echo "setup failed" >&2; exit 1; }
+. "$REPO/scripts/setup.sh" || { echo "set-up failed: nothing was tested" >&2; exit 1; }
 set +e
 SETUP_SECONDS=$(( $(date +%s) - T0 ))
 

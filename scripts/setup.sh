@@ -11,16 +11,13 @@ set -euo pipefail
 
 SARK_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 SARK_OPS_HOME="${SARK_OPS_HOME:-${HOME:-/root}/.cache/sark-ops}"
-SARK_VENV="$SARK_OPS_HOME/venv312"
-SARK_VENV311="$SARK_OPS_HOME/venv311"
 ANSIBLE_BUNDLE_VERSION="14.5.0"
 DEP_COLLECTIONS="kubernetes/core community/postgresql community/general community/library_inventory_filtering_v1 ansible/posix ansible/utils"
-export SARK_REPO SARK_OPS_HOME SARK_VENV SARK_VENV311
 mkdir -p "$SARK_OPS_HOME"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-sha() { sha256sum "$@" | sha256sum | cut -c1-16; }
+content_hash() { cat "$@" | sha256sum | cut -c1-12; }  # of the contents only, never the paths
 
 install_debian_packages() {
   local missing=()
@@ -70,19 +67,22 @@ pip_quiet() {  # $1 = venv; the rest are pip arguments. Shows pip's output only 
   rm -f "$out"
 }
 
-make_venv() {  # $1 = venv dir, $2 = python minor, $3 = requirements file
-  local venv="$1" pyver="$2" req="$3" stamp python
-  stamp="$(sha "$req")"
-  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.stamp" 2>/dev/null)" = "$stamp" ]; then
-    return 0
+make_venv() {  # $1 = name prefix, $2 = python minor, $3 = requirements file; prints the venv path
+  # A venv is immutable and named after the hash of its requirements: a changed pin makes a new one, and
+  # nobody's running venv is ever rebuilt underneath them.
+  local prefix="$1" pyver="$2" req="$3" venv python
+  venv="$SARK_OPS_HOME/$prefix-$(content_hash "$req")"
+  if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then
+    echo "$venv"; return 0
   fi
   python="$(find_python "$pyver")" || { log "Python $pyver not found (pyenv or python$pyver)"; return 1; }
   log "creating $venv with $python"
   rm -rf "$venv"
-  "$python" -m venv "$venv"
-  pip_quiet "$venv" install -U pip
-  pip_quiet "$venv" install -r "$req"
-  echo "$stamp" > "$venv/.stamp"
+  "$python" -m venv "$venv" || return 1
+  pip_quiet "$venv" install -U pip || return 1
+  pip_quiet "$venv" install -r "$req" || return 1
+  touch "$venv/.complete"
+  echo "$venv"
 }
 
 install_dep_collections() {
@@ -108,7 +108,7 @@ install_get_pip_shim() {  # ansible-test's pip bootstrap download is unreachable
   local venv ver
   mkdir -p "${HOME:-/root}/.ansible/test/cache"
   for venv in "$SARK_VENV" "$SARK_VENV311"; do
-    [ -x "$venv/bin/python" ] || continue
+    [ -n "$venv" ] && [ -x "$venv/bin/python" ] || continue
     for ver in $("$venv/bin/python" - <<'PY'
 import os, re, ansible_test
 path = os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py")
@@ -120,17 +120,30 @@ PY
   done
 }
 
-install_debian_packages
-make_venv "$SARK_VENV" 3.12 "$SARK_REPO/tests/ci/requirements-py312.txt"
-if [ "${SARK_SKIP_PY311:-0}" != 1 ]; then
-  make_venv "$SARK_VENV311" 3.11 "$SARK_REPO/tests/ci/requirements-py311.txt"
-fi
-install_dep_collections
-install_get_pip_shim
+sark_setup() {
+  install_debian_packages || return 1
+  SARK_VENV="$(make_venv venv312 3.12 "$SARK_REPO/tests/ci/requirements-py312.txt")" || return 1
+  SARK_VENV311=""
+  if [ "${SARK_SKIP_PY311:-0}" != 1 ]; then
+    SARK_VENV311="$(make_venv venv311 3.11 "$SARK_REPO/tests/ci/requirements-py311.txt")" || return 1
+  fi
+  export SARK_REPO SARK_OPS_HOME SARK_VENV SARK_VENV311
+  install_dep_collections || return 1
+  install_get_pip_shim || return 1
+  # The collection is found through a link to this checkout (ansible-test needs a real copy; see run-tests.sh).
+  mkdir -p "$SARK_OPS_HOME/src/ansible_collections/sark"
+  ln -sfn "$SARK_REPO" "$SARK_OPS_HOME/src/ansible_collections/sark/ops"
+}
 
-# The collection is found through a link to this checkout (ansible-test needs a real copy; see run-tests.sh).
-mkdir -p "$SARK_OPS_HOME/src/ansible_collections/sark"
-ln -sfn "$SARK_REPO" "$SARK_OPS_HOME/src/ansible_collections/sark/ops"
+# One set-up at a time per SARK_OPS_HOME: parallel jobs would otherwise build the same venv twice.
+exec 9>"$SARK_OPS_HOME/.setup.lock"
+flock 9
+if ! sark_setup; then
+  exec 9>&-
+  log "set-up failed (see above)"
+  return 1 2>/dev/null || exit 1
+fi
+exec 9>&-
 
 export PATH="$SARK_VENV/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$SARK_OPS_HOME/src:$SARK_OPS_HOME/collections"
