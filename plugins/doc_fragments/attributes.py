@@ -69,6 +69,42 @@ attributes:
       - sark.ops.api
 '''
 
+    ACTIONGROUP_OPA = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/sark.ops.opa) in C(module_defaults) to set the OPA connection once for every OPA module.
+    support: full
+    membership:
+      - sark.ops.all
+      - sark.ops.opa
+'''
+
+    ACTIONGROUP_PROMETHEUS = r'''
+options: {}
+attributes:
+  action_group:
+    description:
+      - Use C(group/sark.ops.prometheus) in C(module_defaults) to set the Prometheus connection once, and
+        C(group/sark.ops.alertmanager) for the Alertmanager connection.
+    support: full
+    membership:
+      - sark.ops.alertmanager
+      - sark.ops.all
+      - sark.ops.prometheus
+'''
+
+    ACTIONGROUP_ALERTMANAGER = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/sark.ops.alertmanager) in C(module_defaults) to set the Alertmanager connection once.
+    support: full
+    membership:
+      - sark.ops.alertmanager
+      - sark.ops.all
+'''
+
     EVIDENCE = r'''
 options: {}
 notes:
