@@ -66,6 +66,8 @@ TRAITS = {
         "session_type": "hash",
         "ratelimit_model": "fixed_hourly",
         "ratelimit_window_format": "%Y-%m-%d-%H",
+        # the runbook shows only user counters (limit 5000/h); api keys and IPs get SARK 2.x's limits
+        "ratelimit_limits": {"user": 5000, "api_key": 1000, "ip": 100},
         "siem_in_redis": True,
         "breaker_in_redis": True,
         "csrf_required": False,
@@ -76,6 +78,8 @@ TRAITS = {
         "session_type": "string",
         "ratelimit_model": "sliding_window",
         "ratelimit_window_seconds": 3600,
+        # per hour; the contract names no limit for token:{n} identifiers
+        "ratelimit_limits": {"user": 5000, "api_key": 1000, "ip": 100, "token": None},
         "siem_in_redis": False,
         "breaker_in_redis": False,
         "csrf_required": True,
@@ -204,14 +208,18 @@ class Layout:
                     out.append("*")
         return "".join(out)
 
-    def parser(self, key):
-        """A compiled regex with one named group per placeholder, to read values back out of a key."""
+    def parser(self, key, **field_regexes):
+        """A compiled regex with one named group per placeholder, to read values back out of a key.
+
+        field_regexes narrows what a placeholder may match (e.g. window=r"\\d{4}-\\d{2}-\\d{2}-\\d{2}")."""
         template = self.template(key)
         parts = []
         fields = placeholders(template)
         for text, field, _spec, _conv in string.Formatter().parse(template):
             parts.append(re.escape(text))
-            if field:
+            if field and field in field_regexes:
+                parts.append("(?P<%s>%s)" % (field, field_regexes[field]))
+            elif field:
                 # the last placeholder takes the rest; earlier ones stop at the next literal
                 parts.append("(?P<%s>.+)" % field if field == fields[-1] else "(?P<%s>.+?)" % field)
         return re.compile("^" + "".join(parts) + "$")

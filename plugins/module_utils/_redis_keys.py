@@ -1,0 +1,504 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) sark.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The SCAN/UNLINK batch engine shared by the sark.ops Redis data-plane modules (private).
+
+Never ``KEYS``: every key is found with ``SCAN`` (bounded ``COUNT``) on every primary, and
+removed with ``UNLINK`` in bounded batches. By default each batch is one server-side Lua
+script that scans pages until a time budget (``max_block_ms``) is used up and unlinks what it
+found, so the keys never travel to the controller and no single call blocks Redis for long.
+If the Redis user may not run scripts, the same loop runs client side (SCAN, then UNLINK).
+
+Safety cap: a sweep never removes more than ``max_keys`` keys. Before each page is deleted the
+engine checks that the page still fits under the cap; the page that would cross it is left
+alone, the sweep stops and a SweepLimitError says how many keys matched so far, how many were
+removed, and how to raise the cap. Check mode counts every match exactly and fails the same
+way when the count is above the cap, so an operator sees the exact number before any delete.
+
+Memory stays bounded: at most one page of key names (and a small sample) is held at a time.
+"""
+
+import contextlib
+import re
+import time
+
+from ansible_collections.sark.ops.plugins.module_utils._module import (
+    MASK,
+    SarkError,
+    SarkLimitError,
+    SarkOperationError,
+    SarkValidationError,
+)
+from ansible_collections.sark.ops.plugins.module_utils._redis import classify_error, primaries, redis, to_text
+
+DEFAULT_MAX_KEYS = 10000
+DEFAULT_SCAN_COUNT = 1000
+DEFAULT_MAX_BLOCK_MS = 5.0
+DEFAULT_SAMPLE_SIZE = 10
+UNLINK_CHUNK = 1000  # keys per UNLINK (and per Lua unpack(), which is limited to a few thousand values)
+
+ENGINES = ("auto", "script", "client")
+
+# One bounded step of a sweep, run inside Redis. It scans pages until the time budget is spent (or
+# the cursor is back at 0) and, when deleting, unlinks each page unless the page would take the
+# deletions past the cap: then it stops without touching that page. Keys never leave the server,
+# only a small sample does. per_key unlinks one key per call (Redis Cluster refuses multi-key
+# commands across hash slots, even on the node that owns all of them).
+SWEEP_SCRIPT = """
+local cursor = ARGV[1]
+local pattern = ARGV[2]
+local count = ARGV[3]
+local key_type = ARGV[4]
+local delete = ARGV[5] == '1'
+local remaining = tonumber(ARGV[6])
+local budget_us = tonumber(ARGV[7])
+local want = tonumber(ARGV[8])
+local per_key = ARGV[9] == '1'
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local started = now_us()
+local matched, removed, pages, capped = 0, 0, 0, 0
+local sample = {}
+repeat
+  local reply
+  if key_type == '' then
+    reply = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', count)
+  else
+    reply = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', count, 'TYPE', key_type)
+  end
+  pages = pages + 1
+  local keys = reply[2]
+  local n = #keys
+  if delete and n > remaining then
+    matched = matched + n
+    capped = 1
+    break
+  end
+  cursor = reply[1]
+  matched = matched + n
+  if n > 0 then
+    if delete then
+      local gone = 0
+      if per_key then
+        for i = 1, n do gone = gone + redis.call('UNLINK', keys[i]) end
+      else
+        for i = 1, n, 1000 do gone = gone + redis.call('UNLINK', unpack(keys, i, math.min(i + 999, n))) end
+      end
+      removed = removed + gone
+      remaining = remaining - gone
+    end
+    local i = 1
+    while #sample < want and i <= n do
+      sample[#sample + 1] = keys[i]
+      i = i + 1
+    end
+  end
+until cursor == '0' or now_us() - started >= budget_us
+return {cursor, matched, removed, pages, capped, sample}
+"""
+
+GLOB_SPECIAL = "*?[]"
+SECRET_SEGMENT = re.compile(r"(?i)((?:^|:)(?:api_key|apikey|token|secret|password|passwd)[:=])([^:]+)")
+
+
+def sweep_argument_spec(max_keys=DEFAULT_MAX_KEYS):
+    """Options every key-sweeping module shares (documented in each module)."""
+    return dict(
+        max_keys=dict(type="int", default=max_keys),
+        scan_count=dict(type="int", default=DEFAULT_SCAN_COUNT),
+        max_block_ms=dict(type="float", default=DEFAULT_MAX_BLOCK_MS),
+        engine=dict(type="str", default="auto", choices=list(ENGINES)),
+        sample_size=dict(type="int", default=DEFAULT_SAMPLE_SIZE),
+    )
+
+
+def validate_sweep_params(params, cap_name="max_keys"):
+    cap = params.get(cap_name)
+    if cap is None or cap < 1:
+        raise SarkValidationError("%s must be a positive number (the most keys this run may remove), got %s. It is a safety cap: "
+                                  "run in check mode to count the matching keys, then set %s to at least that number."
+                                  % (cap_name, cap, cap_name))
+    if not 10 <= params.get("scan_count", DEFAULT_SCAN_COUNT) <= 100000:
+        raise SarkValidationError("scan_count must be between 10 and 100000 (the SCAN COUNT hint per page), got %s"
+                                  % params.get("scan_count"))
+    if not 0.1 <= params.get("max_block_ms", DEFAULT_MAX_BLOCK_MS) <= 1000:
+        raise SarkValidationError("max_block_ms must be between 0.1 and 1000 milliseconds, got %s" % params.get("max_block_ms"))
+    if not 0 <= params.get("sample_size", DEFAULT_SAMPLE_SIZE) <= 1000:
+        raise SarkValidationError("sample_size must be between 0 and 1000, got %s" % params.get("sample_size"))
+
+
+def literal_characters(pattern):
+    """The characters of a glob that must match literally (escaped characters count, classes and wildcards do not)."""
+    literal = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            literal.append(pattern[i + 1])
+            i += 2
+            continue
+        if char == "[":
+            end = pattern.find("]", i + 1)
+            i = len(pattern) if end < 0 else end + 1
+            continue
+        if char not in GLOB_SPECIAL:
+            literal.append(char)
+        i += 1
+    return "".join(literal)
+
+
+def check_pattern(pattern, force=False, option="pattern"):
+    """Refuse an empty pattern, and a wildcard-only one (which matches every key) unless force is set."""
+    if pattern is None or not str(pattern).strip():
+        raise SarkValidationError("%s is empty: name the keys to match (for example policy:decision:*). Nothing was deleted." % option)
+    if pattern != pattern.strip():
+        raise SarkValidationError("%s %r has leading or trailing spaces; Redis would match them literally. Nothing was deleted."
+                                  % (option, pattern))
+    if not literal_characters(pattern).strip() and not force:
+        raise SarkValidationError("%s %r is wildcards only and matches every key in the database. If that is really meant, set "
+                                  "force: true (and max_keys above the key count). Nothing was deleted." % (option, pattern))
+    return pattern
+
+
+def mask_key(key):
+    """A key name with the value after api_key:/token:/secret: segments shortened to 4 characters."""
+    text = to_text(key)
+
+    def shorten(match):
+        value = match.group(2)
+        return match.group(1) + (value[:4] + MASK if len(value) > 8 else MASK)
+    return SECRET_SEGMENT.sub(shorten, text)
+
+
+def _error_text(exc):
+    return (str(exc) or type(exc).__name__).strip()
+
+
+@contextlib.contextmanager
+def redis_errors(params, doing):
+    """Turn redis-py errors into SarkErrors that say what was being done and what to check."""
+    try:
+        yield
+    except SarkError:
+        raise
+    except Exception as exc:  # pylint: disable=broad-except
+        if redis is None or not isinstance(exc, redis.exceptions.RedisError):
+            raise
+        text = _error_text(exc)
+        if isinstance(exc, redis.exceptions.ResponseError) and "noperm" not in text.lower():
+            if "wrongtype" in text.lower():
+                raise SarkValidationError("Redis answered WRONGTYPE while %s: a key holds another type than the layout expects. "
+                                          "Check layout and layout_templates. (%s)" % (doing, text)) from exc
+            raise SarkOperationError("Redis refused a command while %s: %s" % (doing, text)) from exc
+        raise classify_error(exc, params) from exc
+
+
+class SweepLimitError(SarkLimitError):
+    """A sweep reached its max_keys cap; nothing beyond the cap was removed."""
+
+
+class KeyBudget:
+    """How many keys one module run may still remove, shared by every sweep of the run."""
+
+    def __init__(self, limit, option="max_keys"):
+        self.limit = int(limit)
+        self.used = 0
+        self.option = option
+
+    @property
+    def remaining(self):
+        return max(0, self.limit - self.used)
+
+    def spend(self, amount):
+        self.used += amount
+
+
+class SweepStats:
+    """Progress and outcome of one sweep (or of several, merged)."""
+
+    def __init__(self, pattern, key_type=None, sample_size=DEFAULT_SAMPLE_SIZE, masker=mask_key):
+        self.pattern = pattern
+        self.key_type = key_type
+        self.sample_size = sample_size
+        self.masker = masker
+        self.matched = 0
+        self.removed = 0
+        self.pages = 0
+        self.calls = 0
+        self.nodes = 0
+        self.capped = False
+        self.engine = None
+        self.sample = []
+        self._started = time.monotonic()
+        self.duration = 0.0
+
+    def add_sample(self, keys):
+        for key in keys:
+            if len(self.sample) >= self.sample_size:
+                return
+            self.sample.append(to_text(key))
+
+    def finish(self):
+        self.duration = time.monotonic() - self._started
+        return self
+
+    def progress(self):
+        seconds = self.duration or (time.monotonic() - self._started)
+        return {"batches": self.calls, "pages": self.pages, "keys": self.matched, "removed": self.removed, "nodes": self.nodes,
+                "duration_ms": round(seconds * 1000.0, 3),
+                "keys_per_second": int(self.matched / seconds) if seconds > 0 else None,
+                "engine": self.engine}
+
+    def masked_sample(self):
+        return [self.masker(key) for key in self.sample] if self.masker else list(self.sample)
+
+    def as_dict(self):
+        return {"pattern": self.pattern, "type": self.key_type, "matched": self.matched, "removed": self.removed,
+                "sample": self.masked_sample(), "progress": self.progress()}
+
+
+def merge_stats(stats_list, sample_size=DEFAULT_SAMPLE_SIZE):
+    """One summary of several sweeps of the same run."""
+    merged = {"matched": 0, "removed": 0, "sample": [], "progress": {"batches": 0, "pages": 0, "keys": 0, "removed": 0,
+                                                                        "duration_ms": 0.0, "nodes": 0, "engine": None}}
+    for stats in stats_list:
+        if stats is None:
+            continue
+        part = stats.as_dict()
+        merged["matched"] += part["matched"]
+        merged["removed"] += part["removed"]
+        merged["sample"] += part["sample"][:max(0, sample_size - len(merged["sample"]))]
+        for key in ("batches", "pages", "keys", "removed"):
+            merged["progress"][key] += part["progress"][key]
+        merged["progress"]["duration_ms"] = round(merged["progress"]["duration_ms"] + part["progress"]["duration_ms"], 3)
+        merged["progress"]["nodes"] = max(merged["progress"]["nodes"], part["progress"]["nodes"])
+        merged["progress"]["engine"] = merged["progress"]["engine"] or part["progress"]["engine"]
+    seconds = merged["progress"]["duration_ms"] / 1000.0
+    merged["progress"]["keys_per_second"] = int(merged["progress"]["keys"] / seconds) if seconds > 0 else None
+    return merged
+
+
+class KeySweeper:
+    """Count, list or remove the keys matching a SCAN pattern on every primary, in bounded batches."""
+
+    def __init__(self, client, params=None, scan_count=DEFAULT_SCAN_COUNT, max_block_ms=DEFAULT_MAX_BLOCK_MS, engine="auto",
+                 sample_size=DEFAULT_SAMPLE_SIZE, masker=mask_key):
+        self.client = client
+        self.params = params or {}
+        self.cluster = hasattr(client, "get_primaries")
+        self.scan_count = int(scan_count)
+        self.budget_us = int(float(max_block_ms) * 1000)
+        self.engine = engine
+        self.sample_size = int(sample_size)
+        self.masker = masker
+        self._sha = {}
+        self._scripts = {"auto": None, "script": True, "client": False}[engine]
+
+    @classmethod
+    def from_params(cls, client, params, masker=mask_key):
+        return cls(client, params, scan_count=params.get("scan_count") or DEFAULT_SCAN_COUNT,
+                   max_block_ms=params.get("max_block_ms") or DEFAULT_MAX_BLOCK_MS, engine=params.get("engine") or "auto",
+                   sample_size=params.get("sample_size", DEFAULT_SAMPLE_SIZE), masker=masker)
+
+    def nodes(self):
+        return list(primaries(self.client))
+
+    # ------------------------------------------------------------------ public operations
+
+    def count(self, pattern, key_type=None):
+        """Exactly how many keys match (SCAN may repeat a key if the keyspace is resized meanwhile)."""
+        return self._run(pattern, key_type, delete=False, budget=None)
+
+    def plan(self, pattern, key_type=None, budget=None):
+        """Check mode: count every match; fail like a real run would if the count is above the cap."""
+        stats = self.count(pattern, key_type)
+        if budget is not None:
+            if stats.matched > budget.remaining:
+                raise SweepLimitError(
+                    "%d keys match %s%s, more than max_keys allows (%d of %d left for this sweep): a real run would stop at the cap. "
+                    "Nothing was deleted. If they should all go, set %s to at least %d; otherwise narrow the selection."
+                    % (stats.matched, pattern, self._type_text(key_type), budget.remaining, budget.limit, budget.option,
+                       budget.used + stats.matched), **self._fail_details(stats))
+            budget.spend(stats.matched)
+        return stats
+
+    def delete(self, pattern, key_type=None, budget=None):
+        """Remove every matching key, page by page, never more than the budget allows."""
+        budget = budget if budget is not None else KeyBudget(DEFAULT_MAX_KEYS)
+        return self._run(pattern, key_type, delete=True, budget=budget)
+
+    def sweep(self, pattern, key_type=None, budget=None, check_mode=False):
+        return self.plan(pattern, key_type, budget) if check_mode else self.delete(pattern, key_type, budget)
+
+    def iter_keys(self, pattern, key_type=None, stats=None):
+        """Yield (node client, [keys]) one SCAN page at a time, client side, for callers that read the keys."""
+        stats = stats if stats is not None else SweepStats(pattern, key_type, self.sample_size, self.masker)
+        stats.engine = "client"
+        with redis_errors(self.params, "scanning %s" % pattern):
+            for _name, node in self.nodes():
+                stats.nodes += 1
+                cursor = 0
+                while True:
+                    cursor, keys = node.scan(cursor=cursor, match=pattern, count=self.scan_count, _type=key_type)
+                    stats.pages += 1
+                    stats.calls += 1
+                    stats.matched += len(keys)
+                    if keys:
+                        yield node, keys
+                    if int(cursor) == 0:
+                        break
+        stats.finish()
+
+    def unlink_keys(self, keys, budget=None):
+        """UNLINK known keys (through the cluster client, so each reaches its owner) in bounded chunks; returns how many went."""
+        keys = list(keys)
+        if budget is not None and len(keys) > budget.remaining:
+            raise SweepLimitError("Removing %d keys would exceed %s=%d (%d already removed by this run). Nothing more was deleted; "
+                                  "raise %s." % (len(keys), budget.option, budget.limit, budget.used, budget.option),
+                                  removed=budget.used)
+        removed = 0
+        with redis_errors(self.params, "unlinking keys"):
+            for start in range(0, len(keys), UNLINK_CHUNK):
+                chunk = keys[start:start + UNLINK_CHUNK]
+                if self.cluster:
+                    pipe = self.client.pipeline()
+                    for key in chunk:
+                        pipe.unlink(key)
+                    removed += sum(int(n or 0) for n in pipe.execute())
+                else:
+                    removed += int(self.client.unlink(*chunk))
+        if budget is not None:
+            budget.spend(removed)
+        return removed
+
+    # ------------------------------------------------------------------ the loop
+
+    @staticmethod
+    def _type_text(key_type):
+        return " (type %s)" % key_type if key_type else ""
+
+    def _fail_details(self, stats):
+        return {"matched": stats.matched, "removed": stats.removed, "sample": stats.masked_sample(), "progress": stats.progress()}
+
+    def _run(self, pattern, key_type, delete, budget):
+        stats = SweepStats(pattern, key_type, self.sample_size, self.masker)
+        doing = "%s keys matching %s" % ("removing" if delete else "counting", pattern)
+        with redis_errors(self.params, doing):
+            for _name, node in self.nodes():
+                stats.nodes += 1
+                if self._use_scripts(node):
+                    stats.engine = "script"
+                    self._run_script(node, pattern, key_type, delete, budget, stats)
+                else:
+                    stats.engine = stats.engine or "client"
+                    self._run_client(node, pattern, key_type, delete, budget, stats)
+                if stats.capped:
+                    break
+        stats.finish()
+        if stats.capped:
+            raise SweepLimitError(
+                "Stopped at the safety cap: removing every key that matches %s%s would take this run past %s=%d. %d matched so far "
+                "(the scan stopped there), %d were removed, and nothing beyond the cap was deleted. Run the same task in check mode "
+                "to count the matches exactly; if they should all go, raise %s above that count, otherwise narrow the selection."
+                % (pattern, self._type_text(key_type), budget.option, budget.limit, stats.matched, stats.removed, budget.option),
+                **self._fail_details(stats))
+        return stats
+
+    def _use_scripts(self, node):
+        if self._scripts is False:
+            return False
+        key = id(node)
+        if key in self._sha:
+            return True
+        try:
+            self._sha[key] = node.script_load(SWEEP_SCRIPT)
+            self._scripts = True
+            return True
+        except redis.exceptions.ResponseError as exc:
+            if self.engine == "script":
+                raise SarkOperationError("engine=script, but Redis refused to load the sweep script: %s. Grant the user +script "
+                                         "+evalsha (ACL), or use engine: client." % _error_text(exc)) from exc
+            self._scripts = False  # scripting disabled or not allowed for this user: SCAN + UNLINK from here
+            return False
+
+    def _run_script(self, node, pattern, key_type, delete, budget, stats):
+        cursor = "0"
+        while True:
+            remaining = budget.remaining if delete else 0
+            want = max(0, self.sample_size - len(stats.sample))
+            args = (cursor, pattern, self.scan_count, key_type or "", "1" if delete else "0", remaining, self.budget_us, want,
+                    "1" if self.cluster else "0")
+            try:
+                reply = node.evalsha(self._sha[id(node)], 0, *args)
+            except redis.exceptions.NoScriptError:
+                # the script cache was flushed (SCRIPT FLUSH, failover) since we loaded it
+                self._sha[id(node)] = node.script_load(SWEEP_SCRIPT)
+                reply = node.evalsha(self._sha[id(node)], 0, *args)
+            cursor = to_text(reply[0])
+            matched, removed, pages, capped = (int(v) for v in reply[1:5])
+            stats.calls += 1
+            stats.pages += pages
+            stats.matched += matched
+            stats.removed += removed
+            stats.add_sample(reply[5])
+            if delete:
+                budget.spend(removed)
+            if capped:
+                stats.capped = True
+                return
+            if cursor == "0":
+                return
+
+    def _run_client(self, node, pattern, key_type, delete, budget, stats):
+        cursor = 0
+        while True:
+            cursor, keys = node.scan(cursor=cursor, match=pattern, count=self.scan_count, _type=key_type)
+            stats.calls += 1
+            stats.pages += 1
+            if delete and len(keys) > budget.remaining:
+                stats.matched += len(keys)
+                stats.capped = True
+                return
+            stats.matched += len(keys)
+            if keys:
+                if delete:
+                    removed = self._unlink_on_node(node, keys)
+                    stats.removed += removed
+                    budget.spend(removed)
+                stats.add_sample(keys)
+            if int(cursor) == 0:
+                return
+
+    def _unlink_on_node(self, node, keys):
+        removed = 0
+        for start in range(0, len(keys), UNLINK_CHUNK):
+            chunk = keys[start:start + UNLINK_CHUNK]
+            if self.cluster:
+                pipe = node.pipeline(transaction=False)
+                for key in chunk:
+                    pipe.unlink(key)
+                removed += sum(int(n or 0) for n in pipe.execute())
+            else:
+                removed += int(node.unlink(*chunk))
+        return removed
+
+
+def key_type_of(client, key):
+    """The Redis type of one key as text ('none' when it does not exist)."""
+    return to_text(client.type(key))
+
+
+def require_type(client, key, expected, what, layout_name=None):
+    """Fail (touching nothing) when an existing key holds another type than expected; returns whether it exists."""
+    actual = key_type_of(client, key)
+    if actual == "none":
+        return False
+    if actual != expected:
+        where = " in the %s layout" % layout_name if layout_name else ""
+        raise SarkValidationError("%s is a Redis %s, but %s%s is a %s. Nothing was changed: check the layout option and "
+                                  "layout_templates (is this the right key?)." % (mask_key(key), actual, what, where, expected),
+                                  key=mask_key(key), key_type=actual, expected_type=expected)
+    return True

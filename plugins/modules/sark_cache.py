@@ -1,0 +1,306 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) sark.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+DOCUMENTATION = r'''
+---
+module: sark_cache
+short_description: Clear SARK's policy decision cache and other Redis key sets, safely
+version_added: 0.1.0
+description:
+  - Automates "Clear Policy Cache" and "Clear Cache" of the operations runbook and "Clear Cache" of the incident runbook.
+    The runbook's C(EVAL "return redis.call('del', unpack(redis.call('keys', 'policy:decision:*')))") blocks Redis and
+    fails past a few thousand keys; this module finds keys with C(SCAN) on every primary and removes them with C(UNLINK)
+    in bounded batches.
+  - O(target=decisions) clears cached policy decisions C(policy:decision:{user}:{action}:{resource}:{context}) - all of them,
+    or those of a user, an action and/or a resource.
+  - O(target=versions) removes C(policy:version:{policy}) entries (one policy or all); the V(sark_v2) layout has none, so
+    there is nothing to do there.
+  - O(target=prefix) removes every key starting with O(prefix) (taken literally); O(target=pattern) every key matching the
+    glob O(pattern). A wildcard-only pattern such as V(*) needs O(force=true).
+  - O(target=all) empties the database with C(FLUSHDB ASYNC) on every primary, only with O(force=true). This also logs every
+    user out and resets every rate limit.
+  - Returns how many keys were (or would be) removed and a sample. O(max_keys) caps every run, C(FLUSHDB) included.
+options:
+  target:
+    description: V(decisions), V(versions), V(prefix), V(pattern) or V(all).
+    type: str
+    choices: [decisions, versions, prefix, pattern, all]
+    default: decisions
+  user_id:
+    description: V(decisions) - only this user's cached decisions.
+    type: str
+  action:
+    description: V(decisions) - only decisions for this action (for example C(tool:invoke)).
+    type: str
+  resource:
+    description: V(decisions) - only decisions for this resource.
+    type: str
+  policy:
+    description: V(versions) - only this policy's version entry (the runbook's C(DEL policy:version:server_access)).
+    type: str
+  prefix:
+    description: V(prefix) - the key prefix, taken literally (glob characters in it are escaped). Must not be empty.
+    type: str
+  pattern:
+    description: V(pattern) - a Redis glob (C(SCAN MATCH) syntax). Must not be empty; wildcards only needs O(force=true).
+    type: str
+  force:
+    description: Confirms O(target=all) and wildcard-only patterns.
+    type: bool
+    default: false
+  max_keys:
+    description:
+      - The most keys this run may remove. A safety cap - when more match, the run stops before the page that would cross it
+        and fails, saying how many matched so far; check mode counts them all and fails the same way, deleting nothing.
+      - For O(target=all) the database size must not be above it.
+    type: int
+    default: 10000
+  scan_count:
+    description: The C(COUNT) hint of each C(SCAN) page.
+    type: int
+    default: 1000
+  max_block_ms:
+    description: How long one server-side batch may run before it hands back to other clients.
+    type: float
+    default: 5.0
+  engine:
+    description: V(script) (server-side Lua batches), V(client) (SCAN and UNLINK from the module) or V(auto) (scripts when allowed).
+    type: str
+    choices: [auto, script, client]
+    default: auto
+  sample_size:
+    description: How many key names (masked) to return as a sample of what was or would be removed.
+    type: int
+    default: 10
+extends_documentation_fragment:
+  - sark.ops.redis
+  - sark.ops.layout
+  - sark.ops.attributes
+  - sark.ops.attributes.ACTIONGROUP_REDIS
+  - sark.ops.attributes.EVIDENCE
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Counts exactly what would be removed and returns a sample; RV(changed) is true only if something would be.
+  diff_mode:
+    support: full
+    details:
+      - Shows the number of matching keys before and after.
+  idempotent:
+    support: full
+notes:
+  - Requires Redis 6.0 or later. With O(redis_cluster=true) every primary is scanned (and flushed for O(target=all)).
+author:
+  - sark.ops maintainers
+'''
+
+EXAMPLES = r'''
+- name: Clear the whole policy decision cache
+  sark.ops.sark_cache:
+    target: decisions
+    max_keys: 1000000
+
+- name: Clear one user's cached decisions for one action
+  sark.ops.sark_cache:
+    target: decisions
+    user_id: user-123
+    action: tool:invoke
+
+- name: Clear one policy's version entry (runbook layout)
+  sark.ops.sark_cache:
+    target: versions
+    policy: server_access
+
+- name: Clear everything under policy: (see first how much)
+  sark.ops.sark_cache:
+    target: prefix
+    prefix: "policy:"
+  check_mode: true
+
+- name: LAST RESORT - FLUSHDB
+  sark.ops.sark_cache:
+    target: all
+    force: true
+    max_keys: 5000000
+'''
+
+RETURN = r'''
+applicable:
+  description: False when the layout has no such keys (V(versions) in V(sark_v2)); nothing was done.
+  returned: always
+  type: bool
+pattern:
+  description: The C(SCAN MATCH) pattern used (or C(FLUSHDB)).
+  returned: always
+  type: str
+  sample: "policy:decision:user-123:*:*:*"
+matched:
+  description: Keys that matched; in check mode, exactly what would be removed.
+  returned: always
+  type: int
+  sample: 1200
+removed:
+  description: Keys removed (0 in check mode).
+  returned: always
+  type: int
+  sample: 1200
+sample:
+  description: Some of the keys removed or that would be (secret-looking segments masked).
+  returned: always
+  type: list
+  elements: str
+progress:
+  description: C(batches), C(pages), C(keys), C(removed), C(nodes), C(duration_ms), C(keys_per_second), C(engine).
+  returned: when keys were scanned
+  type: dict
+diff:
+  description: Matching keys before and after (with C(--diff)).
+  returned: when something would change and diff mode is on
+  type: dict
+evidence:
+  description: The audit record - options asked for (secrets masked), planned and executed actions, counts, start time and duration.
+  returned: always
+  type: dict
+'''
+
+from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, glob_escape, layout_argument_spec
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._redis import connect, primaries, redis_argument_spec
+from ansible_collections.sark.ops.plugins.module_utils._redis_keys import (
+    KeyBudget,
+    KeySweeper,
+    SweepLimitError,
+    SweepStats,
+    check_pattern,
+    literal_characters,
+    merge_stats,
+    redis_errors,
+    sweep_argument_spec,
+    validate_sweep_params,
+)
+
+
+def selection(params, layout):
+    """(pattern, reason it does not apply or None) for the chosen target."""
+    target = params["target"]
+    if target == "decisions":
+        return layout.pattern("policy_decision_key", user_id=params["user_id"], action=params["action"],
+                              resource=params["resource"]), None
+    if target == "versions":
+        if not layout.has("policy_version_key"):
+            return None, layout.absent_reason("policy_version_key")
+        return layout.pattern("policy_version_key", policy=params["policy"]), None
+    if target == "prefix":
+        prefix = params["prefix"]
+        if prefix is None or not prefix.strip():
+            raise SarkValidationError("target=prefix needs a non-empty prefix (for example 'policy:'); an empty prefix would match "
+                                      "every key. Nothing was deleted.")
+        if not literal_characters(prefix).strip():
+            raise SarkValidationError("prefix %r has no literal characters. The prefix is taken literally; to match every key use "
+                                      "target: all (FLUSHDB) or target: pattern with pattern: '*' and force: true." % prefix)
+        return check_pattern(glob_escape(prefix) + "*", option="prefix"), None
+    if target == "pattern":
+        return check_pattern(params["pattern"], params["force"]), None
+    return "FLUSHDB", None
+
+
+def validate(params):
+    validate_sweep_params(params)
+    target = params["target"]
+    unrelated = {"decisions": ("policy", "prefix", "pattern"), "versions": ("user_id", "action", "resource", "prefix", "pattern"),
+                 "prefix": ("user_id", "action", "resource", "policy", "pattern"),
+                 "pattern": ("user_id", "action", "resource", "policy", "prefix"),
+                 "all": ("user_id", "action", "resource", "policy", "prefix", "pattern")}[target]
+    given = [name for name in unrelated if params.get(name) not in (None, "")]
+    if given:
+        raise SarkValidationError("target=%s does not use %s; remove it or pick the matching target" % (target, ", ".join(given)))
+    for name in ("user_id", "action", "resource", "policy"):
+        value = params.get(name)
+        if value is not None and not value.strip():
+            raise SarkValidationError("%s is empty: leave it out to mean 'any'" % name)
+    if target == "all" and not params["force"]:
+        raise SarkValidationError("target=all runs FLUSHDB: every key goes, including sessions (everyone is logged out) and rate "
+                                  "limits. Confirm with force: true (run in check mode first). Nothing was deleted.")
+
+
+def flushdb(module, client, params):
+    """FLUSHDB ASYNC on every primary, after checking the key count against max_keys."""
+    stats = SweepStats("FLUSHDB", None, params["sample_size"])
+    stats.engine = "flushdb"
+    nodes = list(primaries(client))
+    with redis_errors(params, "counting the keys to flush"):
+        for _name, node in nodes:
+            stats.nodes += 1
+            stats.matched += int(node.dbsize())
+            _cursor, keys = node.scan(cursor=0, count=max(10, params["sample_size"]))
+            stats.add_sample(keys)
+    if stats.matched > params["max_keys"]:
+        raise SweepLimitError("FLUSHDB would remove %d keys, more than max_keys=%d. Nothing was deleted. If the whole database "
+                              "should really go, set max_keys to at least %d." % (stats.matched, params["max_keys"], stats.matched),
+                              matched=stats.matched, removed=0, sample=stats.masked_sample())
+    module.evidence.plan("flushdb", keys=stats.matched, nodes=stats.nodes)
+    if not module.check_mode and stats.matched:
+        with redis_errors(params, "flushing the database"):
+            for _name, node in nodes:
+                node.flushdb(asynchronous=True)
+                stats.calls += 1
+        stats.removed = stats.matched
+        module.evidence.executed("flushdb", keys=stats.removed, nodes=stats.nodes)
+    return stats.finish()
+
+
+def run(module):
+    params = module.params
+    validate(params)
+    layout = Layout.from_params(params)
+    pattern, absent = selection(params, layout)
+    if absent:
+        return {"changed": False, "applicable": False, "matched": 0, "removed": 0, "sample": [], "pattern": None,
+                "layout": layout.name, "msg": "Nothing to clear: %s." % absent}
+    client = connect(params)
+    if params["target"] == "all":
+        stats = flushdb(module, client, params)
+        report = merge_stats([stats], params["sample_size"])
+    else:
+        sweeper = KeySweeper.from_params(client, params)
+        budget = KeyBudget(params["max_keys"])
+        module.evidence.plan("unlink", pattern=pattern)
+        stats = sweeper.sweep(pattern, None, budget, module.check_mode)
+        if not module.check_mode:
+            module.evidence.executed("unlink", pattern=pattern, removed=stats.removed, batches=stats.calls)
+        report = merge_stats([stats], params["sample_size"])
+    changed = bool(report["matched"] if module.check_mode else report["removed"])
+    result = dict(report, changed=changed, applicable=True, pattern=pattern, layout=layout.name)
+    if module.diff_mode and changed:
+        result["diff"] = {"before": {"keys": report["matched"]}, "after": {"keys": 0}, "before_header": pattern, "after_header": pattern}
+    module.evidence.set_count("keys_removed", report["removed"])
+    verb = "Would remove" if module.check_mode else "Removed"
+    what = "with FLUSHDB ASYNC" if params["target"] == "all" else "matching %s" % pattern
+    result["msg"] = "%s %d key(s) %s" % (verb, report["matched"] if module.check_mode else report["removed"], what) \
+        if changed else "No key to remove (%s)" % what
+    return result
+
+
+def main():
+    spec = dict(
+        target=dict(type="str", default="decisions", choices=["decisions", "versions", "prefix", "pattern", "all"]),
+        user_id=dict(type="str"),
+        action=dict(type="str"),
+        resource=dict(type="str"),
+        policy=dict(type="str"),
+        prefix=dict(type="str"),
+        pattern=dict(type="str"),
+        force=dict(type="bool", default=False),
+    )
+    spec.update(sweep_argument_spec())
+    spec.update(layout_argument_spec())
+    spec.update(redis_argument_spec())
+    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+
+
+if __name__ == "__main__":
+    main()
