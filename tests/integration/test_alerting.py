@@ -1,0 +1,189 @@
+"""sark_alert_info and sark_alert_silence against real Prometheus and Alertmanager (tests/harness/rules fire at once)."""
+
+import json
+import os
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from harness.servers import AlertmanagerServer, PrometheusServer, wait_for
+from harness.webhook_receiver import MetricsExporter, WebhookReceiver
+
+RULES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "harness", "rules", "sark_test_alerts.yml")
+MATCHERS = [{"name": "alertname", "value": "HighErrorRate"}, {"name": "service", "value": "sark"}]
+COMMENT = "Investigating high error rate"
+
+
+def get_json(url, **query):
+    if query:
+        url += "?" + urllib.parse.urlencode(query, doseq=True)
+    with urllib.request.urlopen(url, timeout=5) as resp:  # nosec - loopback only
+        return json.loads(resp.read())
+
+
+def am_alerts(am):
+    return {a["labels"]["alertname"]: a for a in get_json(am.url + "/api/v2/alerts")}
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with MetricsExporter() as metrics, AlertmanagerServer() as am, \
+            PrometheusServer(rule_files=[RULES], alertmanager_port=am.port, scrape_targets=[metrics.target]) as prom:
+        # Prometheus drops its first notification (it has not discovered Alertmanager yet); the resend comes 1 s later
+        wait_for(lambda: {"HighErrorRate", "SarkDiskFilling"} <= set(am_alerts(am)), 30, "alerts to reach Alertmanager")
+        yield {"prometheus": prom, "alertmanager": am}
+
+
+@pytest.fixture()
+def expire_all(stack):
+    yield
+    am = stack["alertmanager"]
+    for silence in get_json(am.url + "/api/v2/silences"):
+        if silence["status"]["state"] != "expired":
+            request = urllib.request.Request(am.url + "/api/v2/silence/" + silence["id"], method="DELETE")
+            urllib.request.urlopen(request, timeout=5).close()  # nosec - loopback only
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+def conn(stack):
+    return {"prometheus_url": stack["prometheus"].url, "alertmanager_url": stack["alertmanager"].url}
+
+
+def test_alert_info_reads_both_sources(run_module, stack):
+    result = run_module("sark_alert_info", conn(stack), check_mode=True)
+    assert not result.failed and not result.changed, result
+    prom = {a["alertname"]: a for a in result["prometheus_alerts"]}
+    assert set(prom) == {"HighErrorRate", "SarkDiskFilling"} and prom["HighErrorRate"]["severity"] == "critical"
+    assert result["counts"]["prometheus"] == {"firing": 2, "pending": 1}
+    am = {a["alertname"]: a for a in result["alertmanager_alerts"]}
+    assert am["HighErrorRate"]["state"] == "active" and am["HighErrorRate"]["silenced_by"] == []
+    assert result["firing"] == ["HighErrorRate", "SarkDiskFilling"]
+
+    narrowed = run_module("sark_alert_info", dict(conn(stack), severity=["critical"], include_pending=True, sources=["prometheus"]))
+    assert [a["alertname"] for a in narrowed["prometheus_alerts"]] == ["HighErrorRate"]
+    assert "alertmanager_alerts" not in narrowed
+    pending = run_module("sark_alert_info", dict(conn(stack), filter=["Sark*"], include_pending=True, sources=["prometheus"],
+                                                 max_alerts=1))
+    assert pending["counts"]["prometheus"] == {"firing": 1, "pending": 1} and pending["truncated"] is True
+    assert len(pending["prometheus_alerts"]) == 1
+
+
+def test_presets_judged_against_runbook_thresholds(run_module, stack):
+    args = dict(conn(stack), sources=["prometheus"], presets=["error_rate_24h", "error_rate_5m", "error_ratio_5m", "p95_latency_5m"])
+    deadline = time.monotonic() + 20
+    while True:
+        result = run_module("sark_alert_info", args)
+        assert not result.failed, result
+        if all(q["verdict"] != "no_data" for q in result["queries"].values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    queries = result["queries"]
+    assert queries["error_rate_24h"]["verdict"] == "ok" and queries["error_rate_24h"]["worst"] == pytest.approx(0.0005, rel=0.05)
+    assert queries["error_ratio_5m"]["verdict"] == "ok"
+    # rate() over 5m of a series only seconds old is extrapolated over the whole window: well above 0.001, not 0.5
+    assert queries["error_rate_5m"]["verdict"] == "breach" and queries["error_rate_5m"]["worst"] > 0.001
+    assert queries["error_rate_5m"]["samples"][0]["labels"]["status"] == "500"
+    assert queries["p95_latency_5m"]["verdict"] == "ok" and queries["p95_latency_5m"]["worst"] == pytest.approx(0.19375, rel=0.01)
+    assert queries["p95_latency_5m"]["threshold"] == 0.2 and queries["error_rate_24h"]["threshold"] == 0.001
+    assert result["breaches"] == ["error_rate_5m"]
+
+    failing = run_module("sark_alert_info", dict(args, presets=["error_rate_5m"], fail_on_breach=True))
+    assert failing.failed and "Runbook thresholds breached: error_rate_5m" in failing["msg"]
+    custom = run_module("sark_alert_info", dict(conn(stack), sources=["prometheus"], query="scalar(vector(5))", threshold=1))
+    assert custom["queries"]["custom"]["result_type"] == "scalar" and custom["queries"]["custom"]["verdict"] == "breach"
+    bad = run_module("sark_alert_info", dict(conn(stack), sources=["prometheus"], query="sum(rate(x[5m]"))
+    assert bad.failed and bad["status"] == 400 and "Prometheus GET" in bad["msg"] and "parse error" in bad["msg"]
+
+
+def test_silence_lifecycle(run_module, stack, expire_all):
+    am = stack["alertmanager"]
+    args = {"alertmanager_url": am.url, "matchers": MATCHERS, "comment": COMMENT, "created_by": "ops@example.com",
+            "duration": "1h"}
+    check = run_module("sark_alert_silence", args, check_mode=True, diff=True)
+    assert not check.failed and check.changed and check["action"] == "created", check
+    assert check["diff"]["before"] == {} and check["diff"]["after"]["comment"] == COMMENT
+    assert check["covered_alerts"] == ["HighErrorRate"] and check["executed_actions"] == []
+    assert get_json(am.url + "/api/v2/silences") == []
+
+    created = run_module("sark_alert_silence", args)
+    assert created.changed and created["action"] == "created"
+    silence_id = created["silence_id"]
+    stored = get_json(am.url + "/api/v2/silence/" + silence_id)
+    assert stored["status"]["state"] == "active" and stored["createdBy"] == "ops@example.com" and stored["comment"] == COMMENT
+    assert sorted((m["name"], m["value"]) for m in stored["matchers"]) == [("alertname", "HighErrorRate"), ("service", "sark")]
+    alerts = am_alerts(am)
+    assert alerts["HighErrorRate"]["status"]["state"] == "suppressed"
+    assert alerts["HighErrorRate"]["status"]["silencedBy"] == [silence_id]
+    assert alerts["SarkDiskFilling"]["status"]["state"] == "active"
+
+    # same matchers in another order + same comment = the same silence
+    again = run_module("sark_alert_silence", dict(args, matchers=list(reversed(MATCHERS))), diff=True)
+    assert not again.changed and again["silence_id"] == silence_id and "diff" not in again
+    assert len(get_json(am.url + "/api/v2/silences")) == 1
+
+    info = run_module("sark_alert_info", dict(conn(stack), sources=["alertmanager"]))
+    am_info = {a["alertname"]: a for a in info["alertmanager_alerts"]}
+    assert am_info["HighErrorRate"]["state"] == "suppressed" and am_info["HighErrorRate"]["silenced_by"] == [silence_id]
+    assert info["firing"] == ["SarkDiskFilling"]
+
+    extend = dict(args, duration="2h")
+    check = run_module("sark_alert_silence", extend, check_mode=True, diff=True)
+    assert check.changed and check["action"] == "extended" and check["diff"]["before"]["ends_at"] != check["diff"]["after"]["ends_at"]
+    assert get_json(am.url + "/api/v2/silence/" + silence_id)["endsAt"] == stored["endsAt"]
+    extended = run_module("sark_alert_silence", extend)
+    assert extended.changed and extended["action"] == "extended"
+    live = [s for s in get_json(am.url + "/api/v2/silences") if s["status"]["state"] == "active"]
+    assert len(live) == 1
+    start = live[0]["startsAt"]
+    assert live[0]["endsAt"][:16] > stored["endsAt"][:16] and live[0]["startsAt"] == start
+    assert not run_module("sark_alert_silence", extend).changed
+
+    expire = {"alertmanager_url": am.url, "silence_id": live[0]["id"], "state": "absent"}
+    check = run_module("sark_alert_silence", expire, check_mode=True, diff=True)
+    assert check.changed and check["diff"]["after"]["state"] == "expired" and check["diff"]["before"]["state"] == "active"
+    assert get_json(am.url + "/api/v2/silence/" + live[0]["id"])["status"]["state"] == "active"
+    expired = run_module("sark_alert_silence", expire)
+    assert expired.changed and expired["action"] == "expired"
+    assert get_json(am.url + "/api/v2/silence/" + live[0]["id"])["status"]["state"] == "expired"
+    assert am_alerts(am)["HighErrorRate"]["status"]["state"] == "active"
+    assert not run_module("sark_alert_silence", expire).changed
+    assert not run_module("sark_alert_silence", dict(args, state="absent")).changed
+
+
+def test_silence_bad_input(run_module, stack):
+    am = stack["alertmanager"]
+    nameless = run_module("sark_alert_silence", {"alertmanager_url": am.url, "comment": COMMENT,
+                                                 "matchers": [{"name": "alertname", "value": "X"}, {"value": "sark"}]})
+    assert nameless.failed and "matchers[1] has no name" in nameless["msg"]
+    unknown = run_module("sark_alert_silence", {"alertmanager_url": am.url, "silence_id": "00000000-0000-0000-0000-000000000000",
+                                                "state": "absent"})
+    assert unknown.failed and "no silence with id 00000000-0000-0000-0000-000000000000" in unknown["msg"]
+    no_comment = run_module("sark_alert_silence", {"alertmanager_url": am.url, "matchers": MATCHERS})
+    assert no_comment.failed and "comment is required" in no_comment["msg"]
+    bad_duration = run_module("sark_alert_silence", {"alertmanager_url": am.url, "matchers": MATCHERS, "comment": "x",
+                                                     "duration": "soon"})
+    assert bad_duration.failed and "not a duration" in bad_duration["msg"]
+    assert get_json(am.url + "/api/v2/silences") == [] or all(
+        s["status"]["state"] == "expired" for s in get_json(am.url + "/api/v2/silences"))
+
+
+def test_api_errors_are_clear(run_module, fake):
+    fake.reset()
+    fake.require_token("good-token")
+    expired = run_module("sark_alert_info", {"prometheus_url": fake.url, "prometheus_token": "old-token"})
+    assert expired.failed and expired["status"] == 401
+    assert "prometheus_token (or PROMETHEUS_TOKEN)" in expired["msg"] and "old-token" not in expired["_stdout"]
+    fake.reset()
+    fake.fail_next(500, count=10)
+    broken = run_module("sark_alert_silence", {"alertmanager_url": fake.url, "matchers": MATCHERS, "comment": COMMENT,
+                                               "alertmanager_retries": 2, "alertmanager_backoff": 0.01})
+    assert broken.failed and broken["status"] == 500 and "still failed after 2 retries" in broken["msg"]
+    assert "Alertmanager GET" in broken["msg"] and len(fake.received()) == 3
+    fake.reset()
