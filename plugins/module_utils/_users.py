@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) sark.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""SARK users through the API (runbook layout only) or the database (both layouts) (private).
+
+- ``runbook``: ``users(id, username, email, password_hash, is_active, is_admin, roles text[], ...)``; identity is the
+  username; ``GET/POST /api/v1/users``, ``PATCH /api/v1/users/{id}``.
+- ``sark_v2``: ``users(id uuid, email unique, full_name, hashed_password, is_active, is_admin, role, ...)``; identity
+  is the email; no users API.
+
+Password hashes never leave this file: users are returned without them, and hashing/verification use
+argon2id with the runbook's parameters (m=65536, t=3, p=4).
+"""
+
+import traceback
+import uuid
+
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkDependencyError, SarkValidationError
+
+ARGON2_IMPORT_ERROR = None
+try:
+    from argon2 import PasswordHasher, Type
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+except ImportError:
+    ARGON2_IMPORT_ERROR = traceback.format_exc()
+    PasswordHasher = None
+
+ARGON2_PARAMS = {"memory_cost": 65536, "time_cost": 3, "parallelism": 4}
+COLUMNS = {
+    "runbook": {"key": "username", "hash": "password_hash",
+                "select": "id::text AS id, username, email, NULL AS full_name, is_active, is_admin, roles, NULL AS role, created_at"},
+    "sark_v2": {"key": "email", "hash": "hashed_password",
+                "select": "id::text AS id, NULL AS username, email, full_name, is_active, is_admin, NULL AS roles, role, created_at"},
+}
+
+
+def hasher():
+    if ARGON2_IMPORT_ERROR is not None:
+        raise SarkDependencyError("argon2-cffi", ARGON2_IMPORT_ERROR, reason="to hash passwords (argon2id)")
+    return PasswordHasher(type=Type.ID, **ARGON2_PARAMS)
+
+
+def hash_password(password):
+    return hasher().hash(password)
+
+
+def password_matches(stored_hash, password):
+    """True when stored_hash is a hash of password (a missing or foreign hash never matches)."""
+    if not stored_hash:
+        return False
+    try:
+        return hasher().verify(stored_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def shape(row, layout_name):
+    """One user with the same keys in both layouts, never with a password hash."""
+    user = {k: row.get(k) for k in ("id", "username", "email", "full_name", "is_active", "is_admin", "role")}
+    user["roles"] = list(row.get("roles") or ([row["role"]] if row.get("role") else []))
+    if layout_name == "runbook":
+        user["role"] = None
+    created = row.get("created_at")
+    user["created_at"] = created.isoformat() if hasattr(created, "isoformat") else created
+    return user
+
+
+class DbUsers:
+    """The users table of one layout."""
+
+    def __init__(self, conn, layout, pg):
+        self.conn = conn
+        self.layout = layout
+        self.name = layout.name
+        self.pg = pg
+        self.cols = COLUMNS[layout.name]
+        self.table = pg.identifier(layout.template("users_table"))
+
+    def list(self, search=None, active=None, admin=None, role=None, limit=1000):
+        sql = self.pg.pgsql.SQL("SELECT " + self.cols["select"] + " FROM {}").format(self.table)
+        where, args = [], []
+        if search:
+            where.append("(coalesce(email, '') ILIKE %s OR " + ("username" if self.name == "runbook" else "coalesce(full_name, '')") + " ILIKE %s)")
+            args += ["%" + search + "%"] * 2
+        if active is not None:
+            where.append("is_active = %s")
+            args.append(active)
+        if admin is not None:
+            where.append("is_admin = %s")
+            args.append(admin)
+        if role:
+            where.append("%s = ANY(roles)" if self.name == "runbook" else "role = %s")
+            args.append(role)
+        if where:
+            sql = sql + self.pg.pgsql.SQL(" WHERE " + " AND ".join(where))
+        sql = sql + self.pg.pgsql.SQL(" ORDER BY created_at DESC, id LIMIT %s")
+        return [shape(r, self.name) for r in self.pg.fetch_all(self.conn, sql, args + [limit])]
+
+    def find(self, key=None, user_id=None):
+        """(user, password hash) by identity (username or email) or id; (None, None) when unknown."""
+        column = "id::text" if user_id else self.cols["key"]
+        sql = self.pg.pgsql.SQL("SELECT " + self.cols["select"] + ", " + self.cols["hash"] + " AS pw FROM {} WHERE "
+                                + column + " = %s").format(self.table)
+        row = self.pg.fetch_one(self.conn, sql, (user_id or key,))
+        if row is None:
+            return None, None
+        return shape(row, self.name), row.get("pw")
+
+    def create(self, fields, password_hash):
+        if self.name == "runbook":
+            values = {"username": fields["username"], "email": fields.get("email"), "password_hash": password_hash,
+                      "is_active": fields.get("is_active", True), "is_admin": bool(fields.get("is_admin")),
+                      "roles": fields.get("roles") or ["user"]}
+        else:
+            values = {"id": str(uuid.uuid4()), "email": fields["email"], "full_name": fields.get("full_name"),
+                      "hashed_password": password_hash, "is_active": fields.get("is_active", True),
+                      "is_admin": bool(fields.get("is_admin")), "role": fields.get("role") or "developer"}
+        sql = self.pg.pgsql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING id::text").format(
+            self.table, self.pg.pgsql.SQL(", ").join(self.pg.pgsql.Identifier(k) for k in values),
+            self.pg.pgsql.SQL(", ").join(self.pg.pgsql.Placeholder() for _k in values))
+        return self.pg.fetch_value(self.conn, sql, list(values.values()))
+
+    def update(self, user_id, changes, password_hash=None):
+        columns = dict(changes)
+        columns.pop("roles", None) if self.name == "sark_v2" else columns.pop("role", None)
+        if password_hash:
+            columns[self.cols["hash"]] = password_hash
+        if not columns:
+            return
+        sql = self.pg.pgsql.SQL("UPDATE {} SET {} WHERE id::text = %s").format(
+            self.table, self.pg.pgsql.SQL(", ").join(self.pg.pgsql.SQL("{} = %s").format(self.pg.pgsql.Identifier(k)) for k in columns))
+        with self.conn.cursor() as cur:
+            cur.execute(sql, list(columns.values()) + [user_id])
+
+
+class ApiUsers:
+    """The users API of the runbook layout."""
+
+    def __init__(self, client, layout):
+        if not layout.has("users_route"):
+            raise SarkValidationError("via=api: %s. Use via=database (with the pg_* options) for this deployment."
+                                      % layout.absent_reason("users_route"))
+        self.client = client
+        self.layout = layout
+        self.name = layout.name
+
+    def list(self, search=None, active=None, admin=None, role=None, limit=1000):
+        query = {"search": search, "role": role, "limit": min(limit, 1000),
+                 "is_active": None if active is None else str(active).lower()}
+        body = self.client.request("GET", self.layout.route("users_route"), query=query).json() or {}
+        users = [shape(u, self.name) for u in body.get("users") or []]
+        return [u for u in users if admin is None or u["is_admin"] == admin]
+
+    def find(self, key=None, user_id=None):
+        if user_id:
+            try:
+                return shape(self.client.request("GET", self.layout.route("user_route", user_id=user_id)).json(), self.name), None
+            except Exception as exc:  # pylint: disable=broad-except
+                if getattr(exc, "status", None) == 404:
+                    return None, None
+                raise
+        for user in self.list(search=key):
+            if user["username"] == key:
+                return user, None
+        return None, None
+
+    def create(self, fields, password):
+        body = {"username": fields["username"], "email": fields.get("email"), "password": password,
+                "roles": fields.get("roles") or ["user"]}
+        if fields.get("is_admin") is not None:
+            body["is_admin"] = fields["is_admin"]
+        created = self.client.request("POST", self.layout.route("users_route"), json_body=body, expect=(200, 201)).json()
+        if fields.get("is_active") is False:
+            self.update(created["id"], {"is_active": False})
+        return created["id"]
+
+    def update(self, user_id, changes, password=None):
+        body = {k: v for k, v in changes.items() if k in ("is_active", "roles", "email", "is_admin")}
+        if password:
+            body["password"] = password
+        if body:
+            self.client.request("PATCH", self.layout.route("user_route", user_id=user_id), json_body=body)

@@ -1,0 +1,179 @@
+"""sark_user and sark_user_info against the SARK simulator (both layouts, real PostgreSQL and Redis).
+
+Each change: check mode with diff (nothing changes), real run (read back from the database and Redis),
+second run (unchanged). Disabling a user or resetting its password revokes its sessions.
+"""
+
+import json
+import os
+import sys
+
+import psycopg2
+import pytest
+from argon2 import PasswordHasher
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# pylint: disable=wrong-import-position,redefined-outer-name
+from harness.sarksim import SarkSimulator  # noqa: E402
+
+DBS = {"runbook": ("usr_rb", "usr_rb_audit", 8), "sark_v2": ("usr_v2", "usr_v2_audit", 9)}
+V2_JOHN = "00000000-0000-4000-8000-000000000123"
+
+
+@pytest.fixture(scope="module")
+def sims(pg_server, redis_server):
+    started = {}
+    for layout, (sark_db, audit_db, redis_db) in DBS.items():
+        started[layout] = SarkSimulator(layout, pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db=sark_db,
+                                        audit_db=audit_db, seed=True)
+        started[layout].redis_db = redis_db
+        started[layout].pg_server = pg_server
+        started[layout].redis_server = redis_server
+    try:
+        for sim in started.values():
+            sim.spawn()
+        for sim in started.values():
+            sim.wait_ready()
+        yield started
+    finally:
+        for sim in started.values():
+            sim.cleanup()
+
+
+def args(sim, **extra):
+    out = {"api_url": sim.url, "api_token": sim.token, "layout": sim.layout, "api_backoff": 0.01,
+           "pg_host": "127.0.0.1", "pg_port": sim.pg_server.port, "pg_user": "postgres", "pg_password": "sark-test-pw",
+           "pg_database": sim.sark_db, "pg_sslmode": "disable",
+           "redis_host": "127.0.0.1", "redis_port": sim.redis_server.port, "redis_db": sim.redis_db}
+    out.update(extra)
+    return out
+
+
+def info_args(sim, **extra):
+    return {k: v for k, v in args(sim, **extra).items() if not k.startswith("redis_")}
+
+
+def row(sim, sql, params=()):
+    conn = psycopg2.connect(sim.pg_server.dsn(sim.sark_db))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def seed_sessions(sim, user_id, count=2):
+    client = sim.redis_client()
+    for n in range(count):
+        sid = "sess-%s-%d" % (user_id[-3:], n)
+        if sim.layout == "runbook":
+            client.hset("session:user:%s:%s" % (user_id, sid), mapping={"token": "secret", "ip": "10.0.0.1"})
+        else:
+            client.set("session:%s" % sid, json.dumps({"session_id": sid, "user_id": user_id}), ex=3600)
+            client.sadd("user_sessions:%s" % user_id, sid)
+    return client
+
+
+def session_count(sim, user_id):
+    client = sim.redis_client()
+    if sim.layout == "runbook":
+        return len(list(client.scan_iter("session:user:%s:*" % user_id)))
+    return sum(1 for _k in client.scan_iter("session:sess-*")) + client.exists("user_sessions:%s" % user_id)
+
+
+def three_runs(run_module, module_args):
+    check = run_module("sark_user", module_args, check_mode=True, diff=True)
+    assert not check.failed, check.get("msg")
+    assert check.changed and check["planned_actions"] and "diff" in check
+    real = run_module("sark_user", module_args, diff=True)
+    assert not real.failed, real.get("msg")
+    assert real.changed and real["executed_actions"]
+    again = run_module("sark_user", module_args)
+    assert not again.failed and not again.changed, again
+    for result in (check, real, again):
+        if module_args.get("password"):
+            assert module_args["password"] not in result["_stdout"]
+    return check, real, again
+
+
+def test_create_via_api_runbook(run_module, sims):
+    sim = sims["runbook"]
+    module_args = args(sim, name="new.user", email="new.user@example.com", password="N3w-Passw0rd!", roles=["user"])
+    check, _real, _again = three_runs(run_module, module_args)
+    assert check["diff"]["after"]["username"] == "new.user"
+    found = row(sim, "SELECT is_active, roles, password_hash FROM users WHERE username = 'new.user'")
+    assert found[0] is True and found[1] == ["user"]
+    assert PasswordHasher().verify(found[2], "N3w-Passw0rd!")
+
+
+def test_disable_revokes_sessions_runbook_api(run_module, sims):
+    sim = sims["runbook"]
+    seed_sessions(sim, "user-123")
+    module_args = args(sim, name="john.doe", state="absent")
+    check = run_module("sark_user", module_args, check_mode=True, diff=True)
+    assert check.changed and check["sessions_revoked"] == 2 and check["diff"]["after"]["is_active"] is False
+    assert session_count(sim, "user-123") == 2 and row(sim, "SELECT is_active FROM users WHERE id = 'user-123'")[0]
+    real = run_module("sark_user", module_args)
+    assert real.changed and real["action"] == "disabled" and real["sessions_revoked"] == 2
+    assert row(sim, "SELECT is_active FROM users WHERE id = 'user-123'")[0] is False
+    assert session_count(sim, "user-123") == 0
+    again = run_module("sark_user", module_args)
+    assert not again.changed
+
+
+def test_reset_password_always_database(run_module, sims):
+    sim = sims["runbook"]
+    seed_sessions(sim, "user-456", 1)
+    module_args = args(sim, name="jane.roe", password="Fresh-Passw0rd!", update_password="always", via="database")
+    _check, real, _again = three_runs(run_module, module_args)
+    assert real["password_changed"] and real["sessions_revoked"] == 1
+    stored = row(sim, "SELECT password_hash FROM users WHERE id = 'user-456'")[0]
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and PasswordHasher().verify(stored, "Fresh-Passw0rd!")
+    assert session_count(sim, "user-456") == 0
+    # on_create leaves an existing hash alone
+    untouched = run_module("sark_user", dict(module_args, password="Other-Passw0rd!", update_password="on_create"))
+    assert not untouched.changed and row(sim, "SELECT password_hash FROM users WHERE id = 'user-456'")[0] == stored
+
+
+def test_v2_database_admin_and_disable(run_module, sims):
+    sim = sims["sark_v2"]
+    refused = run_module("sark_user", args(sim, email="john.doe@example.com", admin=True))
+    assert refused.failed and "no users API" in refused["msg"] and "via=database" in refused["msg"]
+    grant = args(sim, email="john.doe@example.com", admin=True, via="database")
+    check, _real, _again = three_runs(run_module, grant)
+    assert check["diff"]["before"]["is_admin"] is False and check["diff"]["after"]["is_admin"] is True
+    assert row(sim, "SELECT is_admin FROM users WHERE id = %s", (V2_JOHN,))[0] is True
+    seed_sessions(sim, V2_JOHN, 2)
+    disable = args(sim, email="john.doe@example.com", state="absent", via="database")
+    _check, real, _again = three_runs(run_module, disable)
+    assert real["sessions_revoked"] == 2 and session_count(sim, V2_JOHN) == 0
+    assert row(sim, "SELECT is_active FROM users WHERE id = %s", (V2_JOHN,))[0] is False
+
+
+def test_v2_create_in_database(run_module, sims):
+    sim = sims["sark_v2"]
+    module_args = args(sim, email="ops@example.com", full_name="Ops Person", role="viewer", password="0ps-Passw0rd!", via="database")
+    three_runs(run_module, module_args)
+    found = row(sim, "SELECT role, full_name, hashed_password FROM users WHERE email = 'ops@example.com'")
+    assert found[0] == "viewer" and found[1] == "Ops Person" and PasswordHasher().verify(found[2], "0ps-Passw0rd!")
+
+
+def test_unknown_user(run_module, sims):
+    sim = sims["runbook"]
+    result = run_module("sark_user", args(sim, name="nobody", state="absent"))
+    assert not result.failed and not result.changed and result["user"] is None and "does not exist" in result["msg"]
+    info = run_module("sark_user_info", info_args(sim, name="nobody"))
+    assert info["count"] == 0
+
+
+@pytest.mark.parametrize("layout,via", [("runbook", "api"), ("runbook", "database"), ("sark_v2", "database")])
+def test_user_info(run_module, sims, layout, via):
+    sim = sims[layout]
+    result = run_module("sark_user_info", info_args(sim, via=via, admin=True))
+    assert not result.failed, result.get("msg")
+    expected = row(sim, "SELECT count(*) FROM users WHERE is_admin")[0]
+    assert result["count"] == expected >= 1 and all(u["is_admin"] for u in result["users"])
+    assert "argon2" not in result["_stdout"] and "password_hash" not in result["_stdout"]
+    assert "hashed_password" not in result["_stdout"]
