@@ -25,6 +25,7 @@ import time
 
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     MASK,
+    SarkConnectionError,
     SarkError,
     SarkLimitError,
     SarkOperationError,
@@ -56,7 +57,9 @@ local budget_us = tonumber(ARGV[7])
 local want = tonumber(ARGV[8])
 local per_key = ARGV[9] == '1'
 local function now_us()
-  local t = redis.call('TIME')
+  -- an ACL user may lack TIME: then each call does a single page
+  local t = redis.pcall('TIME')
+  if type(t) ~= 'table' or t.err then return nil end
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local started = now_us()
@@ -96,11 +99,12 @@ repeat
       i = i + 1
     end
   end
-until cursor == '0' or now_us() - started >= budget_us
+until cursor == '0' or started == nil or now_us() - started >= budget_us
 return {cursor, matched, removed, pages, capped, sample}
 """
 
 GLOB_SPECIAL = "*?[]"
+PERMISSION_MARKERS = ("noperm", "no permissions", "can't run this command", "can't access")
 SECRET_SEGMENT = re.compile(r"(?i)((?:^|:)(?:api_key|apikey|token|secret|password|passwd)[:=])([^:]+)")
 
 
@@ -188,7 +192,12 @@ def redis_errors(params, doing):
         if redis is None or not isinstance(exc, redis.exceptions.RedisError):
             raise
         text = _error_text(exc)
-        if isinstance(exc, redis.exceptions.ResponseError) and "noperm" not in text.lower():
+        lowered = text.lower()
+        if isinstance(exc, redis.exceptions.NoPermissionError) or any(m in lowered for m in PERMISSION_MARKERS):
+            raise SarkConnectionError("The Redis user %r may not do what %s needs: %s. Grant it in the ACL (see the module's notes) "
+                                      "or use another user. Nothing more was changed."
+                                      % (params.get("redis_username") or "default", doing, text), kind="auth") from exc
+        if isinstance(exc, redis.exceptions.ResponseError):
             if "wrongtype" in text.lower():
                 raise SarkValidationError("Redis answered WRONGTYPE while %s: a key holds another type than the layout expects. "
                                           "Check layout and layout_templates. (%s)" % (doing, text)) from exc

@@ -138,7 +138,7 @@ queue:
   returned: when in_redis
   type: dict
   sample: {"key": "siem:event_queue", "length": 420, "state": "healthy"}
-failed:
+failed_events:
   description: C(key) and C(length) of the failed-events list.
   returned: when in_redis
   type: dict
@@ -388,7 +388,7 @@ def run(module):
     with redis_errors(params, "%s of the SIEM lists" % params["operation"]):
         lengths = {name: lists.length(name) for name in LIST_TEMPLATES}
         result["queue"] = {"key": lists.keys["queue"], "length": lengths["queue"], "state": queue_state(lengths["queue"], params)}
-        result["failed"] = {"key": lists.keys["failed"], "length": lengths["failed"]}
+        result["failed_events"] = {"key": lists.keys["failed"], "length": lengths["failed"]}
         findings = []
         if result["queue"]["state"] != "healthy":
             findings.append("SIEM queue holds %d events (%s: warning from %d, critical above %d)"
@@ -448,7 +448,7 @@ def run(module):
                               "duration_ms": round((time.monotonic() - started) * 1000.0, 3)}
         result["queue"]["length"] = lists.length("queue")
         result["queue"]["state"] = queue_state(result["queue"]["length"], params)
-        result["failed"]["length"] = lists.length("failed")
+        result["failed_events"]["length"] = lists.length("failed")
         done = {"requeue": "Moved %d event(s) to %s" % (moved, lists.keys["queue"]),
                 "export": "Exported %d event(s) to %s" % (moved, params["path"])}.get(purpose, "Dropped %d event(s)" % amount)
         result["msg"] = done + (", after delivering %d left in %s by an interrupted run" % (recovered, stage) if recovered else "")

@@ -11,7 +11,7 @@ LAYOUTS = ["runbook", "sark_v2"]
 
 @pytest.fixture(scope="module")
 def run(collections_dir, run_module):
-    """Forked module runs (cheap); test_count_and_list keeps the plain subprocess runner."""
+    """Forked module runs (cheap); the first call of each module suite uses the plain subprocess runner."""
     return ForkedModuleRunner(collections_dir, fallback=run_module)
 
 
@@ -46,7 +46,7 @@ LOOK_ALIKES = {"runbook": ("sessions:report", "session:bogus", "session:user:u1"
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_count_and_list(run_module, redis_server, redis_client, layout):
+def test_count_and_list(run_module, run, redis_server, redis_client, layout):
     seeded = seed_three_users(redis_client, layout)
     result = run_module("sark_session", redis_args(redis_server, layout, operation="count", user_id="u1", top_users=2))
     assert not result.failed, result["msg"]
@@ -57,7 +57,7 @@ def test_count_and_list(run_module, redis_server, redis_client, layout):
     assert result["progress"]["nodes"] == 1 and result["progress"]["keys"] == 7
     assert not result.changed
 
-    listed = run_module("sark_session", redis_args(redis_server, layout, operation="list", user_id="u1"))
+    listed = run("sark_session", redis_args(redis_server, layout, operation="list", user_id="u1"))
     assert sorted(s["session_id"] for s in listed["sessions"]) == sorted(seeded["u1"])
     first = listed["sessions"][0]
     assert first["user_id"] == "u1" and first["fields"]["ip_address"] == "10.0.0.10" and 0 < first["ttl"] <= 86400
@@ -68,10 +68,10 @@ def test_count_and_list(run_module, redis_server, redis_client, layout):
         assert first["fields"]["metadata"]["refresh_token"] == "********"
         assert first["fields"]["metadata"]["auth_method"] == "oidc"
 
-    limited = run_module("sark_session", redis_args(redis_server, layout, operation="list", user_id="u1", limit=2))
+    limited = run("sark_session", redis_args(redis_server, layout, operation="list", user_id="u1", limit=2))
     assert limited["count"] == 2 and limited["truncated"] is True
 
-    one = run_module("sark_session", redis_args(redis_server, layout, operation="list", session_id=seeded["u2"][1],
+    one = run("sark_session", redis_args(redis_server, layout, operation="list", session_id=seeded["u2"][1],
                                                 show_secrets=True))
     assert one["count"] == 1 and one["sessions"][0]["user_id"] == "u2"
     assert one["sessions"][0]["fields"]["token"] == token_of(seeded["u2"][1])
