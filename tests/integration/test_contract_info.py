@@ -1,0 +1,73 @@
+"""sark_contract_info tells the simulator's runbook mode from its sark_v2 mode (API, PostgreSQL, Redis)."""
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# pylint: disable=wrong-import-position,redefined-outer-name
+from harness.sarksim import SarkSimulator  # noqa: E402
+
+DBS = {"runbook": ("ci_rb", "ci_rb_audit", 6), "sark_v2": ("ci_v2", "ci_v2_audit", 7)}
+
+
+@pytest.fixture(scope="module")
+def sims(pg_server, redis_server):
+    started = {}
+    for layout, (sark_db, audit_db, redis_db) in DBS.items():
+        sim = SarkSimulator(layout, pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db=sark_db, audit_db=audit_db, seed=True)
+        sim.redis_db, sim.pg_server, sim.redis_server = redis_db, pg_server, redis_server
+        started[layout] = sim
+    try:
+        for sim in started.values():
+            sim.spawn()
+        for sim in started.values():
+            sim.wait_ready()
+            client = sim.redis_client()
+            client.flushdb()
+            if sim.layout == "runbook":
+                client.hset("session:user:user-123:s1", "ip", "10.0.0.1")
+                client.set("ratelimit:user:user-123:2025-01-01-10", 5)
+            else:
+                client.set("session:s1", json.dumps({"user_id": "u"}))
+                client.sadd("user_sessions:u", "s1")
+                client.zadd("rate_limit:user:u", {"1": 1})
+        yield started
+    finally:
+        for sim in started.values():
+            sim.cleanup()
+
+
+def args(sim, sources):
+    return {"sources": sources, "api_url": sim.url, "api_token": sim.token, "pg_host": "127.0.0.1", "pg_port": sim.pg_server.port,
+            "pg_user": "postgres", "pg_password": "sark-test-pw", "pg_database": sim.sark_db, "pg_sslmode": "disable",
+            "redis_host": "127.0.0.1", "redis_port": sim.redis_server.port, "redis_db": sim.redis_db}
+
+
+@pytest.mark.parametrize("layout", ["runbook", "sark_v2"])
+def test_detects_layout(run_module, sims, layout):
+    result = run_module("sark_contract_info", args(sims[layout], ["api", "postgres", "redis"]), check_mode=True)
+    assert not result.failed, result.get("msg")
+    assert result["layout"] == layout, result["votes"]
+    assert not result["changed"] and result["errors"] == {}
+    sources = {s["source"] for s in result["signals"] if s["points_to"] == layout}
+    assert sources == {"api", "postgres", "redis"}
+    verdict = {p["procedure"]: p["verdict"] for p in result["procedures"]}
+    if layout == "runbook":
+        assert set(verdict.values()) == {"effective"} and result["no_op_steps"] == []
+    else:
+        assert verdict["users_api"] == "no-op" and verdict["server_delete"] == "different"
+        assert {"000-41", "000-42", "000-49", "000-60", "000-22"} <= set(result["no_op_steps"])
+
+
+def test_one_source_and_none(run_module, sims):
+    only_pg = run_module("sark_contract_info", args(sims["sark_v2"], ["postgres"]))
+    assert only_pg["layout"] == "sark_v2"
+    empty = run_module("sark_contract_info", args(sims["sark_v2"], []))
+    assert empty.failed and "at least one" in empty["msg"]
+    dead = dict(args(sims["runbook"], ["api", "redis"]), api_url="http://127.0.0.1:1", redis_port=1)
+    failed = run_module("sark_contract_info", dead)
+    assert failed.failed and "No source could be probed" in failed["msg"]
