@@ -328,8 +328,8 @@ def ensure_present(module, api, server):
         if not params["name"] or not params["endpoint"] and params["transport"] == "http":
             raise SarkValidationError("Registering a server needs name and endpoint (server %s was not found)"
                                       % (params["server_id"] or params["name"]))
-        spec = {k: params[k] for k in ("name", "endpoint", "tags", "owner_id", "description", "transport",
-                                      "sensitivity_level", "tools", "metadata")}
+        fields = ("name", "endpoint", "tags", "owner_id", "description", "transport", "sensitivity_level", "tools", "metadata")
+        spec = {k: params[k] for k in fields}
         after = {"name": params["name"], "endpoint": params["endpoint"], "tags": params["tags"] or [],
                  "status": params["status"] or ("registered" if api.v2 else "active")}
         box = {}

@@ -292,8 +292,11 @@ def finish(module, layout, result):
         module.warn("SARK 2.x does not read users.hashed_password: the new password may not change how the user logs in")
     if "msg" not in result:
         verb = "Would" if module.check_mode else "Did"
-        result["msg"] = "%s %s user %s (%d session(s) revoked)" % (verb, result["action"], result["user"].get("username") or result["user"].get("email"),
-                                                                  result["sessions_revoked"]) if result["changed"] else "User already as asked"
+        who = result["user"].get("username") or result["user"].get("email")
+        if result["changed"]:
+            result["msg"] = "%s %s user %s (%d session(s) revoked)" % (verb, result["action"], who, result["sessions_revoked"])
+        else:
+            result["msg"] = "User %s is already as asked" % who
     result["layout"] = layout.name
     key = "planned_actions" if module.check_mode else "executed_actions"
     result[key] = module.evidence.record[key]
