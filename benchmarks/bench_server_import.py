@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Bulk server import: sark.ops.sark_server (import_csv) against the runbook's one-curl-per-line loop.
 
 Both run in the same process tree against the same SARK simulator (runbook layout, real PostgreSQL and

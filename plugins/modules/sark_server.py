@@ -137,7 +137,7 @@ attributes:
     support: full
     details:
       - Looks the server (or every row of the import) up and returns what would be done in RV(planned_actions) and RV(counts);
-        RV(changed) is true only if something would change.
+        C(changed) is true only if something would change.
   diff_mode:
     support: full
     details:

@@ -50,7 +50,7 @@ options:
   export_path:
     description:
       - Write every matching server to this file on the managed node (replaced atomically; left alone when the content is the same).
-      - Not written in check mode; RV(changed) then says whether it would be.
+      - Not written in check mode; C(changed) then says whether it would be.
     type: path
   export_format:
     description: Format of O(export_path) - V(csv) or V(json) (C({"servers":[...], "count":N})).
@@ -77,7 +77,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reads as usual; an export is written to a scratch file only, so RV(changed) says whether O(export_path) would change.
+      - Reads as usual; an export is written to a scratch file only, so C(changed) says whether O(export_path) would change.
   diff_mode:
     support: none
   idempotent:

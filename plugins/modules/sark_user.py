@@ -76,7 +76,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Looks the user and its sessions up and returns RV(planned_actions); RV(changed) is true only if something would change.
+      - Looks the user and its sessions up and returns RV(planned_actions); C(changed) is true only if something would change.
   diff_mode:
     support: full
     details:
