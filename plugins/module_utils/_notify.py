@@ -34,9 +34,9 @@ def notify_argument_spec():
 
 def check_message(message, required_for):
     if message is None or not str(message).strip():
-        raise SarkValidationError("message is required for %s: say what operators should know" % required_for)
+        raise SarkValidationError("text is required for %s: say what operators should know" % required_for)
     if len(message) > MAX_MESSAGE:
-        raise SarkValidationError("message is longer than %d characters" % MAX_MESSAGE)
+        raise SarkValidationError("text is longer than %d characters" % MAX_MESSAGE)
     return message
 
 
@@ -86,7 +86,7 @@ def pagerduty_event(routing_key, action, dedup_key=None, summary=None, source=No
                                       "trigger used or PagerDuty returned)" % (action, action))
         return event
     if not summary or not str(summary).strip():
-        raise SarkValidationError("A PagerDuty trigger needs a summary (or message)")
+        raise SarkValidationError("A PagerDuty trigger needs a summary (or text)")
     if severity not in PD_SEVERITIES:
         raise SarkValidationError("severity must be one of %s" % ", ".join(PD_SEVERITIES))
     payload = {"summary": str(summary)[:MAX_SUMMARY], "source": source or "sark.ops", "severity": severity}

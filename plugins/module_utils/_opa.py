@@ -67,7 +67,7 @@ def data_path(path):
 
 def engine_message(exc):
     """regorus' error text without the Rust stack backtrace."""
-    return str(exc).split("Stack backtrace:")[0].strip()
+    return str(exc).split("Stack backtrace:", maxsplit=1)[0].strip()
 
 
 def parse_engine_error(policy_id, exc):

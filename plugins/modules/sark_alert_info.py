@@ -59,7 +59,7 @@ options:
     aliases: [preset]
   query:
     description:
-      - An instant PromQL query of your own, returned as RV(queries.custom).
+      - An instant PromQL query of your own, returned as C(queries.custom).
     type: str
   threshold:
     description:

@@ -79,7 +79,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Looks the silence up and returns the plan (RV(planned_actions)) with an honest RV(changed); nothing is written.
+      - Looks the silence up and returns the plan (RV(planned_actions)) with an honest C(changed); nothing is written.
   diff_mode:
     support: full
     details:

@@ -25,10 +25,10 @@ options:
     type: str
     choices: [announce, webhook, slack, pagerduty]
     required: true
-  message:
+  text:
     description:
-      - The announcement text, the Slack C(text), the C(message) of the default webhook body, and the PagerDuty
-        summary when O(summary) is not set.
+      - The message - the announcement's C(message), the Slack C(text), the C(message) of the default webhook body,
+        and the PagerDuty summary when O(summary) is not set.
     type: str
   source:
     description: Who sends it - the webhook body's C(source) and the PagerDuty C(payload.source).
@@ -126,7 +126,7 @@ options:
     choices: [critical, error, warning, info]
     default: error
   summary:
-    description: Summary of a PagerDuty trigger (at most 1024 characters); default O(message).
+    description: Summary of a PagerDuty trigger (at most 1024 characters); default O(text).
     type: str
   component:
     description: PagerDuty C(payload.component), for example V(sark-api).
@@ -156,7 +156,7 @@ attributes:
   idempotent:
     support: none
     details:
-      - Sending a notification is an event, not a state - every run sends again and reports RV(changed=true).
+      - Sending a notification is an event, not a state - every run sends again and reports C(changed=true).
       - For PagerDuty, a O(dedup_key) makes repeated triggers update one incident instead of opening new ones.
 author:
   - sark.ops maintainers (@sark-ops)
@@ -168,7 +168,7 @@ EXAMPLES = r'''
     target: announce
     api_url: https://api.example.com
     api_token: "{{ admin_token }}"
-    message: Emergency maintenance - all users logged out
+    text: Emergency maintenance - all users logged out
 
 - name: The same on SARK 2.x, which has no announce endpoint - falls back to the Slack webhook
   sark.ops.sark_notify:
@@ -177,13 +177,13 @@ EXAMPLES = r'''
     api_url: https://api.example.com
     webhook_url: "{{ slack_incidents_webhook }}"
     fallback_format: slack
-    message: Emergency maintenance - all users logged out
+    text: Emergency maintenance - all users logged out
 
 - name: Tell #incidents with blocks
   sark.ops.sark_notify:
     target: slack
     webhook_url: "{{ slack_incidents_webhook }}"
-    message: "SARK error rate above 0.1% - investigating"
+    text: "SARK error rate above 0.1% - investigating"
     slack_blocks:
       - type: section
         text: {type: mrkdwn, text: "*SARK* error rate above 0.1% - investigating"}
@@ -274,7 +274,7 @@ def argument_spec():
     spec.update(notify_argument_spec())
     spec.update(
         target=dict(type="str", required=True, choices=["announce", "webhook", "slack", "pagerduty"]),
-        message=dict(type="str"),
+        text=dict(type="str"),
         source=dict(type="str", default="sark.ops"),
         payload=dict(type="dict"),
         fallback_format=dict(type="str", default="webhook", choices=["webhook", "slack", "none"]),
@@ -324,18 +324,18 @@ def plan_delivery(module, params):
         module.warn(module.fallback_reason)
         target = params["fallback_format"]
     if target == "webhook":
-        return "webhook", json_sender(params, webhook_payload(params["message"], params["payload"], params["source"]))
+        return "webhook", json_sender(params, webhook_payload(params["text"], params["payload"], params["source"]))
     if target == "slack":
-        body = slack_payload(params["message"], params["slack_blocks"], params["slack_channel"], params["slack_username"])
+        body = slack_payload(params["text"], params["slack_blocks"], params["slack_channel"], params["slack_username"])
         return "slack", json_sender(params, body, token=False)
     event = pagerduty_event(params["routing_key"], params["event_action"], params["dedup_key"],
-                            params["summary"] or params["message"], params["source"], params["severity"], params["component"],
+                            params["summary"] or params["text"], params["source"], params["severity"], params["component"],
                             params["group"], params["event_class"], params["custom_details"])
     return "pagerduty", pagerduty_sender(params, event)
 
 
 def announce_sender(module, params, layout):
-    body = {"message": check_message(params["message"], "an announcement")}
+    body = {"message": check_message(params["text"], "an announcement")}
     route = layout.route("announce_route")
 
     def send():

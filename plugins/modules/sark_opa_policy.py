@@ -14,26 +14,32 @@ description:
     evaluates a decision with C(POST /v1/data/{path}), as the runbook's "Policy Management" steps do (list, upload
     and test policy).
   - O(state=present) is idempotent by the policy text - when OPA already holds exactly that text nothing is
-    uploaded and RV(changed=false); with C(--diff) the old and new text are shown.
+    uploaded and C(changed=false); with C(--diff) the old and new text are shown.
   - Before anything is uploaded the policy is compiled locally by a real Rego engine (regorus); a policy that
     does not compile is refused with the engine's C(file:line:col) message and nothing is sent to OPA.
-  - O(state=evaluate) reports the raw C(result) and, for SARK's decision path V(mcp/allow), whether SARK would
+  - O(operation=evaluate) reports the raw C(result) and, for SARK's decision path V(mcp/allow), whether SARK would
     allow the request - SARK needs C(result) to be an object with C(allow=true); a bare boolean, an undefined
     result or anything else counts as deny (fail closed).
 options:
-  state:
+  operation:
     description:
-      - V(present) uploads the policy when OPA does not already hold the same text.
-      - V(absent) deletes the policy when it exists.
+      - V(apply) makes OPA match O(state) - uploads or deletes the policy.
       - V(get) reads one policy, V(list) lists them (read-only).
       - V(evaluate) asks OPA for the decision at O(decision_path) with O(input) (read-only).
     type: str
-    choices: [present, absent, get, list, evaluate]
+    choices: [apply, get, list, evaluate]
+    default: apply
+  state:
+    description:
+      - With O(operation=apply), V(present) uploads the policy when OPA does not already hold the same text and
+        V(absent) deletes the policy when it exists.
+    type: str
+    choices: [present, absent]
     default: present
   policy_id:
     description:
       - The OPA policy id, for example V(server_access) (the runbook's C(PUT /v1/policies/server_access)).
-      - Required for O(state=present), O(state=absent) and O(state=get).
+      - Required for O(state=present), O(state=absent) and O(operation=get).
     type: str
     aliases: [id]
   policy:
@@ -58,28 +64,28 @@ options:
     default: v1
   decision_path:
     description:
-      - Data path evaluated by O(state=evaluate), as V(mcp/allow), V(data.mcp.allow) or V(/v1/data/mcp/allow).
+      - Data path evaluated by O(operation=evaluate), as V(mcp/allow), V(data.mcp.allow) or V(/v1/data/mcp/allow).
     type: str
     default: mcp/allow
   input:
     description:
-      - The C(input) document sent with O(state=evaluate), for example C({user, action, resource}).
+      - The C(input) document sent with O(operation=evaluate), for example C({user, action, resource}).
     type: dict
     default: {}
   expect_allow:
     description:
-      - With O(state=evaluate) on SARK's V(mcp/allow), fail unless SARK's reading of the decision is this value
+      - With O(operation=evaluate) on SARK's V(mcp/allow), fail unless SARK's reading of the decision is this value
         (a policy test in a play).
     type: bool
   filter:
     description:
-      - With O(state=list), policy ids to include (shell wildcards) or, with a leading C(!), exclude.
+      - With O(operation=list), policy ids to include (shell wildcards) or, with a leading C(!), exclude.
     type: list
     elements: str
     default: []
   return_text:
     description:
-      - With O(state=list), also return each policy's Rego text.
+      - With O(operation=list), also return each policy's Rego text.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -91,8 +97,8 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reads the current policy and returns the plan (RV(planned_actions)) with an honest RV(changed); nothing is uploaded or deleted.
-      - O(state=evaluate), O(state=get) and O(state=list) are read-only and run normally.
+      - Reads the current policy and returns the plan (RV(planned_actions)) with an honest C(changed); nothing is uploaded or deleted.
+      - O(operation=evaluate), O(operation=get) and O(operation=list) are read-only and run normally.
   diff_mode:
     support: full
     details:
@@ -121,13 +127,13 @@ EXAMPLES = r'''
 - name: List policies (runbook "List Policies")
   sark.ops.sark_opa_policy:
     opa_url: http://opa:8181
-    state: list
+    operation: list
   register: opa_policies
 
 - name: Test the policy (runbook "Test Policy") - fail unless SARK would allow an admin to read
   sark.ops.sark_opa_policy:
     opa_url: http://opa:8181
-    state: evaluate
+    operation: evaluate
     decision_path: mcp/allow
     input:
       user: {id: user-123, roles: [admin]}
@@ -150,7 +156,7 @@ policy_id:
   type: str
   sample: server_access
 exists:
-  description: Whether OPA held the policy before the task ran (O(state=present), O(state=absent), O(state=get)).
+  description: Whether OPA held the policy before the task ran (O(state=present), O(state=absent), O(operation=get)).
   returned: when O(policy_id) is given
   type: bool
   sample: true
@@ -161,7 +167,7 @@ action:
   sample: updated
 sha256:
   description: SHA-256 of the policy text OPA holds after the task (in check mode, of the text it would hold).
-  returned: with O(state=present), O(state=absent) and O(state=get)
+  returned: with O(state=present), O(state=absent) and O(operation=get)
   type: str
   sample: 3f0a...
 previous_sha256:
@@ -180,40 +186,40 @@ verified:
   type: bool
   sample: true
 policy:
-  description: The stored policy C({id, raw, sha256}) (O(state=get)).
-  returned: with O(state=get) when the policy exists
+  description: The stored policy C({id, raw, sha256}) (O(operation=get)).
+  returned: with O(operation=get) when the policy exists
   type: dict
 policies:
   description: Policies OPA holds - C(id), C(sha256), C(size) and, with O(return_text=true), C(raw).
-  returned: with O(state=list)
+  returned: with O(operation=list)
   type: list
   elements: dict
   sample: [{"id": "server_access", "sha256": "3f0a...", "size": 512}]
 defined:
   description: Whether the decision is defined (OPA omits C(result) when it is not).
-  returned: with O(state=evaluate)
+  returned: with O(operation=evaluate)
   type: bool
   sample: true
 result:
   description: The raw C(result) OPA returned (null when undefined).
-  returned: with O(state=evaluate)
+  returned: with O(operation=evaluate)
   type: raw
   sample: {"allow": true, "audit_reason": "Allowed: admin role"}
 decision_path:
   description: The normalised data path that was evaluated.
-  returned: with O(state=evaluate)
+  returned: with O(operation=evaluate)
   type: str
   sample: mcp/allow
 elapsed_ms:
   description: How long OPA took to answer the evaluation, in milliseconds (retries included).
-  returned: with O(state=evaluate)
+  returned: with O(operation=evaluate)
   type: float
   sample: 3.2
 sark_decision:
   description:
     - How SARK reads the decision (only for O(decision_path=mcp/allow)) - C(allow) (SARK would allow), C(shape)
       (V(object), V(boolean), V(undefined), ...), C(audit_reason) and an C(explanation).
-  returned: with O(state=evaluate) on V(mcp/allow)
+  returned: with O(operation=evaluate) on V(mcp/allow)
   type: dict
   sample: {"allow": false, "shape": "boolean", "audit_reason": null, "explanation": "a bare boolean (true) is not a decision SARK can read"}
 planned_actions:
@@ -245,7 +251,8 @@ from ansible_collections.sark.ops.plugins.module_utils._opa import (
 def argument_spec():
     spec = opa_argument_spec()
     spec.update(
-        state=dict(type="str", default="present", choices=["present", "absent", "get", "list", "evaluate"]),
+        operation=dict(type="str", default="apply", choices=["apply", "get", "list", "evaluate"]),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
         policy_id=dict(type="str", aliases=["id"]),
         policy=dict(type="str"),
         src=dict(type="path"),
@@ -385,19 +392,20 @@ def evaluate(module, opa):
 
 def run(module):
     params = module.params
-    state = params["state"]
+    operation = params["operation"]
     opa = OpaPolicies(opa_client(params))
-    if state in ("present", "absent", "get"):
+    if operation in ("apply", "get"):
         if not params["policy_id"]:
-            raise SarkValidationError("state=%s needs policy_id (the OPA policy id, e.g. server_access)" % state)
+            what = "state=%s" % params["state"] if operation == "apply" else "operation=get"
+            raise SarkValidationError("%s needs policy_id (the OPA policy id, e.g. server_access)" % what)
         policy_id = check_policy_id(params["policy_id"])
-        if state == "present":
-            result = ensure_present(module, opa, policy_id)
-        elif state == "absent":
-            result = ensure_absent(module, opa, policy_id)
-        else:
+        if operation == "get":
             result = get_policy(opa, policy_id)
-    elif state == "list":
+        elif params["state"] == "present":
+            result = ensure_present(module, opa, policy_id)
+        else:
+            result = ensure_absent(module, opa, policy_id)
+    elif operation == "list":
         result = list_policies(module, opa)
     else:
         result = evaluate(module, opa)

@@ -38,7 +38,7 @@ LOCATION = re.compile(r"-->\s*(?P<file>.+?):(?P<row>\d+):(?P<col>\d+)")
 
 def engine_message(exc):
     """regorus' error text without the Rust stack backtrace."""
-    text = str(exc).split("Stack backtrace:")[0]
+    text = str(exc).split("Stack backtrace:", maxsplit=1)[0]
     return text.strip()
 
 

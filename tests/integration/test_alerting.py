@@ -5,6 +5,7 @@ import os
 import time
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -21,6 +22,13 @@ def get_json(url, **query):
         url += "?" + urllib.parse.urlencode(query, doseq=True)
     with urllib.request.urlopen(url, timeout=5) as resp:  # nosec - loopback only
         return json.loads(resp.read())
+
+
+def run_parallel(run_module, *calls):
+    """Run independent module calls at once (each is a subprocess); results in call order."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(run_module, name, args, **kwargs) for name, args, kwargs in calls]
+        return [f.result() for f in futures]
 
 
 def am_alerts(am):
@@ -66,11 +74,11 @@ def test_alert_info_reads_both_sources(run_module, stack):
     assert am["HighErrorRate"]["state"] == "active" and am["HighErrorRate"]["silenced_by"] == []
     assert result["firing"] == ["HighErrorRate", "SarkDiskFilling"]
 
-    narrowed = run_module("sark_alert_info", dict(conn(stack), severity=["critical"], include_pending=True, sources=["prometheus"]))
+    narrowed, pending = run_parallel(
+        run_module, ("sark_alert_info", dict(conn(stack), severity=["critical"], include_pending=True, sources=["prometheus"]), {}),
+        ("sark_alert_info", dict(conn(stack), filter=["Sark*"], include_pending=True, sources=["prometheus"], max_alerts=1), {}))
     assert [a["alertname"] for a in narrowed["prometheus_alerts"]] == ["HighErrorRate"]
     assert "alertmanager_alerts" not in narrowed
-    pending = run_module("sark_alert_info", dict(conn(stack), filter=["Sark*"], include_pending=True, sources=["prometheus"],
-                                                 max_alerts=1))
     assert pending["counts"]["prometheus"] == {"firing": 1, "pending": 1} and pending["truncated"] is True
     assert len(pending["prometheus_alerts"]) == 1
 
@@ -159,16 +167,17 @@ def test_silence_lifecycle(run_module, stack, expire_all):
 
 def test_silence_bad_input(run_module, stack):
     am = stack["alertmanager"]
-    nameless = run_module("sark_alert_silence", {"alertmanager_url": am.url, "comment": COMMENT,
-                                                 "matchers": [{"name": "alertname", "value": "X"}, {"value": "sark"}]})
+    nameless, unknown, no_comment, bad_duration = run_parallel(
+        run_module,
+        ("sark_alert_silence", {"alertmanager_url": am.url, "comment": COMMENT,
+                                "matchers": [{"name": "alertname", "value": "X"}, {"value": "sark"}]}, {}),
+        ("sark_alert_silence", {"alertmanager_url": am.url, "silence_id": "00000000-0000-0000-0000-000000000000",
+                                "state": "absent"}, {}),
+        ("sark_alert_silence", {"alertmanager_url": am.url, "matchers": MATCHERS}, {}),
+        ("sark_alert_silence", {"alertmanager_url": am.url, "matchers": MATCHERS, "comment": "x", "duration": "soon"}, {}))
     assert nameless.failed and "matchers[1] has no name" in nameless["msg"]
-    unknown = run_module("sark_alert_silence", {"alertmanager_url": am.url, "silence_id": "00000000-0000-0000-0000-000000000000",
-                                                "state": "absent"})
     assert unknown.failed and "no silence with id 00000000-0000-0000-0000-000000000000" in unknown["msg"]
-    no_comment = run_module("sark_alert_silence", {"alertmanager_url": am.url, "matchers": MATCHERS})
     assert no_comment.failed and "comment is required" in no_comment["msg"]
-    bad_duration = run_module("sark_alert_silence", {"alertmanager_url": am.url, "matchers": MATCHERS, "comment": "x",
-                                                     "duration": "soon"})
     assert bad_duration.failed and "not a duration" in bad_duration["msg"]
     assert get_json(am.url + "/api/v2/silences") == [] or all(
         s["status"]["state"] == "expired" for s in get_json(am.url + "/api/v2/silences"))

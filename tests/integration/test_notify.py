@@ -2,6 +2,7 @@
 Events v2 payloads delivered to a local receiver (never the real services)."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -31,6 +32,13 @@ def fresh(receiver):
     receiver.reset()
 
 
+def run_parallel(run_module, *calls):
+    """Run independent module calls at once (each is a subprocess); results in call order."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(run_module, name, args, **kwargs) for name, args, kwargs in calls]
+        return [f.result() for f in futures]
+
+
 def announcements(redis_server):
     client = redis_server.client(db=9)
     try:
@@ -40,7 +48,7 @@ def announcements(redis_server):
 
 
 def test_announce_check_real_and_again(run_module, sim, redis_server):
-    args = {"target": "announce", "api_url": sim.url, "api_token": sim.token, "message": MESSAGE}
+    args = {"target": "announce", "api_url": sim.url, "api_token": sim.token, "text": MESSAGE}
     before = len(announcements(redis_server))
     check = run_module("sark_notify", args, check_mode=True, diff=True)
     assert not check.failed and check.changed, check
@@ -60,17 +68,18 @@ def test_announce_check_real_and_again(run_module, sim, redis_server):
 
 
 def test_announce_expired_token_and_server_errors(run_module, sim):
-    expired = run_module("sark_notify", {"target": "announce", "api_url": sim.url, "message": MESSAGE,
-                                         "api_token": sim.make_token(ttl=-60)})
+    expired, empty = run_parallel(
+        run_module, ("sark_notify", {"target": "announce", "api_url": sim.url, "text": MESSAGE,
+                                     "api_token": sim.make_token(ttl=-60)}, {}),
+        ("sark_notify", {"target": "announce", "api_url": sim.url, "api_token": sim.token}, {}))
     assert expired.failed and expired["status"] == 401
     assert "HTTP 401" in expired["msg"] and "api_token (or SARK_API_TOKEN)" in expired["msg"]
     assert expired["deliveries"][0]["ok"] is False and expired["deliveries"][0]["status"] == 401
-    empty = run_module("sark_notify", {"target": "announce", "api_url": sim.url, "api_token": sim.token})
-    assert empty.failed and "message is required" in empty["msg"]
+    assert empty.failed and "text is required" in empty["msg"]
 
 
 def test_announce_in_sark_v2_layout_falls_back_or_fails_clearly(run_module, receiver):
-    args = {"target": "announce", "layout": "sark_v2", "api_url": "http://127.0.0.1:9", "message": MESSAGE}
+    args = {"target": "announce", "layout": "sark_v2", "api_url": "http://127.0.0.1:9", "text": MESSAGE}
     refused = run_module("sark_notify", args)
     assert refused.failed and "sark_v2 layout has no announce endpoint" in refused["msg"] and "webhook_url" in refused["msg"]
     fallback = run_module("sark_notify", dict(args, webhook_url=receiver.url + SLACK_PATH, fallback_format="slack"))
@@ -101,14 +110,14 @@ def test_webhook_check_real_retry_and_failure(run_module, receiver):
     assert failed["deliveries"][0]["status"] == 500 and failed["deliveries"][0]["ok"] is False
 
     receiver.reset()
-    default = run_module("sark_notify", {"target": "webhook", "webhook_url": receiver.url + "/hooks/ops", "message": "hi"})
+    default = run_module("sark_notify", {"target": "webhook", "webhook_url": receiver.url + "/hooks/ops", "text": "hi"})
     body = receiver.received("/hooks/ops")[-1]["json"]
     assert default.changed and body["message"] == "hi" and body["source"] == "sark.ops" and body["sent_at"].endswith("Z")
 
 
 def test_slack_payload_and_secret_url(run_module, receiver):
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*SARK* maintenance tonight"}}]
-    args = {"target": "slack", "webhook_url": receiver.url + SLACK_PATH, "message": "SARK maintenance tonight",
+    args = {"target": "slack", "webhook_url": receiver.url + SLACK_PATH, "text": "SARK maintenance tonight",
             "slack_blocks": blocks, "slack_channel": "#incidents"}
     check = run_module("sark_notify", args, check_mode=True)
     assert check["payload"] == {"text": "SARK maintenance tonight", "blocks": blocks, "channel": "#incidents"}
@@ -137,15 +146,15 @@ def test_pagerduty_trigger_acknowledge_resolve(run_module, receiver):
     assert ROUTING_KEY not in sent["_stdout"] and ROUTING_KEY not in check["_stdout"]
 
     ack = run_module("sark_notify", dict(base, event_action="acknowledge", dedup_key="sark-high-error-rate"))
-    resolve = run_module("sark_notify", dict(base, event_action="resolve", dedup_key="sark-high-error-rate"))
+    resolve, new = run_parallel(run_module, ("sark_notify", dict(base, event_action="resolve", dedup_key="sark-high-error-rate"), {}),
+                                ("sark_notify", dict(base, text="Disk filling"), {}))
     assert ack["deliveries"][0]["status"] == 202 and resolve["deliveries"][0]["status"] == 202
-    assert [e["json"]["event_action"] for e in receiver.received("/v2/enqueue")] == ["trigger", "acknowledge", "resolve"]
-    assert "payload" not in receiver.received("/v2/enqueue")[1]["json"]
-
-    new = run_module("sark_notify", dict(base, message="Disk filling"))
+    events = receiver.received("/v2/enqueue")
+    assert [e["json"]["event_action"] for e in events[:2]] == ["trigger", "acknowledge"] and "payload" not in events[1]["json"]
+    assert sorted(e["json"]["event_action"] for e in events[2:]) == ["resolve", "trigger"]
     assert new["dedup_key"] and len(new["dedup_key"]) == 32  # assigned by the receiver, like PagerDuty does
 
-    no_key = run_module("sark_notify", dict(base, event_action="acknowledge"))
+    no_key, short = run_parallel(run_module, ("sark_notify", dict(base, event_action="acknowledge"), {}),
+                                 ("sark_notify", dict(base, routing_key="abc", text="x"), {}))
     assert no_key.failed and "needs dedup_key" in no_key["msg"] and len(receiver.received()) == 4
-    short = run_module("sark_notify", dict(base, routing_key="abc", message="x"))
     assert short.failed and "32-character integration key" in short["msg"] and "abc" not in short["_stdout"].replace('"abc"', "")

@@ -4,6 +4,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -58,6 +59,13 @@ def clean(opa):
 def stored(opa, policy_id):
     status, body = http("GET", opa.url + "/v1/policies/" + policy_id)
     return body["result"]["raw"] if status == 200 else None
+
+
+def run_parallel(run_module, *calls):
+    """Run independent module calls at once (each is a subprocess); results in call order."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(run_module, name, args, **kwargs) for name, args, kwargs in calls]
+        return [f.result() for f in futures]
 
 
 def upload(opa, policy_id, path):
@@ -116,16 +124,16 @@ def test_opa_refusal_reported_when_local_validation_off(run_module, opa):
 def test_list_get_and_filter(run_module, opa):
     for policy_id, path in (("server_access", SERVER_ACCESS), ("mcp_allow", MCP_ALLOW)):
         upload(opa, policy_id, path)
-    listed = run_module("sark_opa_policy", {"opa_url": opa.url, "state": "list"})
+    listed = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "list"})
     assert [p["id"] for p in listed["policies"]] == ["mcp_allow", "server_access"] and not listed.changed
     assert listed["policies"][0]["size"] == len(read(MCP_ALLOW).encode())
-    filtered = run_module("sark_opa_policy", {"opa_url": opa.url, "state": "list", "filter": ["*", "!mcp_*"],
+    filtered = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "list", "filter": ["*", "!mcp_*"],
                                               "return_text": True})
     assert [p["id"] for p in filtered["policies"]] == ["server_access"]
     assert filtered["policies"][0]["raw"] == read(SERVER_ACCESS)
-    got = run_module("sark_opa_policy", {"opa_url": opa.url, "state": "get", "policy_id": "mcp_allow"})
+    got = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "get", "policy_id": "mcp_allow"})
     assert got["exists"] and got["policy"]["raw"] == read(MCP_ALLOW)
-    missing = run_module("sark_opa_policy", {"opa_url": opa.url, "state": "get", "policy_id": "nope"})
+    missing = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "get", "policy_id": "nope"})
     assert not missing.failed and missing["exists"] is False
 
 
@@ -145,7 +153,7 @@ def test_delete_check_diff_real_idempotent(run_module, opa):
 def test_evaluate_reads_decision_like_sark(run_module, opa):
     upload(opa, "mcp_allow", MCP_ALLOW)
     admin = {"user": {"id": "user-123", "roles": ["admin"]}, "action": "server:write", "resource": "server-456"}
-    base = {"opa_url": opa.url, "state": "evaluate", "decision_path": "mcp/allow"}
+    base = {"opa_url": opa.url, "operation": "evaluate", "decision_path": "mcp/allow"}
     allowed = run_module("sark_opa_policy", dict(base, input=admin, expect_allow=True), check_mode=True)
     assert not allowed.failed and not allowed.changed, allowed
     assert allowed["result"] == {"allow": True, "audit_reason": "Allowed: admin role"}
@@ -172,9 +180,10 @@ def test_evaluate_reads_decision_like_sark(run_module, opa):
 
 
 def test_expired_token_gives_clear_message(run_module, opa_auth):
-    ok = run_module("sark_opa_policy", {"opa_url": opa_auth.url, "opa_token": "opa-secret-token", "state": "list"})
+    ok, bad = run_parallel(
+        run_module, ("sark_opa_policy", {"opa_url": opa_auth.url, "opa_token": "opa-secret-token", "operation": "list"}, {}),
+        ("sark_opa_policy", {"opa_url": opa_auth.url, "opa_token": "expired-token", "operation": "list"}, {}))
     assert not ok.failed and ok["policies"] == []
-    bad = run_module("sark_opa_policy", {"opa_url": opa_auth.url, "opa_token": "expired-token", "state": "list"})
     assert bad.failed and bad["status"] == 401
     assert "HTTP 401" in bad["msg"] and "opa_token (or OPA_TOKEN)" in bad["msg"]
     assert "expired-token" not in bad["_stdout"] and "opa-secret-token" not in ok["_stdout"]
@@ -182,7 +191,7 @@ def test_expired_token_gives_clear_message(run_module, opa_auth):
 
 def test_server_error_is_retried_then_reported(run_module, opa):
     http("POST", opa.url + "/_test/fail", {"status": 503, "count": 1})
-    ok = run_module("sark_opa_policy", {"opa_url": opa.url, "state": "list", "opa_backoff": 0.01})
+    ok = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "list", "opa_backoff": 0.01})
     assert not ok.failed
     http("POST", opa.url + "/_test/reset")
     http("POST", opa.url + "/_test/fail", {"status": 500, "count": 10})
@@ -196,11 +205,12 @@ def test_server_error_is_retried_then_reported(run_module, opa):
 
 
 def test_bad_input(run_module, opa):
-    missing = run_module("sark_opa_policy", {"opa_url": opa.url, "policy_id": "x"})
+    missing, no_id, no_url, env = run_parallel(
+        run_module, ("sark_opa_policy", {"opa_url": opa.url, "policy_id": "x"}, {}),
+        ("sark_opa_policy", {"opa_url": opa.url, "policy": "package x\n"}, {}),
+        ("sark_opa_policy", {"operation": "list"}, {}),
+        ("sark_opa_policy", {"operation": "list"}, {"env": {"OPA_URL": opa.url}}))
     assert missing.failed and "set policy (Rego text) or src" in missing["msg"]
-    no_id = run_module("sark_opa_policy", {"opa_url": opa.url, "policy": "package x\n"})
     assert no_id.failed and "needs policy_id" in no_id["msg"]
-    no_url = run_module("sark_opa_policy", {"state": "list"})
     assert no_url.failed and "opa_url is required" in no_url["msg"] and "OPA_URL" in no_url["msg"]
-    env = run_module("sark_opa_policy", {"state": "list"}, env={"OPA_URL": opa.url})
     assert not env.failed

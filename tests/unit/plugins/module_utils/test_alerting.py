@@ -80,5 +80,5 @@ def test_pagerduty_and_slack_payloads():
     with pytest.raises(SarkValidationError, match="32-character"):
         pagerduty_event("short", "trigger", summary="x")
     assert slack_payload("hi") == {"text": "hi"}
-    with pytest.raises(SarkValidationError, match="message is required"):
+    with pytest.raises(SarkValidationError, match="text is required"):
         slack_payload(" ")
