@@ -196,3 +196,43 @@ def test_api_errors_are_clear(run_module, fake):
     assert broken.failed and broken["status"] == 500 and "still failed after 2 retries" in broken["msg"]
     assert "Alertmanager GET" in broken["msg"] and len(fake.received()) == 3
     fake.reset()
+
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/sark.ops.prometheus:
+      prometheus_url: "{{ prometheus_url }}"
+    group/sark.ops.alertmanager:
+      alertmanager_url: "{{ alertmanager_url }}"
+  tasks:
+    - name: View active alerts and judge the p95 preset
+      sark.ops.sark_alert_info:
+        severity: [critical]
+        presets: [p95_latency_5m]
+      register: info
+    - name: Plan a silence (check mode, diff)
+      sark.ops.sark_alert_silence:
+        matchers: [{name: alertname, value: HighErrorRate}]
+        comment: playbook check
+      check_mode: true
+      diff: true
+      register: planned
+    - ansible.builtin.assert:
+        that:
+          - "'HighErrorRate' in info.firing"
+          - info.queries.p95_latency_5m.threshold == 0.2
+          - planned is changed
+          - planned.action == 'created'
+          - planned.covered_alerts == ['HighErrorRate']
+"""
+
+
+@pytest.mark.slow
+def test_action_groups_in_a_playbook(playbook, stack):
+    """module_defaults on group/sark.ops.prometheus and group/sark.ops.alertmanager reach the modules (meta/runtime.yml)."""
+    result = playbook(PLAY, extravars={"prometheus_url": stack["prometheus"].url, "alertmanager_url": stack["alertmanager"].url})
+    assert result.rc == 0, result.stdout_text[-3000:]
+    assert get_json(stack["alertmanager"].url + "/api/v2/silences") == [] or all(
+        s["comment"] != "playbook check" for s in get_json(stack["alertmanager"].url + "/api/v2/silences"))
