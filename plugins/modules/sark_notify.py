@@ -337,12 +337,12 @@ def plan_delivery(module, params):
 def announce_sender(module, params, layout):
     body = {"message": check_message(params["text"], "an announcement")}
     route = layout.route("announce_route")
+    client = SarkApiClient(params)  # validates api_url in check mode too
 
     def send():
-        client = SarkApiClient(params)
         return client, client.request("POST", route, json_body=body, expect=(200, 201, 202))
     send.payload = body
-    send.destination = params["api_url"] or "(api_url unset)"
+    send.destination = client.display_origin
     module.evidence.count("announce")
     return send
 
