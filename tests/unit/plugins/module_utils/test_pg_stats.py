@@ -29,3 +29,27 @@ def test_assess_connections_and_replication():
     facts = {"replication": {"role": "primary", "replicas": [{"application_name": "r1", "state": "catchup"}]}}
     assert assess(facts, PARAMS)["verdict"] == "critical"
     assert assess({}, PARAMS) == {"verdict": "ok", "findings": []}
+
+
+def test_lock_chains_follow_the_real_queue():
+    from ansible_collections.sark.ops.plugins.module_utils._pg_stats import lock_chains
+    # C waits on A and B, B waits on A: one chain A -> B -> C; A is the only root and blocks both
+    waiting = [{"pid": 3, "blocked_by": [1, 2]}, {"pid": 2, "blocked_by": [1]}, {"pid": 5, "blocked_by": [4]}]
+    roots, chains = lock_chains(waiting, {1: {"pid": 1, "state": "idle in transaction"}})
+    assert chains == [[1, 2, 3], [4, 5]]
+    assert roots == [{"pid": 1, "state": "idle in transaction", "blocks": [2, 3]}, {"pid": 4, "blocks": [5]}]
+    # a cycle (a deadlock about to be broken) does not loop forever
+    roots, chains = lock_chains([{"pid": 1, "blocked_by": [2]}, {"pid": 2, "blocked_by": [1]}, {"pid": 3, "blocked_by": [1]}], {})
+    assert chains == [[2, 1, 3]] and roots == []
+
+
+def test_assess_blocking_and_bloat():
+    facts = {"blocking_locks": {"waiting": [{"pid": 2, "waiting_s": 45.0}], "roots": [{"pid": 1, "state": "idle in transaction"}]},
+             "bloat": [{"schema": "public", "table": "audit_events", "bloat_ratio": 0.7, "bloat_bytes": 700, "table_bytes": 1000},
+                       {"schema": "public", "table": "users", "bloat_ratio": 0.1, "bloat_bytes": 1, "table_bytes": 10}]}
+    result = assess(facts, PARAMS)
+    assert result["verdict"] == "warning"
+    assert "root blocker pid 1 (idle in transaction)" in result["findings"][0]
+    assert "public.audit_events is an estimated 70% bloat" in result["findings"][1] and len(result["findings"]) == 2
+    quick = {"blocking_locks": {"waiting": [{"pid": 2, "waiting_s": 1.0}], "roots": [{"pid": 1}]}}
+    assert assess(quick, PARAMS)["verdict"] == "ok"

@@ -1,0 +1,436 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) sark.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""PostgreSQL maintenance for sark_pg_maintenance (private).
+
+Three responsibilities, each testable on its own: choosing relations (validated against the
+catalog before anything runs), building the exact statements (identifiers quoted by psycopg2.sql),
+and choosing and signalling backends (never our own, never a non-client backend, never another
+sark.ops connection).
+"""
+
+import difflib
+import fnmatch
+import re
+import time
+
+from ansible_collections.sark.ops.plugins.module_utils._module import (
+    SarkPreconditionError,
+    SarkValidationError,
+)
+from ansible_collections.sark.ops.plugins.module_utils._postgres import fetch_all, fetch_one, fetch_value, pgsql, psycopg2
+
+# pg_try_advisory_lock(bigint) key shared by every sark_pg_maintenance run: b"SARKMNTC" as a big-endian integer.
+ADVISORY_LOCK_KEY = 5999166662007215171
+
+# Schemas never chosen when no table is named: the catalogs and TimescaleDB's own bookkeeping.
+# TimescaleDB chunks (_timescaledb_internal) are ordinary tables and stay selectable by need.
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "_timescaledb_catalog", "_timescaledb_config",
+                  "_timescaledb_cache", "timescaledb_information", "timescaledb_experimental")
+
+UNSAFE_NAME = re.compile(r"[\"';\\\x00-\x1f\x7f]")
+NAMEDATALEN = 63
+
+BACKEND_STATES = ("active", "idle", "idle in transaction", "idle in transaction (aborted)",
+                  "fastpath function call", "disabled")
+OWN_APPLICATION_PREFIX = "sark.ops/"
+
+TABLE_ACTIONS = ("vacuum", "analyze", "reindex")
+BACKEND_ACTIONS = ("cancel_backends", "terminate_backends")
+BACKEND_FILTERS = ("pids", "databases", "users", "application_names", "states", "min_duration")
+NEED_CRITERIA = ("min_dead_tuple_ratio", "min_dead_tuples", "last_run_older_than")
+# options that only make sense for some actions: given elsewhere they would be silently ignored, so they are refused
+OPTION_ACTIONS = {
+    "tables": TABLE_ACTIONS, "indexes": ("reindex",), "freeze": ("vacuum",), "full": ("vacuum",),
+    "confirm_full": ("vacuum",), "min_dead_tuple_ratio": ("vacuum",), "min_dead_tuples": ("vacuum",),
+    "last_run_older_than": ("vacuum", "analyze"), "escalate": ("cancel_backends",),
+}
+OPTION_ACTIONS.update({name: BACKEND_ACTIONS for name in BACKEND_FILTERS})
+TABLE_KINDS = {"r": "table", "m": "materialized view", "p": "partitioned table"}
+INDEX_KINDS = {"i": "index", "I": "partitioned index"}
+KIND_NAMES = {"v": "view", "S": "sequence", "f": "foreign table", "c": "composite type", "t": "TOAST table"}
+KIND_NAMES.update(TABLE_KINDS)
+KIND_NAMES.update(INDEX_KINDS)
+
+
+# --- relation names ---------------------------------------------------------------------------------
+
+def parse_relation_name(name, option="tables"):
+    """Split ``table`` or ``schema.table`` after refusing anything that is not a plain name.
+
+    Names are looked up literally in the catalog and quoted by psycopg2.sql, so quoting by the
+    caller is never needed; quotes, semicolons and backslashes in a name are a sign of an
+    injection attempt or a copy-paste mistake and are refused before we connect.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise SarkValidationError("%s: empty name; give table or schema.table" % option)
+    if UNSAFE_NAME.search(name):
+        raise SarkValidationError(
+            "%s: %r is not a plain relation name: quotes, semicolons, backslashes and control characters are "
+            "refused. Give the bare name (audit_events or public.audit_events); sark.ops quotes it itself." % (option, name))
+    parts = name.split(".")
+    if len(parts) > 2 or any(not part for part in parts):
+        raise SarkValidationError("%s: %r must be name or schema.name" % (option, name))
+    for part in parts:
+        if len(part.encode("utf-8")) > NAMEDATALEN:
+            raise SarkValidationError("%s: %r is longer than PostgreSQL's %d-byte identifier limit" % (option, part, NAMEDATALEN))
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+def qualified(schema, name):
+    return "%s.%s" % (schema, name)
+
+
+def user_relations(conn, kinds):
+    """Every visible-by-name relation of the given relkinds outside the system schemas (for suggestions)."""
+    rows = fetch_all(conn, """
+        SELECT n.nspname AS schema, c.relname AS name
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = ANY(%s) AND n.nspname <> ALL(%s) AND n.nspname !~ '^pg_(toast|temp)'
+         ORDER BY 1, 2 LIMIT 5000""", (list(kinds), list(SYSTEM_SCHEMAS)))
+    return [qualified(r["schema"], r["name"]) for r in rows]
+
+
+def resolve_relations(conn, names, wanted_kinds, option):
+    """Look every name up in the catalog (search_path rules for bare names); refuse unknown or wrong-kind ones.
+
+    Returns dicts with oid, schema, name, relkind, in the order given, without duplicates.
+    """
+    parsed = [(name, parse_relation_name(name, option)) for name in names]
+    found, unknown, wrong = [], [], []
+    seen = set()
+    for given, (schema, relname) in parsed:
+        row = fetch_one(conn, """
+            SELECT c.oid::bigint AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relname = %s AND CASE WHEN %s::text IS NULL THEN pg_table_is_visible(c.oid) ELSE n.nspname = %s END
+             LIMIT 1""", (relname, schema, schema))
+        if row is None:
+            unknown.append(given)
+        elif row["relkind"] not in wanted_kinds:
+            wrong.append("%s is a %s" % (given, KIND_NAMES.get(row["relkind"], "relation of kind %s" % row["relkind"])))
+        elif row["oid"] not in seen:
+            seen.add(row["oid"])
+            found.append(row)
+    if unknown:
+        known = user_relations(conn, wanted_kinds)
+        hints = []
+        for given in unknown:
+            close = difflib.get_close_matches(given, known, n=3) or difflib.get_close_matches(
+                given, [k.split(".", 1)[1] for k in known], n=3)
+            if close:
+                hints.append("%s (did you mean %s?)" % (given, ", ".join(close)))
+            else:
+                hints.append(given)
+        what = "index" if set(wanted_kinds) <= set(INDEX_KINDS) else "table"
+        raise SarkValidationError("%s: unknown %s %s in database %s. Nothing was run; check the names (schema.name for "
+                                  "relations outside the search_path)." % (option, what, "; ".join(hints), current_database(conn)),
+                                  unknown=unknown)
+    if wrong:
+        raise SarkValidationError("%s: %s; expected a %s. Nothing was run." % (
+            option, "; ".join(wrong), " or ".join(sorted(set(wanted_kinds.values())))))
+    return found
+
+
+def current_database(conn):
+    return fetch_value(conn, "SELECT current_database()")
+
+
+# --- selection by need --------------------------------------------------------------------------------
+
+# Lock-free: statistics views and pg_class only. pg_relation_size() and friends take a lock on the relation,
+# so one table locked by someone else would stall (and time out) a whole selection; est_bytes comes from
+# relpages, which VACUUM and ANALYZE keep current.
+TABLE_STATS_SQL = """
+    SELECT c.oid::bigint AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+           coalesce(s.n_live_tup, 0) AS n_live_tup, coalesce(s.n_dead_tup, 0) AS n_dead_tup,
+           CASE WHEN coalesce(s.n_live_tup, 0) + coalesce(s.n_dead_tup, 0) > 0
+                THEN s.n_dead_tup::float8 / (s.n_live_tup + s.n_dead_tup) ELSE 0 END AS dead_ratio,
+           greatest(s.last_vacuum, s.last_autovacuum) AS last_vacuum,
+           greatest(s.last_analyze, s.last_autoanalyze) AS last_analyze,
+           extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum)) AS vacuum_age_s,
+           extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze)) AS analyze_age_s,
+           c.relpages::bigint * current_setting('block_size')::bigint AS est_bytes
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
+"""
+
+
+def table_stats(conn, oids):
+    """Statistics of the given relations keyed by oid (dead tuples, last vacuum/analyze); takes no locks."""
+    if not oids:
+        return {}
+    rows = fetch_all(conn, TABLE_STATS_SQL + " WHERE c.oid = ANY(%s::oid[])", (list(oids),))
+    return {row["oid"]: row for row in rows}
+
+
+def relation_sizes(conn, oid):
+    """Exact sizes of one table; waits for a lock on it (bounded by lock_timeout)."""
+    return fetch_one(conn, "SELECT pg_total_relation_size(%s::oid) AS total_bytes, pg_relation_size(%s::oid) AS table_bytes, "
+                           "pg_indexes_size(%s::oid) AS index_bytes", (oid, oid, oid))
+
+
+def index_stats(conn, oids):
+    rows = fetch_all(conn, """
+        SELECT c.oid::bigint AS oid, c.relpages::bigint * current_setting('block_size')::bigint AS index_bytes, i.indisvalid AS valid
+          FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.oid = ANY(%s::oid[])""", (list(oids),))
+    return {row["oid"]: row for row in rows}
+
+
+def need_reasons(row, action, criteria):
+    """Why a table needs the action (empty list: it does not). A table is chosen when ANY criterion holds."""
+    reasons = []
+    ratio = criteria.get("min_dead_tuple_ratio")
+    min_dead = criteria.get("min_dead_tuples")
+    if ratio is not None or min_dead is not None:
+        ratio_ok = ratio is None or row["dead_ratio"] > ratio
+        count_ok = min_dead is None or row["n_dead_tup"] >= max(min_dead, 1)
+        if ratio_ok and count_ok and row["n_dead_tup"] > 0:
+            reasons.append("dead tuple ratio %.3f (%d dead)" % (row["dead_ratio"], row["n_dead_tup"]))
+    older = criteria.get("last_run_older_than")
+    if older is not None:
+        age = row["analyze_age_s"] if action == "analyze" else row["vacuum_age_s"]
+        what = "analyze" if action == "analyze" else "vacuum"
+        if age is None:
+            reasons.append("never analyzed" if what == "analyze" else "never vacuumed")
+        elif float(age) > older:
+            reasons.append("last %s %.0fs ago" % (what, float(age)))
+    return reasons
+
+
+def stream_rows(conn, query, params=None, itersize=500):
+    """Yield dict rows through a server-side cursor: the client holds one batch at a time."""
+    name = "sark_ops_%d" % int(time.monotonic() * 1000000)
+    # WITH HOLD: named cursors need it in autocommit mode (the server keeps the result, we fetch in batches)
+    with conn.cursor(name=name, cursor_factory=psycopg2.extras.RealDictCursor, withhold=True) as cur:
+        cur.itersize = itersize
+        cur.execute(query, params)
+        for row in cur:
+            yield dict(row)
+
+
+def iter_candidate_tables(conn):
+    """Every user table and materialized view (not partitioned parents: their leaves carry the data)."""
+    return stream_rows(conn, TABLE_STATS_SQL + """
+         WHERE c.relkind IN ('r', 'm') AND n.nspname <> ALL(%s) AND n.nspname !~ '^pg_(toast|temp)'
+         ORDER BY 2, 3""", (list(SYSTEM_SCHEMAS),))
+
+
+def database_index_bytes(conn):
+    """Total size of the indexes outside the system schemas (before/after of REINDEX DATABASE)."""
+    return fetch_value(conn, """
+        SELECT coalesce(sum(c.relpages::bigint * current_setting('block_size')::bigint), 0)::bigint
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'i' AND n.nspname <> ALL(%s) AND n.nspname !~ '^pg_(toast|temp)'""", (list(SYSTEM_SCHEMAS),))
+
+
+def hypertables(conn):
+    """(schema, table) of TimescaleDB hypertables, or an empty set without the extension."""
+    if not fetch_value(conn, "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"):
+        return set()
+    rows = fetch_all(conn, "SELECT schema_name::text AS schema, table_name::text AS name FROM _timescaledb_catalog.hypertable")
+    return {(r["schema"], r["name"]) for r in rows}
+
+
+# --- statements ---------------------------------------------------------------------------------------
+
+def relation_identifier(schema, name):
+    return pgsql.Identifier(schema, name)
+
+
+def vacuum_statement(schema, name, full=False, freeze=False, analyze=False):
+    options = [word for word, wanted in (("FULL", full), ("FREEZE", freeze), ("ANALYZE", analyze)) if wanted]
+    head = pgsql.SQL("VACUUM ({}) ").format(pgsql.SQL(", ".join(options))) if options else pgsql.SQL("VACUUM ")
+    return head + relation_identifier(schema, name)
+
+
+def analyze_statement(schema, name):
+    return pgsql.SQL("ANALYZE ") + relation_identifier(schema, name)
+
+
+def reindex_statement(kind, concurrently, schema=None, name=None, database=None):
+    """REINDEX TABLE|INDEX|DATABASE [CONCURRENTLY] target."""
+    words = {"table": "TABLE", "index": "INDEX", "database": "DATABASE"}[kind]
+    head = pgsql.SQL("REINDEX %s %s" % (words, "CONCURRENTLY " if concurrently else ""))
+    if kind == "database":
+        return head + pgsql.Identifier(database)
+    return head + relation_identifier(schema, name)
+
+
+def timeout_statements(lock_timeout, statement_timeout):
+    """SET statements bounding every maintenance statement (seconds -> milliseconds; 0 means no limit)."""
+    return [pgsql.SQL("SET lock_timeout = {}").format(pgsql.Literal("%dms" % round(lock_timeout * 1000))),
+            pgsql.SQL("SET statement_timeout = {}").format(pgsql.Literal("%dms" % round(statement_timeout * 1000)))]
+
+
+def invalid_indexes(conn, table_oid):
+    """Indexes left invalid on a table (a failed REINDEX/CREATE INDEX CONCURRENTLY leaves *_ccnew ones)."""
+    rows = fetch_all(conn, """
+        SELECT n.nspname || '.' || c.relname AS name
+          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE i.indrelid = %s::oid AND NOT i.indisvalid""", (table_oid,))
+    return [r["name"] for r in rows]
+
+
+# --- advisory lock --------------------------------------------------------------------------------------
+
+def lock_holder(conn):
+    """The backend holding the maintenance lock in this database, or None."""
+    return fetch_one(conn, """
+        SELECT a.pid, a.application_name, a.usename AS user, a.client_addr::text AS client_addr,
+               a.backend_start, extract(epoch FROM now() - a.backend_start) AS held_for_s
+          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND ((l.classid::bigint << 32) | l.objid::bigint) = %s AND l.objsubid = 1
+           AND l.pid <> pg_backend_pid()
+         LIMIT 1""", (ADVISORY_LOCK_KEY,))
+
+
+def acquire_lock(conn, wait_seconds):
+    """Take the session-level maintenance lock, polling up to wait_seconds; raise naming the holder if busy."""
+    deadline = time.monotonic() + max(wait_seconds, 0)
+    while True:
+        if fetch_value(conn, "SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)):
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(0.5, max(deadline - time.monotonic(), 0.01)))
+    holder = lock_holder(conn) or {}
+    raise SarkPreconditionError(
+        "Another maintenance run holds the sark_pg_maintenance lock (pg_advisory_lock %d) on database %s: pid %s (%s, "
+        "user %s). Runs on the same database must not overlap; wait for it to finish, raise lock_wait, or end that "
+        "session if it is stuck." % (ADVISORY_LOCK_KEY, current_database(conn), holder.get("pid", "?"),
+                                     holder.get("application_name") or "no application_name", holder.get("user", "?")),
+        lock_holder=holder.get("pid"))
+
+
+def release_lock(conn):
+    fetch_value(conn, "SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+
+
+# --- backends -------------------------------------------------------------------------------------------
+
+ACTIVITY_SQL = """
+    SELECT pid, backend_start, usename AS user, datname AS database, coalesce(application_name, '') AS application_name,
+           client_addr::text AS client_addr, state, backend_type, wait_event_type, wait_event,
+           extract(epoch FROM now() - state_change) AS state_duration_s,
+           extract(epoch FROM now() - xact_start) AS xact_duration_s,
+           query, pid = pg_backend_pid() AS is_self
+      FROM pg_stat_activity
+"""
+
+
+def list_activity(conn):
+    return fetch_all(conn, ACTIVITY_SQL + " ORDER BY backend_start")
+
+
+def protected_reason(row):
+    """Why a backend must never be signalled by sark.ops, or None."""
+    if row["is_self"]:
+        return "own_connection"
+    if row["backend_type"] != "client backend":
+        return "not_client_backend"
+    if (row["application_name"] or "").startswith(OWN_APPLICATION_PREFIX):
+        return "sark_ops_connection"
+    return None
+
+
+def _matches_patterns(value, patterns):
+    """Shell wildcards include, a leading '!' excludes; None/empty patterns match everything."""
+    if not patterns:
+        return True
+    includes = [p for p in patterns if not p.startswith("!")]
+    excludes = [p[1:] for p in patterns if p.startswith("!")]
+    value = value or ""
+    if includes and not any(fnmatch.fnmatchcase(value, p) for p in includes):
+        return False
+    return not any(fnmatch.fnmatchcase(value, p) for p in excludes)
+
+
+def backend_matches(row, flt):
+    """Does one pg_stat_activity row satisfy every filter given (pids, databases, users, application_names,
+    states, min_duration)?"""
+    if flt.get("pids") and row["pid"] not in flt["pids"]:
+        return False
+    if flt.get("states") and row["state"] not in flt["states"]:
+        return False
+    for key, field in (("databases", "database"), ("users", "user"), ("application_names", "application_name")):
+        if flt.get(key) and not _matches_patterns(row[field], flt[key]):
+            return False
+    if flt.get("min_duration") is not None:
+        duration = row["state_duration_s"]
+        if duration is None or float(duration) < flt["min_duration"]:
+            return False
+    return True
+
+
+def select_backends(rows, flt):
+    """Split pg_stat_activity rows into targets and a count of protected backends that matched (by reason)."""
+    targets, protected = [], {}
+    for row in rows:
+        if not backend_matches(row, flt):
+            continue
+        reason = protected_reason(row)
+        if reason:
+            protected[reason] = protected.get(reason, 0) + 1
+        else:
+            targets.append(row)
+    return targets, protected
+
+
+def signal_statement(conn, function, pid, backend_start):
+    """The exact statement that signals one backend, only if it is still the same backend (pid reuse)."""
+    with conn.cursor() as cur:
+        text = cur.mogrify("SELECT %s(pid) FROM pg_stat_activity WHERE pid = %%s AND backend_start = %%s" % function,
+                           (pid, backend_start))
+    return text.decode("utf-8") if isinstance(text, bytes) else text
+
+
+def still_present(conn, targets):
+    """pid -> current row for targets that still exist as the same backend."""
+    if not targets:
+        return {}
+    rows = fetch_all(conn, ACTIVITY_SQL + " WHERE pid = ANY(%s)", ([t["pid"] for t in targets],))
+    starts = {t["pid"]: t["backend_start"] for t in targets}
+    return {r["pid"]: r for r in rows if starts.get(r["pid"]) == r["backend_start"]}
+
+
+# --- input ---------------------------------------------------------------------------------------------
+
+def given(params, name):
+    value = params.get(name)
+    return value not in (None, False, [], "")
+
+
+def validate_params(params):
+    """Every input check that needs no server. Nothing has connected yet when this raises."""
+    action = params["action"]
+    for name, actions in sorted(OPTION_ACTIONS.items()):
+        if given(params, name) and action not in actions:
+            raise SarkValidationError("%s applies to action %s only, not to action=%s" % (name, " or ".join(actions), action))
+    if params["full"] and not params["confirm_full"]:
+        raise SarkValidationError("full=true runs VACUUM FULL, which locks each table against every read and write until it "
+                                  "is rewritten (and needs free disk for a full copy). Set confirm_full=true to accept that, or "
+                                  "drop full for a plain VACUUM that blocks nothing. Nothing was run.")
+    ratio = params["min_dead_tuple_ratio"]
+    if ratio is not None and not 0 <= ratio < 1:
+        raise SarkValidationError("min_dead_tuple_ratio must be 0 or more and below 1 (a share of live + dead tuples), got %s" % ratio)
+    for name in ("min_dead_tuples", "last_run_older_than", "lock_timeout", "statement_timeout", "lock_wait",
+                 "grace_period", "min_duration", "query_max_length"):
+        if params.get(name) is not None and params[name] < 0:
+            raise SarkValidationError("%s must be 0 or more, got %s" % (name, params[name]))
+    for name in ("max_tables", "max_backends"):
+        if params[name] < 1:
+            raise SarkValidationError("%s must be at least 1, got %s" % (name, params[name]))
+    if any(pid <= 0 for pid in params["pids"]):
+        raise SarkValidationError("pids must be positive process ids, got %s" % params["pids"])
+    for name in params["tables"]:
+        parse_relation_name(name, "tables")
+    for name in params["indexes"]:
+        parse_relation_name(name, "indexes")
+    if action in TABLE_ACTIONS and not params.get("pg_database"):
+        raise SarkValidationError("action=%s works on one database: set pg_database (for SARK, run it for sark and for sark_audit)" % action)
+    if action in BACKEND_ACTIONS and not any(given(params, name) for name in BACKEND_FILTERS):
+        raise SarkValidationError("action=%s needs at least one filter (pids, databases, users, application_names, states or "
+                                  "min_duration): without one it would signal every client backend" % action)

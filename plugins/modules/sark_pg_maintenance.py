@@ -1,0 +1,780 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) sark.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+DOCUMENTATION = r'''
+---
+module: sark_pg_maintenance
+short_description: VACUUM, ANALYZE, REINDEX and end runaway backends on SARK's PostgreSQL, safely
+version_added: 0.1.0
+description:
+  - Runs the maintenance the runbooks do with C(psql) - C(VACUUM ANALYZE) (weekly), C(REINDEX DATABASE)
+    (monthly), C(ANALYZE), killing long-running queries and idle connections - with the guard rails the
+    runbooks leave to the operator.
+  - B(Tables) are named (O(tables)) or chosen by need (O(min_dead_tuple_ratio), O(min_dead_tuples),
+    O(last_run_older_than)). Every name is validated against the catalog before anything runs and quoted by
+    the module; names carrying quotes, semicolons or backslashes are refused. With neither, every user
+    table of the database is processed one at a time (the system catalogs are left to autovacuum), at most
+    O(max_tables) per run, the ones with the most dead tuples first.
+  - B(VACUUM FULL) rewrites the table under an C(ACCESS EXCLUSIVE) lock that blocks reads and writes until it
+    ends; it runs only with O(full=true) B(and) O(confirm_full=true), and then with a warning.
+  - B(REINDEX) runs C(CONCURRENTLY) by default, on O(tables), O(indexes) or, with neither, the whole database
+    (C(REINDEX DATABASE), which skips the system catalogs when concurrent).
+  - B(Backends) are chosen by a filter (O(pids), O(databases), O(users), O(application_names), O(states),
+    O(min_duration); all given filters must hold, at least one is required). V(cancel_backends) cancels the
+    running query (C(pg_cancel_backend)); with O(escalate=true) every backend still matching the filter after
+    O(grace_period) seconds is then terminated. V(terminate_backends) ends the sessions (C(pg_terminate_backend)).
+    The module's own connection, every non-client backend (WAL senders to replicas, autovacuum, background
+    and parallel workers) and every other sark.ops connection (C(application_name) V(sark.ops/*)) are never
+    signalled. More matches than O(max_backends) refuses the whole run, signalling nothing.
+  - Every statement runs under O(lock_timeout) and O(statement_timeout). A session-level advisory lock
+    (C(pg_try_advisory_lock(5999166662007215171)), the bytes V(SARKMNTC)) keeps two runs on the same database
+    from overlapping; a second run fails naming the holder (or waits O(lock_wait) seconds).
+  - Automates "Database Maintenance" (VACUUM ANALYZE, REINDEX DATABASE, ANALYZE), "Kill Long-Running Queries",
+    the monthly "Database maintenance" task and the "Too Many Connections" / "High Latency" fixes of the runbooks.
+options:
+  action:
+    description:
+      - What to do. V(vacuum), V(analyze) and V(reindex) work on relations of O(pg_database);
+        V(cancel_backends) and V(terminate_backends) on backends of the whole server.
+    type: str
+    required: true
+    choices: [vacuum, analyze, reindex, cancel_backends, terminate_backends]
+  tables:
+    description:
+      - Tables (or materialized views) to process, as V(name) (found through the C(search_path)) or
+        V(schema.name). Not quoted - the module quotes them. Unknown names fail the task before anything runs.
+      - Combined with a need criterion, only the listed tables that need it are processed.
+    type: list
+    elements: str
+    default: []
+  indexes:
+    description: Indexes to rebuild (O(action=reindex) only), as V(name) or V(schema.name).
+    type: list
+    elements: str
+    default: []
+  analyze:
+    description: Run C(VACUUM (ANALYZE)) - the runbook's C(VACUUM ANALYZE) - instead of a plain C(VACUUM).
+    type: bool
+    default: true
+  freeze:
+    description: C(VACUUM (FREEZE)) - freeze every tuple (before a wraparound deadline).
+    type: bool
+    default: false
+  full:
+    description:
+      - C(VACUUM (FULL)) - rewrite the table to give space back to the operating system (the "Disk Full"
+        playbook). Takes an C(ACCESS EXCLUSIVE) lock for the whole rewrite and needs room for a full copy.
+      - Refused unless O(confirm_full=true).
+    type: bool
+    default: false
+  confirm_full:
+    description: Acknowledge that O(full=true) blocks every read and write of each table while it is rewritten.
+    type: bool
+    default: false
+  concurrently:
+    description: Rebuild indexes with C(REINDEX ... CONCURRENTLY) (no write lock on the table). Set V(false) only in a maintenance window.
+    type: bool
+    default: true
+  min_dead_tuple_ratio:
+    description:
+      - Select tables whose dead tuples are more than this share (0-1) of live + dead tuples (O(action=vacuum)).
+      - A table is selected when any need criterion holds.
+    type: float
+  min_dead_tuples:
+    description: Select tables with at least this many dead tuples (O(action=vacuum)); with O(min_dead_tuple_ratio) both must hold.
+    type: int
+  last_run_older_than:
+    description:
+      - Select tables whose last vacuum (O(action=vacuum)) or last analyze (O(action=analyze)), manual or by autovacuum,
+        is more than this many seconds ago, or that never had one.
+    type: float
+    aliases: [last_vacuum_older_than]
+  max_tables:
+    description:
+      - At most this many tables per run. Chosen by need or by default, the neediest come first and the rest are reported
+        in RV(selection.deferred) (the next run takes them). An explicit O(tables) list longer than this is refused.
+    type: int
+    default: 50
+  lock_timeout:
+    description: Seconds each statement may wait for a lock before it gives up (C(SET lock_timeout)); V(0) waits forever.
+    type: float
+    default: 10
+  statement_timeout:
+    description: Seconds each statement may run (C(SET statement_timeout)); V(0) means no limit.
+    type: float
+    default: 3600
+  lock_wait:
+    description: Seconds to wait for the maintenance advisory lock when another run holds it; V(0) fails at once.
+    type: float
+    default: 0
+  pids:
+    description: Backend process ids to signal (for "Kill specific query"). Backend actions only.
+    type: list
+    elements: int
+    default: []
+  databases:
+    description: Only backends connected to these databases. Shell wildcards; a leading V(!) excludes. Backend actions only.
+    type: list
+    elements: str
+    default: []
+  users:
+    description: Only backends of these roles. Shell wildcards; a leading V(!) excludes. Backend actions only.
+    type: list
+    elements: str
+    default: []
+  application_names:
+    description:
+      - Only backends with these C(application_name)s. Shell wildcards; a leading V(!) excludes; V('') matches
+        backends that set none. Backend actions only.
+    type: list
+    elements: str
+    default: []
+  states:
+    description: Only backends in these C(pg_stat_activity) states. Backend actions only.
+    type: list
+    elements: str
+    choices: [active, idle, idle in transaction, idle in transaction (aborted), fastpath function call, disabled]
+    default: []
+  min_duration:
+    description:
+      - Only backends that have been in their current state for at least this many seconds (since C(state_change);
+        for an active backend that is when its query started). Backend actions only.
+    type: float
+  max_backends:
+    description: Refuse - signalling nothing - when more backends than this match the filter.
+    type: int
+    default: 10
+  escalate:
+    description:
+      - With O(action=cancel_backends), terminate every cancelled backend that, after O(grace_period) seconds, is
+        still the same backend and still matches the filter. A cancelled query makes its backend idle, so only
+        backends the cancel did not help (a stuck query, an idle transaction) are terminated.
+    type: bool
+    default: false
+  grace_period:
+    description: Seconds between the cancel and the escalation to terminate, and the most the module waits for terminated backends to exit.
+    type: float
+    default: 10
+  query_max_length:
+    description: Characters of each backend's query text to return. Literals after C(PASSWORD) are masked.
+    type: int
+    default: 200
+extends_documentation_fragment:
+  - sark.ops.postgres
+  - sark.ops.attributes
+  - sark.ops.attributes.ACTIONGROUP_POSTGRES
+  - sark.ops.attributes.EVIDENCE
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Validates every name and filter against the server, then returns the exact statements it would run
+        (RV(planned_actions)) and the targets, and sets RV(changed) to whether there is anything to do.
+  diff_mode:
+    support: full
+    details:
+      - Before/after dead tuples and sizes per relation; before/after list of matching backends.
+  idempotent:
+    support: partial
+    details:
+      - Backend actions are idempotent - a second run finds no matching backend (a cancelled query is no longer
+        active; a terminated session is gone) and reports C(changed=false).
+      - Selected by need (O(min_dead_tuple_ratio), O(min_dead_tuples), O(last_run_older_than)), VACUUM and ANALYZE are
+        idempotent - a second run selects nothing and reports C(changed=false).
+      - Named or whole-database VACUUM, ANALYZE and REINDEX always act and always report C(changed=true) - each run does
+        the work again. Select by need to make them converge.
+notes:
+  - Table actions connect to O(pg_database), which is required for them (for SARK, run once for V(sark) and once for
+    V(sark_audit)). Backend actions connect to O(pg_database), or V(postgres) when it is not set, and see every database.
+  - Needs the privileges of the statements - the table owner (or C(pg_maintain) on PostgreSQL 17) for VACUUM/ANALYZE/REINDEX,
+    C(pg_signal_backend) and C(pg_read_all_stats) to signal other roles' backends.
+  - With TimescaleDB, VACUUM/ANALYZE/REINDEX of a hypertable is passed on to all its chunks by the extension; the
+    hypertable itself holds no rows, so need criteria select the chunk tables (schema C(_timescaledb_internal)) one by one.
+    C(REINDEX CONCURRENTLY) of a hypertable is refused (TimescaleDB does not support it) - name the chunks or set
+    O(concurrently=false). See C(docs/timescaledb.md).
+seealso:
+  - module: sark.ops.sark_pg_info
+    description: Bloat, dead tuples, unused indexes and long-running queries to decide what to maintain.
+author:
+  - sark.ops maintainers (@sark-ops)
+'''
+
+EXAMPLES = r'''
+- name: Weekly VACUUM ANALYZE of the tables that need it (idempotent)
+  sark.ops.sark_pg_maintenance:
+    pg_host: postgres.sark.svc
+    pg_password: "{{ vault_pg_password }}"
+    pg_database: "{{ item }}"
+    action: vacuum
+    min_dead_tuple_ratio: 0.1
+    last_run_older_than: 604800
+  loop: [sark, sark_audit]
+
+- name: Monthly REINDEX DATABASE sark, without blocking writes
+  sark.ops.sark_pg_maintenance:
+    pg_database: sark
+    action: reindex
+    statement_timeout: 7200
+
+- name: Refresh planner statistics of two tables
+  sark.ops.sark_pg_maintenance:
+    pg_database: sark
+    action: analyze
+    tables: [servers, public.users]
+
+- name: Disk full - give space back (blocks the table while it runs)
+  sark.ops.sark_pg_maintenance:
+    pg_database: sark_audit
+    action: vacuum
+    tables: [audit_events]
+    full: true
+    confirm_full: true
+
+- name: Cancel queries running longer than 5 minutes, terminate the ones that do not stop within 10 s
+  sark.ops.sark_pg_maintenance:
+    action: cancel_backends
+    databases: [sark]
+    states: [active]
+    min_duration: 300
+    escalate: true
+    grace_period: 10
+    max_backends: 20
+
+- name: Too many connections - end sessions idle for more than 5 minutes
+  sark.ops.sark_pg_maintenance:
+    action: terminate_backends
+    states: [idle]
+    min_duration: 300
+    users: [sark]
+    max_backends: 50
+
+- name: Kill one query by pid (runbook "Kill specific query")
+  sark.ops.sark_pg_maintenance:
+    action: terminate_backends
+    pids: [12345]
+'''
+
+RETURN = r'''
+action:
+  description: The action run.
+  returned: always
+  type: str
+  sample: vacuum
+database:
+  description: The database the module connected to.
+  returned: always
+  type: str
+  sample: sark
+own_pid:
+  description: Process id of the module's own connection (never signalled).
+  returned: always
+  type: int
+  sample: 4711
+planned_actions:
+  description: Exact statements, in order, this run runs (or in check mode would run), including the C(SET) of the timeouts.
+  returned: always
+  type: list
+  elements: str
+  sample: ["SET lock_timeout = '10000ms'", "SET statement_timeout = '3600000ms'", "VACUUM (ANALYZE) \"public\".\"audit_events\""]
+executed_actions:
+  description: Statements that ran successfully (empty in check mode).
+  returned: always
+  type: list
+  elements: str
+selection:
+  description:
+    - How relations were chosen - C(mode) (V(names), V(need), V(names+need), V(all) or V(database)), C(considered),
+      C(selected), C(deferred) (over O(max_tables), processed next run) and the C(criteria).
+  returned: for vacuum, analyze and reindex
+  type: dict
+  sample: {"mode": "need", "considered": 12, "selected": 1, "deferred": 0, "criteria": {"min_dead_tuple_ratio": 0.1}}
+results:
+  description:
+    - One entry per relation (or the database) - C(target), C(kind), C(statement), C(status) (V(planned), V(ok), V(failed)),
+      C(duration_ms), C(reasons) it was selected, C(before) and C(after) (C(n_dead_tup), C(n_live_tup), C(total_bytes),
+      C(table_bytes), C(index_bytes)) and C(error) or C(notices).
+  returned: for vacuum, analyze and reindex
+  type: list
+  elements: dict
+  sample: [{"target": "public.audit_events", "status": "ok", "duration_ms": 152.4,
+            "before": {"n_dead_tup": 1500, "total_bytes": 237568}, "after": {"n_dead_tup": 0, "total_bytes": 237568}}]
+matched:
+  description: Number of backends that matched the filter and may be signalled.
+  returned: for cancel_backends and terminate_backends
+  type: int
+  sample: 3
+backends:
+  description:
+    - The matching backends - C(pid), C(user), C(database), C(application_name), C(client_addr), C(state),
+      C(state_duration_s), C(query) (masked, shortened) and C(outcome) (V(planned), V(cancelled), V(terminated),
+      V(resolved_by_cancel), V(gone), V(failed)), C(exited) after a terminate.
+  returned: for cancel_backends and terminate_backends
+  type: list
+  elements: dict
+protected:
+  description:
+    - Backends that matched the filter but are never signalled, counted by reason - V(own_connection),
+      V(not_client_backend) (WAL senders, autovacuum, workers) and V(sark_ops_connection).
+  returned: for cancel_backends and terminate_backends
+  type: dict
+  sample: {"not_client_backend": 2}
+signalled:
+  description: Counts of successful C(cancelled) and C(terminated) signals.
+  returned: for cancel_backends and terminate_backends
+  type: dict
+  sample: {"cancelled": 3, "terminated": 0}
+lock:
+  description: The maintenance advisory lock - C(key), whether this run C(acquired) it, and the C(holder) seen in check mode.
+  returned: always
+  type: dict
+  sample: {"key": 5999166662007215171, "acquired": true}
+evidence:
+  description: The audit record - options asked for (secrets masked), planned and executed actions, counts, start time and duration.
+  returned: always
+  type: dict
+'''
+
+
+import heapq
+import time
+
+from ansible_collections.sark.ops.plugins.module_utils._module import (
+    SarkLimitError,
+    SarkModule,
+    SarkOperationError,
+    SarkValidationError,
+)
+from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import (
+    ADVISORY_LOCK_KEY,
+    BACKEND_ACTIONS,
+    BACKEND_FILTERS,
+    BACKEND_STATES,
+    INDEX_KINDS,
+    TABLE_KINDS,
+    acquire_lock,
+    analyze_statement,
+    backend_matches,
+    current_database,
+    database_index_bytes,
+    hypertables,
+    index_stats,
+    invalid_indexes,
+    iter_candidate_tables,
+    list_activity,
+    lock_holder,
+    NEED_CRITERIA,
+    need_reasons,
+    reindex_statement,
+    relation_sizes,
+    release_lock,
+    resolve_relations,
+    select_backends,
+    signal_statement,
+    still_present,
+    TABLE_ACTIONS,
+    table_stats,
+    timeout_statements,
+    vacuum_statement,
+    validate_params,
+)
+from ansible_collections.sark.ops.plugins.module_utils._pg_stats import jsonable, mask_query
+from ansible_collections.sark.ops.plugins.module_utils._postgres import (
+    connect,
+    fetch_value,
+    postgres_argument_spec,
+    psycopg_errors,
+)
+
+MODULE = "sark_pg_maintenance"
+SNAPSHOT_FIELDS = ("n_live_tup", "n_dead_tup", "total_bytes", "table_bytes", "index_bytes")
+SQLSTATE_HINTS = {
+    "55P03": "lock_timeout reached: another session holds a conflicting lock; retry later or raise lock_timeout",
+    "57014": "statement_timeout reached (or the statement was cancelled); raise statement_timeout or run it in a quieter hour",
+    "42501": "permission denied; run as the owner of the relation or a superuser",
+    "25001": "cannot run inside a transaction block",
+}
+
+
+def explain(exc):
+    code = getattr(exc, "pgcode", None)
+    text = (str(exc) or type(exc).__name__).strip().splitlines()[0]
+    hint = SQLSTATE_HINTS.get(code)
+    return "%s (%s)" % (text, hint) if hint else text
+
+
+# --- vacuum / analyze / reindex -------------------------------------------------------------------------
+
+def priority(row, action):
+    """Neediest first: most dead tuples for vacuum, longest since the last analyze for analyze."""
+    if action == "analyze":
+        age = row["analyze_age_s"]
+        return (float("inf") if age is None else float(age), row["est_bytes"])
+    return (float(row["dead_ratio"]), row["n_dead_tup"], row["est_bytes"])
+
+
+def choose_from_catalog(conn, action, criteria, max_tables):
+    """Stream every user table (server-side cursor), keep the max_tables neediest that qualify."""
+    heap, considered, qualified = [], 0, 0
+    for seq, row in enumerate(iter_candidate_tables(conn)):
+        considered += 1
+        reasons = need_reasons(row, action, criteria) if criteria else ["all tables"]
+        if not reasons:
+            continue
+        qualified += 1
+        row["reasons"] = reasons
+        item = (priority(row, action), -seq, row)
+        if len(heap) < max_tables:
+            heapq.heappush(heap, item)
+        else:
+            heapq.heappushpop(heap, item)
+    chosen = [item[2] for item in sorted(heap, key=lambda it: (it[0], it[1]), reverse=True)]
+    return considered, chosen, qualified - len(chosen)
+
+
+def table_target(row, kind="table"):
+    return {"kind": kind, "oid": row["oid"], "schema": row["schema"], "name": row["name"],
+            "target": "%s.%s" % (row["schema"], row["name"]), "reasons": row.get("reasons") or ["named"]}
+
+
+def statement_for(params, target, database):
+    action = params["action"]
+    if action == "vacuum":
+        return vacuum_statement(target["schema"], target["name"], full=params["full"], freeze=params["freeze"],
+                                analyze=params["analyze"])
+    if action == "analyze":
+        return analyze_statement(target["schema"], target["name"])
+    if target["kind"] == "database":
+        return reindex_statement("database", params["concurrently"], database=database)
+    return reindex_statement(target["kind"], params["concurrently"], target["schema"], target["name"])
+
+
+def snapshot(conn, targets):
+    """target name -> the figures shown before/after (dead tuples and sizes).
+
+    Exact sizes need a lock on each table: one we cannot get within lock_timeout is reported as an error
+    for that table instead of failing the run.
+    """
+    tables = table_stats(conn, [t["oid"] for t in targets if t["kind"] == "table"])
+    indexes = index_stats(conn, [t["oid"] for t in targets if t["kind"] == "index"])
+    out = {}
+    for t in targets:
+        if t["kind"] == "table":
+            row = dict(tables.get(t["oid"]) or {})
+            try:
+                row.update(relation_sizes(conn, t["oid"]) or {})
+            except psycopg_errors() as exc:
+                row["size_error"] = explain(exc)
+            out[t["target"]] = {k: row.get(k) for k in SNAPSHOT_FIELDS}
+            if "size_error" in row:
+                out[t["target"]]["size_error"] = row["size_error"]
+        elif t["kind"] == "index":
+            row = indexes.get(t["oid"]) or {}
+            out[t["target"]] = {"index_bytes": row.get("index_bytes"), "valid": row.get("valid")}
+        else:
+            out[t["target"]] = {"index_bytes": database_index_bytes(conn)}
+    return jsonable(out)
+
+
+def select_targets(module, conn, database):
+    params = module.params
+    action = params["action"]
+    criteria = {k: params[k] for k in NEED_CRITERIA if params.get(k) is not None}
+    selection = {"criteria": criteria, "deferred": 0}
+    if action == "reindex" and not params["tables"] and not params["indexes"]:
+        selection.update(mode="database", considered=1)
+        targets = [{"kind": "database", "name": database, "target": "database %s" % database, "reasons": ["whole database"]}]
+    elif params["tables"] or params["indexes"]:
+        rows = resolve_relations(conn, params["tables"], TABLE_KINDS, "tables") if params["tables"] else []
+        idx = resolve_relations(conn, params["indexes"], INDEX_KINDS, "indexes") if params["indexes"] else []
+        if len(rows) + len(idx) > params["max_tables"]:
+            raise SarkLimitError("%d relations named, more than max_tables=%d; nothing was run. Split the list or raise max_tables."
+                                 % (len(rows) + len(idx), params["max_tables"]))
+        selection.update(mode="names+need" if criteria else "names", considered=len(rows) + len(idx))
+        targets = []
+        if criteria:
+            stats = table_stats(conn, [r["oid"] for r in rows])
+            for row in rows:
+                reasons = need_reasons(stats[row["oid"]], action, criteria)
+                if reasons:
+                    row["reasons"] = reasons
+                    targets.append(table_target(row))
+        else:
+            targets = [table_target(row) for row in rows]
+        targets += [table_target(row, "index") for row in idx]
+    else:
+        considered, chosen, deferred = choose_from_catalog(conn, action, criteria, params["max_tables"])
+        selection.update(mode="need" if criteria else "all", considered=considered, deferred=deferred)
+        targets = [table_target(row) for row in chosen]
+        if deferred:
+            module.warn("%d more tables qualify than max_tables=%d allows; they were deferred to the next run"
+                        % (deferred, params["max_tables"]))
+    selection["selected"] = len(targets)
+    if action == "reindex" and params["concurrently"]:
+        hyper = hypertables(conn)
+        refused = [t["target"] for t in targets if t["kind"] == "table" and (t["schema"], t["name"]) in hyper]
+        if refused:
+            raise SarkValidationError("REINDEX CONCURRENTLY is not supported on TimescaleDB hypertables (%s): name their chunk "
+                                      "tables (schema _timescaledb_internal) or set concurrently=false in a maintenance window"
+                                      % ", ".join(refused))
+    return targets, selection
+
+
+def run_tables(module, conn, result, setup):
+    params = module.params
+    action = params["action"]
+    database = result["database"]
+    targets, selection = select_targets(module, conn, database)
+    for target in targets:
+        target["sql"] = statement_for(params, target, database)
+        target["statement"] = target["sql"].as_string(conn)
+        module.evidence.plan(action, target=target["target"], sql=target["statement"])
+    if params["full"] and targets:
+        module.warn("VACUUM FULL holds an ACCESS EXCLUSIVE lock on each table while it rewrites it: every read and write "
+                    "of %s waits until it finishes" % ", ".join(t["target"] for t in targets))
+    result["selection"] = selection
+    result["planned_actions"] = (setup + [t["statement"] for t in targets]) if targets else []
+    before = snapshot(conn, targets)
+    results = []
+    for target in targets:
+        entry = {"target": target["target"], "kind": target["kind"], "statement": target["statement"],
+                 "reasons": target["reasons"], "status": "planned", "before": before.get(target["target"])}
+        results.append(entry)
+    result["results"] = results
+    if module.check_mode or not targets:
+        result["changed"] = bool(targets)
+        if module.diff_mode and targets:
+            result["diff"] = {"before": before, "after": {t["target"]: {"planned": t["statement"]} for t in targets}}
+        return result
+    result["executed_actions"].extend(setup)
+    for target, entry in zip(targets, results):
+        del conn.notices[:]
+        started = time.monotonic()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(target["sql"])
+        except psycopg_errors() as exc:
+            entry.update(status="failed", error=explain(exc))
+            if action == "reindex" and target["kind"] == "table" and params["concurrently"]:
+                leftovers = invalid_indexes(conn, target["oid"])
+                if leftovers:
+                    entry["invalid_indexes"] = leftovers
+                    entry["error"] += "; the failed REINDEX CONCURRENTLY left invalid indexes %s: DROP INDEX CONCURRENTLY them" \
+                        % ", ".join(leftovers)
+        else:
+            entry["status"] = "ok"
+            result["executed_actions"].append(target["statement"])
+            module.evidence.executed(action, target=target["target"], sql=target["statement"])
+            module.evidence.count("relations_processed" if target["kind"] != "database" else "databases_processed")
+        entry["duration_ms"] = round((time.monotonic() - started) * 1000.0, 3)
+        notices = [n.strip() for n in conn.notices if n.strip()]
+        if notices:
+            entry["notices"] = notices[-10:]
+    after = snapshot(conn, targets)
+    for entry in results:
+        entry["after"] = after.get(entry["target"])
+    ok = [e for e in results if e["status"] == "ok"]
+    result["changed"] = bool(ok)
+    if module.diff_mode:
+        result["diff"] = {"before": before, "after": after}
+    failed = [e for e in results if e["status"] == "failed"]
+    if failed:
+        raise SarkOperationError("%d of %d %s statements failed: %s. The others ran; see results." % (
+            len(failed), len(results), action.upper(), "; ".join("%s: %s" % (e["target"], e["error"]) for e in failed[:5])),
+            changed=result["changed"], results=results, planned_actions=result["planned_actions"],
+            executed_actions=result["executed_actions"])
+    return result
+
+
+# --- backends ---------------------------------------------------------------------------------------------
+
+def summarize(row, params):
+    return jsonable({"pid": row["pid"], "user": row["user"], "database": row["database"],
+                     "application_name": row["application_name"], "client_addr": row["client_addr"],
+                     "state": row["state"], "backend_type": row["backend_type"],
+                     "state_duration_s": round(float(row["state_duration_s"]), 3) if row["state_duration_s"] is not None else None,
+                     "backend_start": row["backend_start"], "query": mask_query(row["query"], params["query_max_length"])})
+
+
+def signal(module, conn, statement, pid, function):
+    """Run one planned signal statement; True when PostgreSQL sent the signal, None when the backend is gone."""
+    try:
+        sent = fetch_value(conn, statement)
+    except psycopg_errors() as exc:
+        return False, explain(exc)
+    if sent:
+        result_name = "cancelled" if function == "pg_cancel_backend" else "terminated"
+        module.evidence.executed(result_name, pid=pid, sql=statement)
+        module.evidence.count("backends_" + result_name)
+    return sent, None
+
+
+def wait_until(conn, targets, flt, seconds, need_match):
+    """Poll until none of targets is still present (and, if need_match, still matching) or seconds pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        present = still_present(conn, targets)
+        remaining = {pid: row for pid, row in present.items() if not need_match or backend_matches(row, flt)}
+        if not remaining or time.monotonic() >= deadline:
+            return remaining
+        time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
+
+
+def run_backends(module, conn, result):
+    params = module.params
+    action = params["action"]
+    flt = {name: params[name] for name in BACKEND_FILTERS}
+    targets, protected = select_backends(list_activity(conn), flt)
+    result.update(matched=len(targets), protected=protected, signalled={"cancelled": 0, "terminated": 0})
+    summaries = [summarize(row, params) for row in targets]
+    if len(targets) > params["max_backends"]:
+        raise SarkLimitError("%d backends match the filter, more than max_backends=%d: nothing was signalled. Narrow the filter "
+                             "(states, min_duration, databases, users, application_names, pids) or raise max_backends."
+                             % (len(targets), params["max_backends"]), matched=len(targets), backends=summaries[:20],
+                             protected=protected)
+    first = "pg_cancel_backend" if action == "cancel_backends" else "pg_terminate_backend"
+    plan = []
+    for row, summary in zip(targets, summaries):
+        summary["sql"] = signal_statement(conn, first, row["pid"], row["backend_start"])
+        plan.append(summary["sql"])
+        module.evidence.plan(first, pid=row["pid"], sql=summary["sql"])
+        if params["escalate"]:
+            summary["escalation_sql"] = signal_statement(conn, "pg_terminate_backend", row["pid"], row["backend_start"])
+            module.evidence.plan("pg_terminate_backend", pid=row["pid"], sql=summary["escalation_sql"],
+                                 when="after %ss if still matching the filter" % params["grace_period"])
+    idle = [s["pid"] for s in summaries if s["state"] and s["state"].startswith("idle")]
+    if action == "cancel_backends" and idle and not params["escalate"]:
+        module.warn("pg_cancel_backend only stops a running query: it does nothing to the idle or idle-in-transaction "
+                    "backends %s. Use action=terminate_backends or escalate=true to end them." % idle)
+    result["planned_actions"] = plan + [s["escalation_sql"] for s in summaries if s.get("escalation_sql")]
+    result["backends"] = summaries
+    before_pids = sorted(s["pid"] for s in summaries)
+    if module.check_mode or not targets:
+        for summary in summaries:
+            summary["outcome"] = "planned"
+        result["changed"] = bool(targets)
+        if module.diff_mode and targets:
+            result["diff"] = {"before": {"backends": before_pids}, "after": {"backends": []}}
+        return result
+    failures = []
+    for row, summary in zip(targets, summaries):
+        sent, error = signal(module, conn, summary["sql"], row["pid"], first)
+        if error:
+            summary["outcome"], summary["error"] = "failed", error
+            failures.append(summary)
+        elif sent:
+            summary["outcome"] = "cancelled" if first == "pg_cancel_backend" else "terminated"
+            result["signalled"][summary["outcome"]] += 1
+            result["executed_actions"].append(summary["sql"])
+        else:
+            summary["outcome"] = "gone"
+    by_pid = {row["pid"]: (row, summary) for row, summary in zip(targets, summaries)}
+    if params["escalate"]:
+        cancelled = [row for row, summary in by_pid.values() if summary["outcome"] == "cancelled"]
+        stubborn = wait_until(conn, cancelled, flt, params["grace_period"], need_match=True)
+        for pid in sorted(stubborn):
+            row, summary = by_pid[pid]
+            sent, error = signal(module, conn, summary["escalation_sql"], pid, "pg_terminate_backend")
+            summary["escalated"] = True
+            if error:
+                summary["outcome"], summary["error"] = "failed", error
+                failures.append(summary)
+            elif sent:
+                summary["outcome"] = "terminated"
+                result["signalled"]["terminated"] += 1
+                result["executed_actions"].append(summary["escalation_sql"])
+    terminated = [by_pid[s["pid"]][0] for s in summaries if s["outcome"] == "terminated"]
+    alive = wait_until(conn, terminated, flt, params["grace_period"], need_match=False) if terminated else {}
+    for summary in summaries:
+        if summary["outcome"] == "terminated":
+            summary["exited"] = summary["pid"] not in alive
+    result["changed"] = bool(result["signalled"]["cancelled"] or result["signalled"]["terminated"])
+    if module.diff_mode:
+        remaining = wait_until(conn, targets, flt, 0, need_match=True)
+        result["diff"] = {"before": {"backends": before_pids}, "after": {"backends": sorted(remaining)}}
+    if failures:
+        raise SarkOperationError("Signalling %d of %d backends failed: %s" % (
+            len(failures), len(targets), "; ".join("pid %s: %s" % (f["pid"], f["error"]) for f in failures[:5])),
+            changed=result["changed"], backends=summaries, executed_actions=result["executed_actions"])
+    return result
+
+
+def run(module):
+    params = module.params
+    validate_params(params)
+    action = params["action"]
+    dbname = params.get("pg_database") or ("postgres" if action in BACKEND_ACTIONS else None)
+    conn = connect(params, dbname=dbname, module_name=MODULE)
+    locked = False
+    try:
+        result = {"action": action, "database": current_database(conn), "own_pid": conn.get_backend_pid(),
+                  "lock": {"key": ADVISORY_LOCK_KEY, "acquired": False}, "planned_actions": [], "executed_actions": []}
+        setup = [stmt.as_string(conn) for stmt in timeout_statements(params["lock_timeout"], params["statement_timeout"])]
+        with conn.cursor() as cur:
+            for statement in setup:
+                cur.execute(statement)  # session settings only: they bound our own catalog reads as well
+        if action in TABLE_ACTIONS:
+            # unknown or unsafe names fail here, before the lock is taken or anything is selected
+            resolve_relations(conn, params["tables"], TABLE_KINDS, "tables")
+            resolve_relations(conn, params["indexes"], INDEX_KINDS, "indexes")
+        if module.check_mode:
+            holder = lock_holder(conn)
+            if holder:
+                result["lock"]["holder"] = holder["pid"]
+                module.warn("pid %s holds the maintenance lock on %s now: a real run would fail unless it ends first"
+                            % (holder["pid"], result["database"]))
+        else:
+            acquire_lock(conn, params["lock_wait"])
+            locked = result["lock"]["acquired"] = True
+        if action in BACKEND_ACTIONS:
+            return run_backends(module, conn, result)
+        return run_tables(module, conn, result, setup)
+    except psycopg_errors() as exc:
+        raise SarkOperationError("PostgreSQL error on %s while reading the catalog or statistics: %s. Check the privileges of %s "
+                                 "(pg_read_all_stats, pg_signal_backend) and the timeouts." % (
+                                     dbname or "postgres", explain(exc), params["pg_user"])) from exc
+    finally:
+        if locked:
+            try:
+                release_lock(conn)
+            except psycopg_errors():  # closing the session releases it anyway
+                pass
+        conn.close()
+
+
+def main():
+    spec = dict(
+        action=dict(type="str", required=True, choices=list(TABLE_ACTIONS + BACKEND_ACTIONS)),
+        tables=dict(type="list", elements="str", default=[]),
+        indexes=dict(type="list", elements="str", default=[]),
+        analyze=dict(type="bool", default=True),
+        freeze=dict(type="bool", default=False),
+        full=dict(type="bool", default=False),
+        confirm_full=dict(type="bool", default=False),
+        concurrently=dict(type="bool", default=True),
+        min_dead_tuple_ratio=dict(type="float"),
+        min_dead_tuples=dict(type="int"),
+        last_run_older_than=dict(type="float", aliases=["last_vacuum_older_than"]),
+        max_tables=dict(type="int", default=50),
+        lock_timeout=dict(type="float", default=10),
+        statement_timeout=dict(type="float", default=3600),
+        lock_wait=dict(type="float", default=0),
+        pids=dict(type="list", elements="int", default=[]),
+        databases=dict(type="list", elements="str", default=[]),
+        users=dict(type="list", elements="str", default=[]),
+        application_names=dict(type="list", elements="str", default=[]),
+        states=dict(type="list", elements="str", default=[], choices=list(BACKEND_STATES)),
+        min_duration=dict(type="float"),
+        max_backends=dict(type="int", default=10),
+        escalate=dict(type="bool", default=False),
+        grace_period=dict(type="float", default=10),
+        query_max_length=dict(type="int", default=200),
+    )
+    spec.update(postgres_argument_spec())
+    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+import datetime
+import hashlib
+import os
+
+import pytest
+
+from ansible_collections.sark.ops.plugins.module_utils import _pg_backup as backup
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
+
+UTC = datetime.timezone.utc
+DEFAULTS = {"action": "backup", "databases": ["sark", "sark_audit"], "backup_dir": "/b", "backup_file": None, "verify": True,
+            "restore_test": False, "restore_test_database": "sark_ops_restore_test", "maintenance_database": "postgres",
+            "count_rows": None, "max_count_tables": 1000, "keep": None, "max_age_days": None, "reuse_within": 0.0, "compress": None,
+            "dump_timeout": 3600, "restore_timeout": 3600, "lock_wait_timeout": 60.0, "pg_bin_dir": None,
+            "pg_host": "db.example", "pg_port": 5432, "pg_user": "sark", "pg_password": "s3cret", "pg_sslmode": "prefer",
+            "pg_connect_timeout": 10, "pg_connect_params": {}, "pg_unix_socket": None}
+
+
+def params(**extra):
+    out = dict(DEFAULTS)
+    out.update(extra)
+    return out
+
+
+def test_names_round_trip():
+    moment = datetime.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    name = backup.backup_name("sark_audit", moment)
+    assert name == "sark_audit-20260102T030405.123Z.dump"
+    assert backup.parse_name(name) == ("sark_audit", moment.replace(microsecond=123000))
+    assert backup.parse_name("with-dash-20260102T030405.000Z.dump")[0] == "with-dash"
+    for other in ("notes.txt", "sark.dump", "sark-20260102T030405.123Z.dump.partial", "sark-20260102T030405.123Z.dump.sha256"):
+        assert backup.parse_name(other) is None
+
+
+def test_sha256_streams_and_sidecar_round_trip(tmp_path):
+    path = tmp_path / "sark-20260102T030405.123Z.dump"
+    data = os.urandom(backup.CHUNK_BYTES * 2 + 17)
+    path.write_bytes(data)
+    digest = backup.sha256_file(str(path))
+    assert digest == hashlib.sha256(data).hexdigest()
+    backup.write_checksum(str(path), digest)
+    assert backup.read_checksum(str(path)) == digest
+    assert (tmp_path / (path.name + ".sha256")).read_text() == "%s  %s\n" % (digest, path.name)
+    assert oct((tmp_path / (path.name + ".sha256")).stat().st_mode & 0o777) == "0o600"
+    (tmp_path / (path.name + ".sha256")).write_text("garbage\n")
+    assert backup.read_checksum(str(path)) is None
+
+
+def entries(ages_days, database="sark"):
+    now = datetime.datetime(2026, 6, 1, tzinfo=UTC)
+    out = []
+    for days in sorted(ages_days):
+        moment = now - datetime.timedelta(days=days)
+        name = backup.backup_name(database, moment)
+        out.append({"database": database, "file": name, "path": "/b/" + name, "age_s": days * 86400.0})
+    return out
+
+
+def test_retention_keep_max_age_and_newest_always_kept():
+    rows = entries([0, 1, 2, 3, 40])
+    doomed = backup.plan_retention(rows, keep=3)
+    assert [d["file"] for d in doomed] == [rows[3]["file"], rows[4]["file"]]
+    doomed = backup.plan_retention(rows, max_age_days=2.5)
+    assert [d["reason"] for d in doomed] == ["older than 2.5 days", "older than 2.5 days"]
+    assert backup.plan_retention(entries([50, 60]), max_age_days=30)[0]["file"] == entries([50, 60])[1]["file"]
+    assert len(backup.plan_retention(entries([50]), max_age_days=30)) == 0  # the only backup stays
+    assert backup.plan_retention(rows, keep=1, protect={rows[1]["path"]})[0]["file"] == rows[2]["file"]
+    assert backup.plan_retention(rows) == []
+
+
+def test_catalogue_reads_only_module_names(tmp_path):
+    for name in ("sark-20260101T000000.000Z.dump", "sark-20260102T000000.000Z.dump", "sark_audit-20260101T000000.000Z.dump",
+                 "other.dump", "sark-20260103T000000.000Z.dump.partial"):
+        (tmp_path / name).write_bytes(b"x")
+    found = backup.catalogue(str(tmp_path), now=datetime.datetime(2026, 1, 3, tzinfo=UTC))
+    assert sorted(found) == ["sark", "sark_audit"]
+    assert [e["file"] for e in found["sark"]] == ["sark-20260102T000000.000Z.dump", "sark-20260101T000000.000Z.dump"]
+    assert found["sark"][0]["age_s"] == 86400.0
+    assert backup.catalogue(str(tmp_path), ["sark_audit"]).keys() == {"sark_audit"}
+    assert backup.partial_files(str(tmp_path)) == ["sark-20260103T000000.000Z.dump.partial"]
+
+
+def test_libpq_environment_keeps_the_password_out_of_argv():
+    env = backup.libpq_environment(params(pg_connect_params={"options": "-c statement_timeout=0"}), "sark", "sark.ops/x")
+    assert env["PGPASSWORD"] == "s3cret" and env["PGHOST"] == "db.example" and env["PGDATABASE"] == "sark"
+    assert env["PGOPTIONS"] == "-c statement_timeout=0" and env["PGAPPNAME"] == "sark.ops/x"
+    assert backup.describe_environment(env)["PGPASSWORD"] == "********"
+    assert backup.libpq_environment(params(pg_unix_socket="/run/pg"), "sark", "a")["PGHOST"] == "/run/pg"
+    with pytest.raises(SarkValidationError) as err:
+        backup.libpq_environment(params(pg_connect_params={"keepalives": 1}), "sark", "a")
+    assert "no libpq environment variable" in err.value.msg
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"databases": []}, "needs databases"),
+    ({"databases": ["../etc"]}, "cannot be backed up to a file"),
+    ({"databases": [".hidden"]}, "cannot be backed up to a file"),
+    ({"keep": 0}, "keep must be at least 1"),
+    ({"max_age_days": 0}, "max_age_days must be more than 0"),
+    ({"action": "prune"}, "needs keep and/or max_age_days"),
+    ({"backup_file": "/b/x.dump"}, "backup_file applies to action=verify only"),
+    ({"restore_test": True, "restore_test_database": "sark"}, "is one of the databases"),
+    ({"restore_test": True, "restore_test_database": "x; DROP"}, "plain lowercase name"),
+    ({"compress": 12}, "compress must be between 0 and 9"),
+    ({"dump_timeout": 0}, "dump_timeout must be at least 1"),
+    ({"reuse_within": -1}, "reuse_within must be 0 or more"),
+    ({"pg_connect_params": {"keepalives": 1}}, "no libpq environment variable"),
+])
+def test_validate_params(extra, message):
+    with pytest.raises(SarkValidationError) as err:
+        backup.validate_params(params(**extra))
+    assert message in err.value.msg
+
+
+def test_validate_params_accepts():
+    backup.validate_params(params(restore_test=True, keep=7, max_age_days=30, compress=9))
+    backup.validate_params(params(action="verify", databases=[], backup_file="/b/x.dump"))
+    backup.validate_params(params(action="prune", databases=[], keep=3))
+
+
+def test_tool_version_toc_and_counts(tmp_path):
+    assert backup.parse_tool_version("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)") == 15
+    assert backup.parse_tool_version("pg_restore (PostgreSQL) 17beta1") == 17
+    assert backup.parse_tool_version("nonsense") is None
+    listing = tmp_path / "toc.list"
+    listing.write_text(";\n; Archive created at 2026-01-01\n;\n215; 1259 16390 TABLE public users postgres\n"
+                       "3380; 0 16390 TABLE DATA public users postgres\n3381; 0 16399 TABLE DATA public servers postgres\n")
+    summary = backup.toc_summary(str(listing))
+    assert summary["entries"] == 3 and summary["table_data_entries"] == 2
+    rows = backup.compare_counts({"public.a": 1, "public.b": 2}, {"public.a": 1, "public.b": 3, "public.c": 0})
+    assert [r["match"] for r in rows] == [True, False, False]

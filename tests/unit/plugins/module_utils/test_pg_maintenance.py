@@ -1,0 +1,147 @@
+import datetime
+
+import pytest
+
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import (
+    ADVISORY_LOCK_KEY,
+    backend_matches,
+    need_reasons,
+    parse_relation_name,
+    protected_reason,
+    select_backends,
+    validate_params,
+)
+
+DEFAULTS = {
+    "action": "vacuum", "tables": [], "indexes": [], "analyze": True, "freeze": False, "full": False, "confirm_full": False,
+    "concurrently": True, "min_dead_tuple_ratio": None, "min_dead_tuples": None, "last_run_older_than": None, "max_tables": 50,
+    "lock_timeout": 10.0, "statement_timeout": 3600.0, "lock_wait": 0.0, "pids": [], "databases": [], "users": [],
+    "application_names": [], "states": [], "min_duration": None, "max_backends": 10, "escalate": False, "grace_period": 10.0,
+    "query_max_length": 200, "pg_database": "sark",
+}
+
+
+def params(**extra):
+    out = dict(DEFAULTS)
+    out.update(extra)
+    return out
+
+
+def test_lock_key_is_sarkmntc():
+    assert ADVISORY_LOCK_KEY.to_bytes(8, "big") == b"SARKMNTC" and ADVISORY_LOCK_KEY < 2 ** 63
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("audit_events", (None, "audit_events")),
+    ("public.audit_events", ("public", "audit_events")),
+    ("ops.Mixed Case", ("ops", "Mixed Case")),
+])
+def test_parse_relation_name_accepts_plain_names(name, expected):
+    assert parse_relation_name(name) == expected
+
+
+@pytest.mark.parametrize("name, message", [
+    ('users"; DROP TABLE users; --', "not a plain relation name"),
+    ("users'", "not a plain relation name"),
+    ("users;", "not a plain relation name"),
+    ("users\\", "not a plain relation name"),
+    ("users\n", "not a plain relation name"),
+    ("a.b.c", "schema.name"),
+    (".users", "schema.name"),
+    ("", "empty name"),
+    ("x" * 64, "63-byte identifier limit"),
+])
+def test_parse_relation_name_refuses(name, message):
+    with pytest.raises(SarkValidationError) as err:
+        parse_relation_name(name)
+    assert message in err.value.msg
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"full": True}, "Set confirm_full=true"),
+    ({"min_dead_tuple_ratio": -0.1}, "min_dead_tuple_ratio must be 0 or more"),
+    ({"min_dead_tuple_ratio": 1.0}, "below 1"),
+    ({"min_dead_tuples": -5}, "min_dead_tuples must be 0 or more"),
+    ({"last_run_older_than": -1}, "last_run_older_than must be 0 or more"),
+    ({"lock_timeout": -1}, "lock_timeout must be 0 or more"),
+    ({"max_tables": 0}, "max_tables must be at least 1"),
+    ({"states": ["idle"]}, "states applies to action cancel_backends or terminate_backends only"),
+    ({"indexes": ["i"]}, "indexes applies to action reindex only"),
+    ({"action": "analyze", "min_dead_tuple_ratio": 0.1}, "min_dead_tuple_ratio applies to action vacuum only"),
+    ({"action": "reindex", "last_run_older_than": 5}, "last_run_older_than applies to action vacuum or analyze only"),
+    ({"action": "terminate_backends", "escalate": True, "states": ["idle"]}, "escalate applies to action cancel_backends only"),
+    ({"action": "terminate_backends", "tables": ["t"], "states": ["idle"]}, "tables applies to action"),
+    ({"tables": ["t;"]}, "not a plain relation name"),
+    ({"pg_database": None}, "set pg_database"),
+    ({"action": "terminate_backends"}, "needs at least one filter"),
+    ({"action": "cancel_backends", "pids": [0]}, "pids must be positive"),
+    ({"action": "cancel_backends", "states": ["active"], "max_backends": 0}, "max_backends must be at least 1"),
+    ({"action": "cancel_backends", "states": ["active"], "grace_period": -2}, "grace_period must be 0 or more"),
+])
+def test_validate_params_refuses_before_connecting(extra, message):
+    with pytest.raises(SarkValidationError) as err:
+        validate_params(params(**extra))
+    assert message in err.value.msg
+
+
+def test_validate_params_accepts_sensible_combinations():
+    validate_params(params(min_dead_tuple_ratio=0.2, last_run_older_than=3600))
+    validate_params(params(full=True, confirm_full=True, tables=["audit_events"]))
+    validate_params(params(action="reindex", indexes=["public.ix"], concurrently=False))
+    validate_params(params(action="cancel_backends", states=["active"], min_duration=300, escalate=True, pg_database=None))
+    validate_params(params(action="terminate_backends", pids=[4242], pg_database=None))
+
+
+def stat_row(**extra):
+    row = {"dead_ratio": 0.0, "n_dead_tup": 0, "vacuum_age_s": 10.0, "analyze_age_s": 10.0}
+    row.update(extra)
+    return row
+
+
+def test_need_reasons():
+    crit = {"min_dead_tuple_ratio": 0.2}
+    assert need_reasons(stat_row(dead_ratio=0.5, n_dead_tup=50), "vacuum", crit) == ["dead tuple ratio 0.500 (50 dead)"]
+    assert need_reasons(stat_row(dead_ratio=0.2, n_dead_tup=50), "vacuum", crit) == []  # above, not at, the threshold
+    assert need_reasons(stat_row(dead_ratio=0.0, n_dead_tup=0), "vacuum", {"min_dead_tuple_ratio": 0}) == []
+    both = {"min_dead_tuple_ratio": 0.1, "min_dead_tuples": 100}
+    assert need_reasons(stat_row(dead_ratio=0.5, n_dead_tup=50), "vacuum", both) == []
+    assert need_reasons(stat_row(dead_ratio=0.5, n_dead_tup=500), "vacuum", both)
+    older = {"last_run_older_than": 60}
+    assert need_reasons(stat_row(vacuum_age_s=None), "vacuum", older) == ["never vacuumed"]
+    assert need_reasons(stat_row(analyze_age_s=None), "analyze", older) == ["never analyzed"]
+    assert need_reasons(stat_row(vacuum_age_s=120.0), "vacuum", older) == ["last vacuum 120s ago"]
+    assert need_reasons(stat_row(vacuum_age_s=30.0), "vacuum", older) == []
+    # any criterion is enough
+    assert len(need_reasons(stat_row(dead_ratio=0.5, n_dead_tup=9, vacuum_age_s=None), "vacuum",
+                            {"min_dead_tuple_ratio": 0.1, "last_run_older_than": 60})) == 2
+
+
+def backend(pid, **extra):
+    row = {"pid": pid, "backend_start": datetime.datetime(2026, 1, 1), "user": "sark", "database": "sark",
+           "application_name": "api", "client_addr": "10.0.0.1", "state": "active", "backend_type": "client backend",
+           "state_duration_s": 400.0, "is_self": False, "query": "SELECT 1"}
+    row.update(extra)
+    return row
+
+
+def test_backend_filters_all_must_hold():
+    row = backend(1)
+    assert backend_matches(row, {"states": ["active"], "min_duration": 300})
+    assert not backend_matches(row, {"states": ["idle"]})
+    assert not backend_matches(row, {"min_duration": 500})
+    assert backend_matches(row, {"users": ["sa*"], "databases": ["sark"], "application_names": ["api", "worker"]})
+    assert not backend_matches(row, {"users": ["!sark"]})
+    assert backend_matches(backend(2, application_name=""), {"application_names": [""]})
+    assert not backend_matches(row, {"pids": [2, 3]})
+    assert not backend_matches(backend(4, state_duration_s=None), {"min_duration": 0})
+
+
+def test_protected_backends_are_never_targets():
+    rows = [backend(1), backend(2, is_self=True), backend(3, backend_type="walsender", application_name="walreceiver"),
+            backend(4, backend_type="autovacuum worker"), backend(5, application_name="sark.ops/sark_pg_info"),
+            backend(6, backend_type="parallel worker")]
+    targets, protected = select_backends(rows, {"users": ["sark"]})
+    assert [t["pid"] for t in targets] == [1]
+    assert protected == {"own_connection": 1, "not_client_backend": 3, "sark_ops_connection": 1}
+    assert protected_reason(backend(7)) is None
