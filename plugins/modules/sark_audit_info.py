@@ -43,7 +43,7 @@ options:
     type: int
     default: 60
   critical_limit:
-    description: At most this many CRITICAL events are returned, newest first (RV(critical.count) counts them all).
+    description: At most this many CRITICAL events are returned, newest first (the C(count) in RV(critical) counts them all).
     type: int
     default: 20
   session_lookback_hours:
@@ -68,7 +68,7 @@ extends_documentation_fragment:
 notes:
   - Connects to O(pg_database), or when it is not set to the layout's audit database (V(sark_audit)). In C(sark_v2)
     both C(sark) and C(sark_audit) hold an C(audit_events) table - name the one SARK writes to.
-  - Hours are whole UTC hours; the current, unfinished hour is reported apart (RV(events_per_hour.current_hour_so_far)),
+  - Hours are whole UTC hours; the current, unfinished hour is reported apart (C(current_hour_so_far) in RV(events_per_hour)),
     never as a gap.
   - Works the same with or without TimescaleDB (plain SQL - C(date_trunc) and C(generate_series), no C(time_bucket));
     only V(storage) says more when the extension is there. See C(docs/timescaledb.md).

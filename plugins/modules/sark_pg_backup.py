@@ -116,7 +116,7 @@ attributes:
     support: full
     details:
       - Returns the exact C(pg_dump)/C(pg_restore) command lines (the snapshot name is only known at run time), the
-        statements and the files that would be deleted, and sets RV(changed) accordingly. V(verify) still reads the
+        statements and the files that would be deleted, and sets C(changed) accordingly. V(verify) still reads the
         files (checksum, table of contents) in check mode; only the restore test is planned instead of run.
   diff_mode:
     support: full
@@ -475,7 +475,9 @@ class Backup:
         os.close(handle)
         try:
             argv = [restore_tool, "--list", "--file=%s" % list_path, path]
-            rc, _out, err, _ms = self.run_tool(argv, {}, self.params["restore_timeout"])
+            rc, _out, err, list_ms = self.run_tool(argv, {}, self.params["restore_timeout"])
+            if not self.check_mode:
+                self.done("pg_restore_list", file=path, argv=argv, rc=rc, duration_ms=list_ms)
             entry["toc"] = {"ok": rc == 0}
             if rc == 0:
                 entry["toc"].update(toc_summary(list_path))

@@ -95,7 +95,7 @@ options:
   max_tables:
     description:
       - At most this many tables per run. Chosen by need or by default, the neediest come first and the rest are reported
-        in RV(selection.deferred) (the next run takes them). An explicit O(tables) list longer than this is refused.
+        in C(deferred) of RV(selection) (the next run takes them). An explicit O(tables) list longer than this is refused.
     type: int
     default: 50
   lock_timeout:
@@ -172,7 +172,7 @@ attributes:
     support: full
     details:
       - Validates every name and filter against the server, then returns the exact statements it would run
-        (RV(planned_actions)) and the targets, and sets RV(changed) to whether there is anything to do.
+        (RV(planned_actions)) and the targets, and sets C(changed) to whether there is anything to do.
   diff_mode:
     support: full
     details:

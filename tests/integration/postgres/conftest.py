@@ -123,28 +123,29 @@ class Backends:
     def sleeping(self, app, count=1, seconds=60, database="postgres"):
         """count backends running SELECT pg_sleep(seconds); each records the error that ended its query."""
         started = []
-        for _ in range(count):
+        for dummy in range(count):
             item = {"app": app, "conn": self._connect(app, database), "error": None, "done": threading.Event()}
             item["pid"] = item["conn"].get_backend_pid()
-
-            def body(item=item):
-                try:
-                    with item["conn"].cursor() as cur:
-                        cur.execute("SELECT pg_sleep(%s)", (seconds,))
-                except Exception as exc:  # pylint: disable=broad-except
-                    item["error"] = exc
-                finally:
-                    item["done"].set()
-            item["thread"] = threading.Thread(target=body, daemon=True)
+            item["thread"] = threading.Thread(target=self._sleep, args=(item, seconds), daemon=True)
             item["thread"].start()
             started.append(item)
         self.items += started
         self._wait_state([i["pid"] for i in started], "active")
         return started
 
+    @staticmethod
+    def _sleep(item, seconds):
+        try:
+            with item["conn"].cursor() as cur:
+                cur.execute("SELECT pg_sleep(%s)", (seconds,))
+        except Exception as exc:  # pylint: disable=broad-except
+            item["error"] = exc
+        finally:
+            item["done"].set()
+
     def idle(self, app, count=1, in_transaction=False, database="postgres"):
         started = []
-        for _ in range(count):
+        for dummy in range(count):
             conn = self._connect(app, database)
             if in_transaction:
                 conn.autocommit = False

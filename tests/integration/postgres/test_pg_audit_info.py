@@ -190,7 +190,7 @@ def test_wrong_layout_bad_filter_and_limits_fail_clearly(run_module, pg_primary,
         ({"layout": "sark_v2", "pg_database": "postgres"}, "table audit_events not found in database postgres"),
         ({"layout": "sark_v2", "layout_templates": {"audit_time_column": "created_at"}}, "has no column created_at"),
     ]
-    results = pgh.run_parallel(run_module, [(MODULE, dict(base, **extra), None) for extra, _ in cases])
+    results = pgh.run_parallel(run_module, [(MODULE, dict(base, **extra), None) for extra, _message in cases])
     for (extra, message), result in zip(cases, results):
         assert result.failed and message in result["msg"], (extra, result.get("msg"))
     rb = run_module(MODULE, dict(pgh.connection_args(pg_primary, audit["runbook"]["db"]), layout="sark_v2", filter=["critical"]))

@@ -189,7 +189,7 @@ def test_bad_input_is_refused(run_module, pgh, tmp_path, pg_primary):
         ({"databases": ["sark"], "restore_test": True, "restore_test_database": "sark"}, "is one of the databases"),
         ({"databases": ["no_such_db"]}, "no_such_db"),
     ]
-    results = pgh.run_parallel(run_module, [(MODULE, dict(base, **extra), None) for extra, _ in cases])
+    results = pgh.run_parallel(run_module, [(MODULE, dict(base, **extra), None) for extra, _message in cases])
     for (extra, message), result in zip(cases, results):
         assert result.failed and message in result["msg"], (extra, result.get("msg"))
     assert dumps(str(tmp_path)) == []

@@ -58,10 +58,10 @@ def deep_db(pg_primary, pgh):
         ANALYZE;""", db)
     conn = pg_primary.connect(db)
     with conn.cursor() as cur:
-        for _ in range(25):
+        for dummy in range(25):
             cur.execute("SELECT count(*) FROM scanned")
         cur.execute("SET enable_seqscan = off; SELECT count(*) FROM compact WHERE w = 42; RESET enable_seqscan")
-        for _ in range(3):
+        for dummy in range(3):
             cur.execute("SELECT /* sark-top-query-marker */ pg_sleep(0.05)")
     conn.close()  # the session's statistics reach the shared stats when it ends
     yield db
