@@ -16,25 +16,15 @@ row by row, and the import keeps only the rows of the file (capped) and the matc
 
 import codecs
 import csv
-import http.client
 import json
 import os
 import re
-import socket
-import ssl
 import tempfile
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from urllib.error import HTTPError, URLError
-from urllib.parse import urljoin, urlsplit
 
-from ansible.module_utils.urls import Request
-
-from ansible_collections.sark.ops.plugins.module_utils._api import REDIRECT_STATUSES, RETRY_STATUSES, Response
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkAPIError,
-    SarkConnectionError,
     SarkError,
     SarkLimitError,
     SarkValidationError,
@@ -151,148 +141,17 @@ def iter_json_array(chunks, key="servers"):
 
 def stream_get(client, path, query=None, chunk_size=STREAM_CHUNK):
     """GET path with the client's auth and retry policy, yielding the body in chunks (never held whole)."""
-    url = client.url_for(path, query)
-    headers = {"Accept": "application/json", "User-Agent": "sark.ops"}
-    if client.token:
-        headers["Authorization"] = "Bearer %s" % client.token
-    attempt = 0
-    started = time.monotonic()
-    while True:
-        request = Request(follow_redirects="none", validate_certs=client.validate_certs, ca_path=client.ca_path,
-                          timeout=client.timeout, use_proxy=True)
-        try:
-            resp = request.open("GET", url, headers=headers)
-            status = resp.getcode()
-        except HTTPError as exc:
-            status = exc.code
-            body = exc.read().decode("utf-8", errors="replace") if exc.fp else ""
-            if status in RETRY_STATUSES and attempt < client.retries:
-                time.sleep(min(client.backoff * (2 ** attempt), 60.0))
-                attempt += 1
-                continue
-            response = Response(status, dict(exc.headers.items()) if exc.headers else {}, body, url, attempt + 1,
-                                round((time.monotonic() - started) * 1000.0, 3), [])
-            raise client.error_for("GET", url, response) from None
-        except (URLError, socket.timeout, OSError) as exc:
-            raise SarkConnectionError("Cannot reach the SARK API at %s: %s. Check api_url (or SARK_API_URL) and that "
-                                      "SARK is running." % (url, getattr(exc, "reason", exc))) from exc
-        break
-    client.request_log.append({"method": "GET", "url": url, "status": status})
-    try:
-        while True:
-            try:
-                chunk = resp.read(chunk_size)
-            except (socket.timeout, OSError) as exc:
-                raise SarkConnectionError("Reading the export from %s failed: %s" % (url, exc), kind="timeout") from exc
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        resp.close()
-
-
-class KeepAliveTransport:
-    """JSON requests over one persistent connection per thread, for the bulk import.
-
-    The shared client opens a new connection and builds a new TLS context (loading the CA bundle, about
-    100 ms of CPU with the GIL held) for every request, which caps an import at a dozen rows a second.
-    This keeps the client's token, CSRF pair, timeout, certificate settings and retry policy, and
-    reuses one TLS context and one connection per worker thread.
-    """
-
-    def __init__(self, client):
-        self.client = client
-        parts = urlsplit(client.base_url)
-        self.scheme, self.host, self.port = parts.scheme, parts.hostname, parts.port
-        self.origin = (parts.scheme, parts.netloc)
-        self.context = None
-        if self.scheme == "https":
-            self.context = ssl.create_default_context(cafile=client.ca_path) if client.validate_certs else ssl._create_unverified_context()  # nosec
-        self.local = threading.local()
-        self.connections = []
-        self._lock = threading.Lock()
-
-    def _connection(self, fresh=False):
-        conn = getattr(self.local, "conn", None)
-        if conn is not None and not fresh:
-            return conn
-        if conn is not None:
-            conn.close()
-        if self.scheme == "https":
-            conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.client.timeout, context=self.context)
-        else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=self.client.timeout)
-        self.local.conn = conn
-        with self._lock:
-            self.connections.append(conn)
-        return conn
-
-    def headers(self, method):
-        headers = {"Accept": "application/json", "User-Agent": "sark.ops", "Content-Type": "application/json"}
-        if self.client.token:
-            headers["Authorization"] = "Bearer %s" % self.client.token
-        if method != "GET":
-            headers["X-CSRF-Token"] = self.client.csrf_token
-            headers["Cookie"] = "csrf_token=%s" % self.client.csrf_token
-        return headers
-
-    def _send(self, method, url, data):
-        parts = urlsplit(url)
-        target = parts.path + ("?" + parts.query if parts.query else "")
-        for attempt in (0, 1):
-            conn = self._connection(fresh=attempt > 0)
-            try:
-                conn.request(method, target, body=data, headers=self.headers(method))
-                resp = conn.getresponse()
-                return resp.status, dict(resp.getheaders()), resp.read().decode("utf-8", errors="replace")
-            except (http.client.HTTPException, OSError) as exc:
-                # a kept-alive connection the server closed meanwhile: retry once on a new one
-                if attempt:
-                    raise SarkConnectionError("Cannot reach the SARK API at %s: %s. Check api_url (or SARK_API_URL) and that "
-                                              "SARK is running." % (url, exc)) from exc
-        return None
-
-    def request(self, method, path, query=None, json_body=None, expect=None):
-        url = self.client.url_for(path, query)
-        data = json.dumps(json_body).encode("utf-8") if json_body is not None else None
-        attempt, redirects, started = 0, [], time.monotonic()
-        while True:
-            status, headers, body = self._send(method, url, data)
-            if status in REDIRECT_STATUSES and status in (307, 308) and len(redirects) < 5:
-                location = urljoin(url, headers.get("location") or headers.get("Location") or "")
-                if urlsplit(location)[:2] != self.origin:
-                    raise SarkAPIError("%s %s redirected to another origin (%s); refusing to send the token there"
-                                       % (method, url, location), status=status)
-                redirects.append({"status": status, "from": url, "to": location})
-                url = location
-                continue
-            if status in RETRY_STATUSES and attempt < self.client.retries:
-                retry_after = headers.get("retry-after") or headers.get("Retry-After")
-                try:
-                    delay = min(max(float(retry_after), 0.0), 60.0) if retry_after is not None else None
-                except ValueError:
-                    delay = None
-                time.sleep(delay if delay is not None else self.client.backoff * (2 ** attempt))
-                attempt += 1
-                continue
-            break
-        response = Response(status, headers, body, url, attempt + 1, round((time.monotonic() - started) * 1000.0, 3), redirects)
-        ok = status in expect if expect else 200 <= status < 300
-        if not ok:
-            raise self.client.error_for(method, url, response)
-        return response
-
-    def close(self):
-        for conn in self.connections:
-            conn.close()
+    return client.stream(path, query=query, chunk_size=chunk_size)
 
 
 class ServerApi:
     """The servers of one SARK deployment through its HTTP API, in one layout."""
 
     def __init__(self, client, layout, bulk=False):
+        # bulk: many concurrent registrations. The shared client is safe to use from worker threads and keeps
+        # one TLS context, so imports go through it like every other request.
         self.client = client
-        self.transport = KeepAliveTransport(client) if bulk else client
+        self.bulk = bulk
         self.layout = layout
         self.name = layout.name
         self.v2 = layout.has("servers_export_route")
@@ -306,13 +165,10 @@ class ServerApi:
         return self.client.request(method, path, **kwargs)
 
     def _bulk_request(self, method, path, **kwargs):
-        with self._lock:
-            self.requests += 1
-        return self.transport.request(method, path, **kwargs)
+        return self._request(method, path, **kwargs)
 
     def close(self):
-        if self.transport is not self.client:
-            self.transport.close()
+        """Nothing to release: the client opens one connection per request."""
 
     def statuses(self):
         return STATUSES["sark_v2" if self.v2 else "runbook"]
