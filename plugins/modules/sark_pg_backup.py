@@ -15,8 +15,8 @@ description:
     C(sha256sum -c) format, computed by streaming the file) and a manifest (C(.json)) with the server version
     and, with O(count_rows), the exact row count of every table taken in the same snapshot as the dump.
     Then, with O(verify), the checks below and the retention rules.
-  - B(verify) - the checksum is recomputed and compared, C(pg_restore --list) must read the archive's table of
-    contents, and with O(restore_test=true) the dump is restored into a scratch database (O(restore_test_database),
+  - B(verify) - the checksum is recomputed and compared, the size must match the manifest, C(pg_restore --list) must
+    read the archive's table of contents, and with O(restore_test=true) the dump is restored into a scratch database (O(restore_test_database),
     created and dropped by the module) whose row counts are compared table by table with the manifest. Any
     failing check fails the task - a corrupted or truncated dump is detected, not reported as a backup.
   - B(prune) - delete the backups beyond the newest O(keep) or older than O(max_age_days) (the newest backup of a
@@ -190,7 +190,8 @@ backups:
             "sha256": "5f0c...", "verification": {"ok": true}}]
 verifications:
   description:
-    - One entry per dump checked - C(file), C(ok), C(checksum) (C(expected), C(actual), C(ok)), C(toc) (C(ok), C(entries),
+    - One entry per dump checked - C(file), C(ok), C(checksum) (C(expected), C(actual), C(ok)), C(size) (against the manifest),
+      C(toc) (C(ok), C(entries),
       C(table_data_entries)) and C(restore_test) (C(ok), C(database), C(tables_compared), C(mismatches), C(comparison)
       with C(table), C(source), C(restored), C(match) per table).
   returned: always
@@ -469,6 +470,9 @@ class Backup:
         if not self.check_mode:
             self.done("checksum_verify", file=path, ok=entry["checksum"]["ok"])
         manifest = read_manifest(path) or {}
+        if manifest.get("size_bytes") is not None:
+            size = os.path.getsize(path)
+            entry["size"] = {"expected": manifest["size_bytes"], "actual": size, "ok": size == manifest["size_bytes"]}
         major = (manifest.get("server_version_num") or 0) // 10000 or None
         restore_tool = self.tool("pg_restore", major)
         handle, list_path = tempfile.mkstemp(prefix="sark-ops-toc-", suffix=".list", dir=self.module.module.tmpdir)
@@ -486,7 +490,7 @@ class Backup:
                 entry["toc"]["error"] = err.strip() or "pg_restore --list failed (rc=%s)" % rc
         finally:
             os.remove(list_path)
-        entry["ok"] = entry["checksum"]["ok"] and entry["toc"]["ok"]
+        entry["ok"] = entry["checksum"]["ok"] and entry["toc"]["ok"] and (entry.get("size") or {}).get("ok", True)
         if restore_test:
             if not entry["ok"]:
                 entry["restore_test"] = {"ok": False, "skipped": "the checksum or table of contents check already failed"}
@@ -661,6 +665,9 @@ def describe_failure(verification):
     if not checksum.get("ok"):
         return checksum.get("error") or "checksum mismatch (recorded %s, file now %s): the file changed after it was written" % (
             checksum.get("expected"), checksum.get("actual"))
+    size = verification.get("size") or {}
+    if not size.get("ok", True):
+        return "%d bytes, but %d were written (manifest): the file was truncated or replaced" % (size["actual"], size["expected"])
     toc = verification.get("toc") or {}
     if not toc.get("ok"):
         return "pg_restore cannot read its table of contents: %s" % (toc.get("error") or "no entries")

@@ -119,17 +119,23 @@ def test_corrupted_dump_is_detected(backed_up, run_module, pgh, pg_primary, tmp_
     check = run_module(MODULE, args, check_mode=True)  # read-only checks run in check mode too
     assert check.failed and "checksum mismatch" in check["msg"]
 
-    # 2. truncated before its checksum was taken: the checksum agrees, the table of contents may even read,
-    #    but the restore test cannot restore it
+    # 2. truncated, then checksummed again (a copy cut short, its checksum made from the copy): the checksum agrees and
+    #    pg_restore still reads the table of contents at the head of the file; the manifest's size catches it, and
+    #    without a manifest the restore test does
     truncated = tmp_path / ("t" + base)
-    truncated.write_bytes(data[:int(len(data) * 0.6)])
+    truncated.write_bytes(data[:int(len(data) * 0.95)])
     (tmp_path / ("t" + base + ".sha256")).write_text("%s  %s\n" % (hashlib.sha256(truncated.read_bytes()).hexdigest(), "t" + base))
     (tmp_path / ("t" + base + ".json")).write_text(open(source + ".json").read())
-    result = run_module(MODULE, dict(args, backup_file=str(truncated), restore_test=True))
-    assert result.failed, result
+    result = run_module(MODULE, dict(args, backup_file=str(truncated)))
+    assert result.failed and "the file was truncated or replaced" in result["msg"], result.get("msg")
     verification = result["verifications"][0]
-    assert verification["checksum"]["ok"] is True and verification["ok"] is False
-    assert verification["toc"]["ok"] is False or verification["restore_test"]["ok"] is False
+    assert verification["checksum"]["ok"] is True and verification["toc"]["ok"] is True and verification["size"]["ok"] is False
+    os.remove(str(tmp_path / ("t" + base + ".json")))
+    result = run_module(MODULE, dict(args, backup_file=str(truncated), restore_test=True))
+    assert result.failed and "restore test failed" in result["msg"] and "end of file" in result["msg"], result.get("msg")
+    verification = result["verifications"][0]
+    assert verification["toc"]["ok"] is True and verification["restore_test"]["ok"] is False
+    assert verification["restore_test"]["dropped"] is True
     assert not pg_primary.execute("SELECT 1 FROM pg_database WHERE datname = 'sark_ops_restore_test'", fetch=True)
 
     # 3. not a dump at all
