@@ -8,7 +8,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
 
@@ -78,11 +77,6 @@ def connection_args(server, database=None):
     if database:
         args["pg_database"] = database
     return args
-
-
-@pytest.fixture()
-def pg_args(pg_primary):
-    return connection_args(pg_primary)
 
 
 def install_layouts(server):
@@ -194,10 +188,6 @@ def wait_gone(server, pids, timeout=10):
                                         fetch=True)[0][0], timeout, "backends %s gone" % list(pids))
 
 
-def settle(seconds=0.05):
-    time.sleep(seconds)
-
-
 def warnings(result):
     """Warning texts of a module result (ansible-core 2.19+ returns structured warning summaries)."""
     out = []
@@ -226,7 +216,6 @@ class Helpers:
     install_layouts = staticmethod(install_layouts)
     drop_databases = staticmethod(drop_databases)
     wait_gone = staticmethod(wait_gone)
-    settle = staticmethod(settle)
     wait_for = staticmethod(wait_for)
     warnings = staticmethod(warnings)
     run_parallel = staticmethod(run_parallel)
