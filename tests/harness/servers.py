@@ -268,8 +268,9 @@ class PostgresServer(Server):
     def __init__(self, workdir=None, port=None, superuser="postgres", password=None, settings=None,
                  primary=None, auth="trust"):
         super().__init__(workdir, port)
-        self.superuser = superuser
-        self.password = password
+        # a replica is a copy of its primary: same superuser, same password
+        self.superuser = primary.superuser if primary is not None else superuser
+        self.password = password if password is not None or primary is None else primary.password
         self.settings = dict(settings or {})
         self.primary = primary  # PostgresServer to stream from (creates a replica with pg_basebackup)
         self.auth = auth
