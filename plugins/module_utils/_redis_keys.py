@@ -34,8 +34,11 @@ from ansible_collections.sark.ops.plugins.module_utils._module import (
 from ansible_collections.sark.ops.plugins.module_utils._redis import classify_error, primaries, redis, to_text
 
 DEFAULT_MAX_KEYS = 10000
-DEFAULT_SCAN_COUNT = 1000
-DEFAULT_MAX_BLOCK_MS = 5.0
+# Inside a script small pages are cheaper per key (Redis 7.0 copies every key of a page before filtering it, and
+# smaller pages stay in the CPU cache); from the client, bigger pages save round trips. Measured on 1,000,000 keys.
+SCRIPT_SCAN_COUNT = 100
+CLIENT_SCAN_COUNT = 1000
+DEFAULT_MAX_BLOCK_MS = 4.0
 DEFAULT_SAMPLE_SIZE = 10
 UNLINK_CHUNK = 1000  # keys per UNLINK (and per Lua unpack(), which is limited to a few thousand values)
 
@@ -111,8 +114,8 @@ SECRET_SEGMENT = re.compile(r"(?i)((?:^|:)(?:api_key|apikey|token|secret|passwor
 def sweep_argument_spec(max_keys=DEFAULT_MAX_KEYS):
     """Options every key-sweeping module shares (documented in each module)."""
     return dict(
-        max_keys=dict(type="int", default=max_keys),
-        scan_count=dict(type="int", default=DEFAULT_SCAN_COUNT),
+        max_keys=dict(type="int", default=max_keys, no_log=False),
+        scan_count=dict(type="int"),
         max_block_ms=dict(type="float", default=DEFAULT_MAX_BLOCK_MS),
         engine=dict(type="str", default="auto", choices=list(ENGINES)),
         sample_size=dict(type="int", default=DEFAULT_SAMPLE_SIZE),
@@ -125,7 +128,7 @@ def validate_sweep_params(params, cap_name="max_keys"):
         raise SarkValidationError("%s must be a positive number (the most keys this run may remove), got %s. It is a safety cap: "
                                   "run in check mode to count the matching keys, then set %s to at least that number."
                                   % (cap_name, cap, cap_name))
-    if not 10 <= params.get("scan_count", DEFAULT_SCAN_COUNT) <= 100000:
+    if params.get("scan_count") is not None and not 10 <= params["scan_count"] <= 100000:
         raise SarkValidationError("scan_count must be between 10 and 100000 (the SCAN COUNT hint per page), got %s"
                                   % params.get("scan_count"))
     if not 0.1 <= params.get("max_block_ms", DEFAULT_MAX_BLOCK_MS) <= 1000:
@@ -271,8 +274,8 @@ class SweepStats:
 
 def merge_stats(stats_list, sample_size=DEFAULT_SAMPLE_SIZE):
     """One summary of several sweeps of the same run."""
-    merged = {"matched": 0, "removed": 0, "sample": [], "progress": {"batches": 0, "pages": 0, "keys": 0, "removed": 0,
-                                                                        "duration_ms": 0.0, "nodes": 0, "engine": None}}
+    progress = {"batches": 0, "pages": 0, "keys": 0, "removed": 0, "duration_ms": 0.0, "nodes": 0, "engine": None}
+    merged = {"matched": 0, "removed": 0, "sample": [], "progress": progress}
     for stats in stats_list:
         if stats is None:
             continue
@@ -293,12 +296,13 @@ def merge_stats(stats_list, sample_size=DEFAULT_SAMPLE_SIZE):
 class KeySweeper:
     """Count, list or remove the keys matching a SCAN pattern on every primary, in bounded batches."""
 
-    def __init__(self, client, params=None, scan_count=DEFAULT_SCAN_COUNT, max_block_ms=DEFAULT_MAX_BLOCK_MS, engine="auto",
+    def __init__(self, client, params=None, scan_count=None, max_block_ms=DEFAULT_MAX_BLOCK_MS, engine="auto",
                  sample_size=DEFAULT_SAMPLE_SIZE, masker=mask_key):
         self.client = client
         self.params = params or {}
         self.cluster = hasattr(client, "get_primaries")
-        self.scan_count = int(scan_count)
+        self.script_count = int(scan_count or SCRIPT_SCAN_COUNT)
+        self.scan_count = int(scan_count or CLIENT_SCAN_COUNT)
         self.budget_us = int(float(max_block_ms) * 1000)
         self.engine = engine
         self.sample_size = int(sample_size)
@@ -308,7 +312,7 @@ class KeySweeper:
 
     @classmethod
     def from_params(cls, client, params, masker=mask_key):
-        return cls(client, params, scan_count=params.get("scan_count") or DEFAULT_SCAN_COUNT,
+        return cls(client, params, scan_count=params.get("scan_count"),
                    max_block_ms=params.get("max_block_ms") or DEFAULT_MAX_BLOCK_MS, engine=params.get("engine") or "auto",
                    sample_size=params.get("sample_size", DEFAULT_SAMPLE_SIZE), masker=masker)
 
@@ -438,7 +442,7 @@ class KeySweeper:
         while True:
             remaining = budget.remaining if delete else 0
             want = max(0, self.sample_size - len(stats.sample))
-            args = (cursor, pattern, self.scan_count, key_type or "", "1" if delete else "0", remaining, self.budget_us, want,
+            args = (cursor, pattern, self.script_count, key_type or "", "1" if delete else "0", remaining, self.budget_us, want,
                     "1" if self.cluster else "0")
             try:
                 reply = node.evalsha(self._sha[id(node)], 0, *args)

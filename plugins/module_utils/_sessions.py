@@ -89,6 +89,10 @@ class SessionStore:
         self.evidence = evidence
         self.show_secrets = show_secrets
         self.session_type = layout.traits.get("session_type", "hash")
+        # sark_v2 counts "keys matching session:* that are strings" (the contract); in the runbook layout the key pattern
+        # session:user:{user_id}:{session_id} alone says what a session is, as the runbook's own commands assume, which
+        # spares Redis a type lookup per key on large sweeps. Single keys are still type-checked before anything changes.
+        self.match_type = "string" if self.session_type == "string" else None
         self.indexed = layout.has("user_sessions_key")
         self.key_has_user = "user_id" in placeholders(layout.template("session_key"))
         self.params = sweeper.params
@@ -130,7 +134,7 @@ class SessionStore:
 
     def count_all(self):
         """Every session: keys matching the session pattern that have the session type."""
-        return self.sweeper.count(self.all_sessions_pattern(), self.session_type)
+        return self.sweeper.count(self.all_sessions_pattern(), self.match_type)
 
     def count_user(self, user_id):
         """(live sessions, stale index entries) of one user."""
@@ -142,7 +146,7 @@ class SessionStore:
                 live += sum(exists)
                 stale += len(exists) - sum(exists)
             return live, stale
-        return self.sweeper.count(self.user_pattern(user_id), self.session_type).matched, 0
+        return self.sweeper.count(self.user_pattern(user_id), self.match_type).matched, 0
 
     def top_users(self, count, capacity=None):
         """The users with the most sessions: [(user_id, sessions)], and whether the figures are exact."""
@@ -159,7 +163,7 @@ class SessionStore:
                         if match and size:
                             counter.add(match.group("user_id"), int(size))
             else:
-                for _node, keys in self.sweeper.iter_keys(self.all_sessions_pattern(), self.session_type):
+                for _node, keys in self.sweeper.iter_keys(self.all_sessions_pattern(), self.match_type):
                     for key in keys:
                         user_id = self.parse_key(key).get("user_id")
                         if user_id is not None:
@@ -181,7 +185,7 @@ class SessionStore:
                     if truncated:
                         break
             else:
-                for _node, page in self.sweeper.iter_keys(self.user_pattern(user_id), self.session_type):
+                for _node, page in self.sweeper.iter_keys(self.user_pattern(user_id), self.match_type):
                     room = limit - len(keys)
                     keys.extend(to_text(k) for k in page[:room])
                     if len(page) > room:
@@ -246,8 +250,8 @@ class SessionStore:
             if self.key_has_user and user_id in (None, ""):
                 # runbook layout without the user: the session id is found by a bounded SCAN
                 pattern = self.layout.pattern("session_key", session_id=session_id)
-                self._plan("unlink", pattern=pattern, type=self.session_type)
-                stats = self.sweeper.sweep(pattern, self.session_type, budget, check_mode)
+                self._plan("unlink", pattern=pattern, type=self.match_type)
+                stats = self.sweeper.sweep(pattern, self.match_type, budget, check_mode)
                 self._executed_sweep(stats, check_mode)
                 report.update(merge_stats([stats], self.sweeper.sample_size))
                 report["sessions"] = stats.matched if check_mode else stats.removed
@@ -297,8 +301,8 @@ class SessionStore:
         with redis_errors(self.params, "revoking the sessions of %s" % user_id):
             if not self.indexed:
                 pattern = self.user_pattern(user_id)
-                self._plan("unlink", pattern=pattern, type=self.session_type)
-                stats = self.sweeper.sweep(pattern, self.session_type, budget, check_mode)
+                self._plan("unlink", pattern=pattern, type=self.match_type)
+                stats = self.sweeper.sweep(pattern, self.match_type, budget, check_mode)
                 self._executed_sweep(stats, check_mode)
                 report.update(merge_stats([stats], self.sweeper.sample_size))
                 report["sessions"] = stats.matched if check_mode else stats.removed
@@ -312,8 +316,8 @@ class SessionStore:
         report = {"scope": "all", "sessions": 0, "index_entries": 0}
         with redis_errors(self.params, "revoking every session"):
             pattern = self.all_sessions_pattern()
-            self._plan("unlink", pattern=pattern, type=self.session_type)
-            sessions = self.sweeper.sweep(pattern, self.session_type, budget, check_mode)
+            self._plan("unlink", pattern=pattern, type=self.match_type)
+            sessions = self.sweeper.sweep(pattern, self.match_type, budget, check_mode)
             self._executed_sweep(sessions, check_mode)
             indexes = None
             if self.indexed:
@@ -357,7 +361,7 @@ class SessionStore:
             return [self.session_key(session_id, user_id)]
         pattern = self.layout.pattern("session_key", session_id=session_id)
         keys = []
-        for _node, page in self.sweeper.iter_keys(pattern, self.session_type):
+        for _node, page in self.sweeper.iter_keys(pattern, self.match_type):
             keys.extend(to_text(k) for k in page)
             if len(keys) > 100:
                 break

@@ -61,7 +61,7 @@ notes:
   - On a standalone Redis the precondition and the delete run in one C(WATCH)/C(MULTI) transaction. In a Redis Cluster the
     state and failure keys live in different hash slots, so the state is checked right before the delete instead.
 author:
-  - sark.ops maintainers
+  - sark.ops maintainers (@sark-ops)
 '''
 
 EXAMPLES = r'''
@@ -188,11 +188,10 @@ def delete_breaker(client, layout, breaker, expected, cluster):
 
 def in_memory_result(layout, params):
     reset = params["operation"] == "reset"
+    advice = ("Restart the SARK workers to reset it (a rolling restart of the deployment); nothing was changed." if reset
+              else "Read it from the workers' metrics or logs.")
     msg = ("The %s layout keeps the SIEM circuit breaker in each worker's memory (it opens after 5 failures and closes itself "
-           "after 60 s), so there is nothing in Redis to %s. %s" % (layout.name, "reset" if reset else "read",
-                                                                     "Restart the SARK workers to reset it (a rolling restart of the "
-                                                                     "deployment); nothing was changed." if reset else
-                                                                     "Read it from the workers' metrics or logs."))
+           "after 60 s), so there is nothing in Redis to %s. %s" % (layout.name, "reset" if reset else "read", advice))
     return {"changed": False, "in_redis": False, "restart_required": reset, "breakers": [], "open": [], "msg": msg,
             "layout": layout.name}
 

@@ -94,7 +94,7 @@ attributes:
 notes:
   - Requires Redis 6.2 or later (C(LMOVE)).
 author:
-  - sark.ops maintainers
+  - sark.ops maintainers (@sark-ops)
 '''
 
 EXAMPLES = r'''
@@ -264,7 +264,7 @@ class SiemLists:
         while moved < total:
             if direct:
                 pipe = self.client.pipeline(transaction=False)
-                for _ in range(min(batch, total - moved)):
+                for _index in range(min(batch, total - moved)):
                     pipe.lmove(source, target, "LEFT", "RIGHT")
                 done = sum(1 for value in pipe.execute() if value is not None)
             else:
@@ -294,7 +294,7 @@ class SiemLists:
 
     def _stage(self, source, stage, amount):
         pipe = self.client.pipeline(transaction=False)
-        for _ in range(amount):
+        for _index in range(amount):
             pipe.lmove(source, stage, "LEFT", "RIGHT")
         return sum(1 for value in pipe.execute() if value is not None)
 

@@ -71,8 +71,7 @@ def test_count_and_list(run_module, run, redis_server, redis_client, layout):
     limited = run("sark_session", redis_args(redis_server, layout, operation="list", user_id="u1", limit=2))
     assert limited["count"] == 2 and limited["truncated"] is True
 
-    one = run("sark_session", redis_args(redis_server, layout, operation="list", session_id=seeded["u2"][1],
-                                                show_secrets=True))
+    one = run("sark_session", redis_args(redis_server, layout, operation="list", session_id=seeded["u2"][1], show_secrets=True))
     assert one["count"] == 1 and one["sessions"][0]["user_id"] == "u2"
     assert one["sessions"][0]["fields"]["token"] == token_of(seeded["u2"][1])
 
@@ -208,7 +207,6 @@ def test_wrong_key_types_are_refused(run, redis_server, redis_client):
 
 def test_v2_session_of_another_user_is_not_revoked(run, redis_server, redis_client):
     seeded = seed_sessions(redis_client, "sark_v2", ["u1", "u2"], per_user=1)
-    result = run("sark_session", redis_args(redis_server, "sark_v2", operation="revoke", user_id="u2",
-                                                   session_id=seeded["u1"][0]))
+    result = run("sark_session", redis_args(redis_server, "sark_v2", operation="revoke", user_id="u2", session_id=seeded["u1"][0]))
     assert result.failed and "belongs to user u1, not u2" in result["msg"]
     assert redis_client.exists("session:%s" % seeded["u1"][0])

@@ -78,7 +78,7 @@ def test_export_to_file_and_resume(run, redis_server, redis_client, tmp_path):
     assert first.changed and first["moved"] == 20 and first["queue"]["length"] == 10
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     # an interrupted earlier run: events staged but not yet written, and a torn last line in the file
-    staged = [redis_client.lpop(QUEUE) for _ in range(3)]
+    staged = [redis_client.lpop(QUEUE) for _index in range(3)]
     redis_client.rpush("{siem:event_queue}:sark_ops_export", *staged)
     with open(path, "ab") as handle:
         handle.write(b'{"event_id": "torn')

@@ -5,7 +5,6 @@ import pytest
 from harness.redis_seed import (
     ForkedModuleRunner,
     count_keys,
-    redis_args,
     run_three_ways,
     seed_decisions,
     seed_ratelimits,
