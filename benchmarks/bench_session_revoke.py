@@ -19,6 +19,7 @@ then the ratios and the targets of issue #3. Usage:
 
 import argparse
 import datetime
+import functools
 import json
 import multiprocessing
 import os
@@ -184,33 +185,65 @@ class ModuleProcess:
                 "module_ms": progress.get("duration_ms"), "engine": progress.get("engine"), "batches": progress.get("batches")}
 
 
+BOOKKEEPING = ("ping", "info", "config|resetstat", "latency|reset", "latency|latest", "dbsize", "client|setname", "restore",
+               "dump", "pttl", "save")
+NESTED = ("scan", "unlink", "del", "keys", "time", "smembers")
+
+
+def redis_busy_seconds(commandstats):
+    """Seconds Redis spent executing the method's commands (a script's inner commands are counted once, in the script)."""
+    names = {name[len("cmdstat_"):]: stats for name, stats in commandstats.items()}
+    scripted = any(name in names for name in ("eval", "evalsha"))
+    total = sum(stats["usec"] for name, stats in names.items()
+                if name not in BOOKKEEPING and not (scripted and name in NESTED))
+    return round(total / 1e6, 3)
+
+
 def measure(dataset, label, method):
     client = dataset.client()
     before = client.dbsize()
     client.execute_command("LATENCY", "RESET")
+    client.config_resetstat()
     with Pinger(dataset.server.port) as pinger:
         started = time.perf_counter()
         outcome = method()
         wall = time.perf_counter() - started
     pings = pinger.report()
     after = client.dbsize()
+    busy = redis_busy_seconds(client.info("commandstats"))
     latest = client.execute_command("LATENCY", "LATEST")
     server_max = max([int(row[3]) for row in latest] or [0])
     removed = before - after
     row = {"method": label, "wall_s": round(wall, 3), "keys_before": before, "removed": removed,
            "keys_per_s": int(removed / wall) if wall > 0 else None, "worst_ping_ms": pings["worst_ms"], "p99_ping_ms": pings["p99_ms"],
-           "pings": pings["pings"], "pinger_priority": pings["priority"], "server_max_ms": server_max}
+           "pings": pings["pings"], "pinger_priority": pings["priority"], "server_max_ms": server_max, "redis_busy_s": busy}
     row.update(outcome)
     return row
 
 
 # ---------------------------------------------------------------- scenarios
 
+def victim_keys(client, layout):
+    if layout == "runbook":
+        return list(client.scan_iter(match="session:user:%s:*" % VICTIM, count=5000))
+    keys = ["session:%s" % m.decode() for m in client.smembers("user_sessions:%s" % VICTIM)]
+    return keys + ["user_sessions:%s" % VICTIM]
+
+
+def global_xargs(port, layout):
+    if layout == "runbook":
+        return scan_xargs(port, "session:user:*")
+    outcome = scan_xargs(port, "session:*")
+    scan_xargs(port, "user_sessions:*")
+    return outcome
+
+
 def dump_keys(client, keys):
     return [(k, client.pttl(k), client.dump(k)) for k in keys]
 
 
-def restore_keys(client, dumped):
+def restore_keys(dataset, dumped):
+    client = dataset.client()
     for key, pttl, value in dumped:
         client.restore(key, max(0, pttl), value, replace=True)
 
@@ -233,44 +266,36 @@ def run(args):
             client.flushall()
             started = time.perf_counter()
             bulk_seed_sessions(client, layout, args.keys, args.users)
-            print("seeded %d %s sessions for %d users in %.1fs (dbsize %d)" % (args.keys, layout, args.users,
-                                                                             time.perf_counter() - started, client.dbsize()),
-                  flush=True)
+            print("seeded %d %s sessions for %d users in %.1fs (dbsize %d)"
+                  % (args.keys, layout, args.users, time.perf_counter() - started, client.dbsize()), flush=True)
             dataset.snapshot(layout)
 
-            # -- global logout: every session (and, for sark_v2, every index); the runbook's command is its own, as written
+            # global logout: every session (and, for sark_v2, every index); the runbook's command as written
+            revoke_all = dict(base, layout=layout, operation="revoke", scope="all", force=True, max_keys=args.keys * 2)
+            methods = [
+                ("(a) runbook EVAL/KEYS", functools.partial(runbook_eval, port, "session:*")),
+                ("(b) redis-cli scan|xargs", functools.partial(global_xargs, port, layout)),
+                ("(c) sark_session", functools.partial(module, "sark_session", revoke_all)),
+            ]
             scenario = "global logout (%s)" % layout
-            if layout == "runbook":
-                xargs = lambda: scan_xargs(port, "session:user:*")  # noqa: E731
-            else:
-                xargs = lambda: (scan_xargs(port, "session:*"), scan_xargs(port, "user_sessions:*"))[0]  # noqa: E731
-            methods = [
-                ("(a) runbook EVAL/KEYS", lambda: runbook_eval(port, "session:*")),
-                ("(b) redis-cli scan|xargs", xargs),
-                ("(c) sark_session", lambda: module("sark_session", dict(base, layout=layout, operation="revoke", scope="all",
-                                                                           force=True, max_keys=args.keys * 2))),
-            ]
-            rows[scenario] = repeat(args, scenario, methods, before=lambda: dataset.restore(layout), dataset=dataset)
+            rows[scenario] = repeat(args, scenario, methods, functools.partial(dataset.restore, layout), dataset)
 
-            # -- one user's logout (the user has keys/users sessions)
+            # one user's logout (the user has keys/users sessions); the same keys are put back before each run
             dataset.restore(layout)
-            client = dataset.client()
-            if layout == "runbook":
-                victims = list(client.scan_iter(match="session:user:%s:*" % VICTIM, count=5000))
-            else:
-                victims = ["session:%s" % m.decode() for m in client.smembers("user_sessions:%s" % VICTIM)]
-                victims.append("user_sessions:%s" % VICTIM)
-            saved = dump_keys(client, victims)
-            scenario = "one user's logout (%s)" % layout
+            saved = dump_keys(dataset.client(), victim_keys(dataset.client(), layout))
             user_pattern = "session:user:%s:*" % VICTIM
+            revoke_user = dict(base, layout=layout, operation="revoke", scope="user", user_id=VICTIM)
+            if layout == "runbook":
+                xargs = ("(b) redis-cli scan|xargs", functools.partial(scan_xargs, port, user_pattern))
+            else:
+                xargs = ("(b) redis-cli smembers|xargs", functools.partial(v2_xargs, port, VICTIM))
             methods = [
-                ("(a) runbook EVAL/KEYS", lambda: runbook_eval(port, user_pattern)),
-                ("(b) redis-cli " + ("scan|xargs" if layout == "runbook" else "smembers|xargs"),
-                 (lambda: scan_xargs(port, user_pattern)) if layout == "runbook" else (lambda: v2_xargs(port, VICTIM))),
-                ("(c) sark_session", lambda: module("sark_session", dict(base, layout=layout, operation="revoke", scope="user",
-                                                                           user_id=VICTIM))),
+                ("(a) runbook EVAL/KEYS", functools.partial(runbook_eval, port, user_pattern)),
+                xargs,
+                ("(c) sark_session", functools.partial(module, "sark_session", revoke_user)),
             ]
-            rows[scenario] = repeat(args, scenario, methods, before=lambda: restore_keys(dataset.client(), saved), dataset=dataset)
+            scenario = "one user's logout (%s)" % layout
+            rows[scenario] = repeat(args, scenario, methods, functools.partial(restore_keys, dataset, saved), dataset)
     finally:
         dataset.server.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -300,6 +325,7 @@ def summarize_runs(label, entries):
     out.update(method=label, runs=len(entries), wall_s=best["wall_s"], wall_median_s=median([r["wall_s"] for r in entries]),
                worst_ping_ms=median([r["worst_ping_ms"] for r in entries]), worst_ping_max_ms=max(r["worst_ping_ms"] or 0 for r in entries),
                p99_ping_ms=median([r["p99_ping_ms"] for r in entries]), server_max_ms=median([r["server_max_ms"] for r in entries]),
+               redis_busy_s=median([r["redis_busy_s"] for r in entries]),
                ok=all(r["ok"] for r in entries), removed=best["removed"],
                keys_per_s=int(best["removed"] / best["wall_s"]) if best["wall_s"] else None)
     if any(r.get("rss_mb") is not None for r in entries):
@@ -321,16 +347,17 @@ def ratio(a, b):
 def summarize(rows, args):
     lines = []
     lines.append("| scenario | method | wall s (best / median of %d) | keys removed | keys/s | worst PING ms (median / max) "
-                 "| p99 PING ms | Redis longest command ms | module peak RSS MB | outcome |" % args.repeat)
-    lines.append("|" + "---|" * 10)
+                 "| p99 PING ms | Redis longest command ms | Redis busy s | module peak RSS MB | outcome |" % args.repeat)
+    lines.append("|" + "---|" * 11)
     for scenario, entries in rows.items():
         for row in entries:
             outcome = "ok" if row["ok"] else "fails: %s" % row["note"]
             if row.get("module_ms") is not None:
                 outcome += " (module's own work %.0f ms, %s batches, engine %s)" % (row["module_ms"], row["batches"], row["engine"])
-            lines.append("| %s | %s | %.3f / %.3f | %d | %s | %s / %s | %s | %s | %s | %s |" % (
+            lines.append("| %s | %s | %.3f / %.3f | %d | %s | %s / %s | %s | %s | %s | %s | %s |" % (
                 scenario, row["method"], row["wall_s"], row["wall_median_s"], row["removed"], "{:,}".format(row["keys_per_s"] or 0),
-                row["worst_ping_ms"], row["worst_ping_max_ms"], row["p99_ping_ms"], row["server_max_ms"], row.get("rss_mb", "-"), outcome))
+                row["worst_ping_ms"], row["worst_ping_max_ms"], row["p99_ping_ms"], row["server_max_ms"], row["redis_busy_s"],
+                row.get("rss_mb", "-"), outcome))
     lines.append("")
     targets = []
     for scenario, entries in rows.items():
