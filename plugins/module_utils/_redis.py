@@ -103,7 +103,7 @@ def classify_error(exc, params):
     if "noauth" in lowered or "authentication required" in lowered:
         return SarkConnectionError("Redis at %s requires a password: set redis_password (or REDIS_PASSWORD)." % target,
                                    kind="auth", target=target)
-    if "noperm" in lowered:
+    if "noperm" in lowered or "no permissions" in lowered:
         return SarkConnectionError("Redis user %r lacks a permission at %s: %s. Grant it in the ACL or use another user."
                                    % (params.get("redis_username") or "default", target, text), kind="auth", target=target)
     if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
@@ -133,8 +133,19 @@ def connect(params):
     # Fail fast: an operator waiting on a dead server wants the error, not three silent retries.
     kwargs["retry"] = Retry(NoBackoff(), 0)
     try:
+        return _open(params, kwargs)
+    except SarkConnectionError as exc:
+        # a least-privilege ACL user may not name its connection (CLIENT SETNAME): go on without the name
+        if "setname" in exc.msg.lower() and kwargs.pop("client_name", None):
+            return _open(params, kwargs)
+        raise
+
+
+def _open(params, kwargs):
+    try:
         if params.get("redis_cluster"):
             from redis.cluster import RedisCluster  # pylint: disable=import-outside-toplevel
+            kwargs = dict(kwargs)
             kwargs.pop("client_name", None)
             client = RedisCluster(host=params.get("redis_host"), port=params.get("redis_port"), **kwargs)
         elif params.get("redis_unix_socket"):
@@ -142,13 +153,17 @@ def connect(params):
         else:
             client = redis.Redis(host=params.get("redis_host"), port=params.get("redis_port"),
                                  db=params.get("redis_db") or 0, **kwargs)
-        if not client.ping():
-            raise SarkConnectionError("Redis at %s did not answer PING" % describe_target(params), kind="protocol")
+        _ping(client, params)
     except SarkConnectionError:
         raise
     except Exception as exc:  # pylint: disable=broad-except
         raise classify_error(exc, params) from exc
     return client
+
+
+def _ping(client, params):
+    if not client.ping():
+        raise SarkConnectionError("Redis at %s did not answer PING" % describe_target(params), kind="protocol")
 
 
 def primaries(client):

@@ -376,3 +376,16 @@ def test_secrets_never_in_output_at_vvv(playbook, sims, auth_redis, pg_server):
     events = [e for e in result.events if e.get("event") == "runner_on_ok"]
     assert len(events) == 3
     assert os.path.isdir(result.config.private_data_dir)
+
+
+def test_redis_info_least_privilege_user_and_missing_permission(run_module):
+    acl = ["monitor on >mon-pw ~* +ping +info +dbsize +slowlog +config|get",  # no CLIENT SETNAME
+           "nothing on >no-pw ~* -@all"]
+    with RedisServer(acl_users=acl) as server:
+        ok = run_module("sark_redis_info", {"redis_host": "127.0.0.1", "redis_port": server.port,
+                                            "redis_username": "monitor", "redis_password": "mon-pw"})
+        assert ok["is_available"] and ok["server"]["redis_version"]
+        denied = run_module("sark_redis_info", {"redis_host": "127.0.0.1", "redis_port": server.port,
+                                                "redis_username": "nothing", "redis_password": "no-pw"})
+        assert denied["is_available"] is False and denied["error_kind"] == "auth"
+        assert "lacks a permission" in denied["error"] and "'ping'" in denied["error"]
