@@ -179,7 +179,7 @@ EXAMPLES = r'''
     fallback_format: slack
     text: Emergency maintenance - all users logged out
 
-- name: Tell #incidents with blocks
+- name: "Tell #incidents with blocks"
   sark.ops.sark_notify:
     target: slack
     webhook_url: "{{ slack_incidents_webhook }}"
