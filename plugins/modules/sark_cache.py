@@ -58,26 +58,9 @@ options:
       - For O(target=all) the database size must not be above it.
     type: int
     default: 10000
-  scan_count:
-    description:
-      - The C(COUNT) hint of each C(SCAN) page. When not set, 100 inside server-side scripts (small pages are cheaper per
-        key there) and 1000 for the client engine (fewer round trips).
-    type: int
-  max_block_ms:
-    description: How long one server-side batch may run before it hands back to other clients.
-    type: float
-    default: 4.0
-  engine:
-    description: V(script) (server-side Lua batches), V(client) (SCAN and UNLINK from the module) or V(auto) (scripts when allowed).
-    type: str
-    choices: [auto, script, client]
-    default: auto
-  sample_size:
-    description: How many key names (masked) to return as a sample of what was or would be removed.
-    type: int
-    default: 10
 extends_documentation_fragment:
   - sark.ops.redis
+  - sark.ops.redis_sweep
   - sark.ops.layout
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_REDIS

@@ -72,30 +72,9 @@ options:
       - Raise it for a global logout of a large deployment.
     type: int
     default: 10000
-  scan_count:
-    description:
-      - The C(COUNT) hint of each C(SCAN) page. When not set, 100 inside server-side scripts (small pages are cheaper per
-        key there) and 1000 for the client engine (fewer round trips).
-    type: int
-  max_block_ms:
-    description:
-      - How long one server-side batch (a Lua script that scans pages and unlinks what it found) may run before it hands back
-        to other clients. The worst extra latency other clients see is about this plus one page.
-    type: float
-    default: 4.0
-  engine:
-    description:
-      - V(script) runs each batch as a server-side Lua script (keys never leave Redis); V(client) scans and unlinks from the
-        module. V(auto) uses scripts when the Redis user may load them and falls back to V(client) otherwise.
-    type: str
-    choices: [auto, script, client]
-    default: auto
-  sample_size:
-    description: How many key names (masked) to return as a sample of what was or would be removed.
-    type: int
-    default: 10
 extends_documentation_fragment:
   - sark.ops.redis
+  - sark.ops.redis_sweep
   - sark.ops.layout
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_REDIS
