@@ -32,8 +32,13 @@ options:
     description: The most Redis key names sampled.
     type: int
     default: 2000
+notes:
+  - O(layout) is the layout your inventory says the deployment follows (it is in the C(group/sark.ops.api) defaults
+    of most plays). The probe never assumes it; it reports whether the live deployment agrees in
+    RV(configured_layout_matches) and warns when it does not.
 extends_documentation_fragment:
   - sark.ops.api
+  - sark.ops.layout
   - sark.ops.postgres
   - sark.ops.redis
   - sark.ops.attributes
@@ -75,6 +80,16 @@ layout:
   returned: always
   type: str
   sample: sark_v2
+configured_layout:
+  description: The O(layout) the probe was told to expect.
+  returned: always
+  type: str
+  sample: runbook
+configured_layout_matches:
+  description: Whether the detected layout is the configured one; null when the probe found V(mixed) or V(unknown).
+  returned: always
+  type: bool
+  sample: false
 votes:
   description: How many signals point to each layout.
   returned: always
@@ -108,6 +123,7 @@ evidence:
 
 from ansible_collections.sark.ops.plugins.module_utils import _postgres as pg
 from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient, api_argument_spec
+from ansible_collections.sark.ops.plugins.module_utils._layout import LAYOUT_NAMES, Layout, layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._contract import (
     decide,
     pg_signals,
@@ -176,7 +192,13 @@ def run(module):
     procedures = verdicts(layout)
     no_op = sorted({step for p in procedures if p["verdict"] == "no-op" for step in p["steps"]})
     module.evidence.set_count("signals", len(signals))
-    return {"layout": layout, "votes": votes, "signals": signals, "procedures": procedures, "no_op_steps": no_op, "errors": errors}
+    configured = Layout.from_params(params).name
+    matches = configured == layout if layout in LAYOUT_NAMES else None
+    if matches is False:
+        module.warn("This deployment follows the %s layout, but layout is set to %s: runbook steps and sark.ops modules "
+                    "would act on the wrong keys, tables or routes. Set layout: %s." % (layout, configured, layout))
+    return {"layout": layout, "configured_layout": configured, "configured_layout_matches": matches, "votes": votes,
+            "signals": signals, "procedures": procedures, "no_op_steps": no_op, "errors": errors}
 
 
 def main():
@@ -186,6 +208,7 @@ def main():
         redis_sample_size=dict(type="int", default=2000),
     )
     spec.update(api_argument_spec())
+    spec.update(layout_argument_spec())
     spec.update(postgres_argument_spec())
     spec.update(redis_argument_spec())
     SarkModule(argument_spec=spec, supports_check_mode=True).run(run)

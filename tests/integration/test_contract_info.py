@@ -56,11 +56,19 @@ def test_detects_layout(run_module, sims, layout):
     sources = {s["source"] for s in result["signals"] if s["points_to"] == layout}
     assert sources == {"api", "postgres", "redis"}
     verdict = {p["procedure"]: p["verdict"] for p in result["procedures"]}
+    # layout defaults to runbook, like an inventory that never set it
+    assert result["configured_layout"] == "runbook"
     if layout == "runbook":
         assert set(verdict.values()) == {"effective"} and result["no_op_steps"] == []
+        assert result["configured_layout_matches"] is True and not result.get("warnings")
     else:
         assert verdict["users_api"] == "no-op" and verdict["server_delete"] == "different"
         assert {"000-41", "000-42", "000-49", "000-60", "000-22"} <= set(result["no_op_steps"])
+        assert result["configured_layout_matches"] is False
+        # ansible-core 2.19+ returns structured warnings; the text is inside
+        assert "Set layout: sark_v2" in json.dumps(result["warnings"])
+        told = run_module("sark_contract_info", dict(args(sims[layout], ["postgres"]), layout="sark_v2"))
+        assert told["configured_layout_matches"] is True and not told.get("warnings")
 
 
 def test_one_source_and_none(run_module, sims):
