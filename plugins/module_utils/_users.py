@@ -16,7 +16,7 @@ argon2id with the runbook's parameters (m=65536, t=3, p=4).
 import traceback
 import uuid
 
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkDependencyError, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkDependencyError, SarkOperationError, SarkValidationError
 
 ARGON2_IMPORT_ERROR = None
 try:
@@ -29,9 +29,11 @@ except ImportError:
 ARGON2_PARAMS = {"memory_cost": 65536, "time_cost": 3, "parallelism": 4}
 COLUMNS = {
     "runbook": {"key": "username", "hash": "password_hash",
-                "select": "id::text AS id, username, email, NULL AS full_name, is_active, is_admin, roles, NULL AS role, created_at"},
+                "select": "id::text AS id, username, email, NULL AS full_name, is_active, is_admin, roles, NULL AS role, "
+                          "rate_limit_per_minute, created_at"},
     "sark_v2": {"key": "email", "hash": "hashed_password",
-                "select": "id::text AS id, NULL AS username, email, full_name, is_active, is_admin, NULL AS roles, role, created_at"},
+                "select": "id::text AS id, NULL AS username, email, full_name, is_active, is_admin, NULL AS roles, role, "
+                          "NULL::integer AS rate_limit_per_minute, created_at"},
 }
 
 
@@ -57,7 +59,7 @@ def password_matches(stored_hash, password):
 
 def shape(row, layout_name):
     """One user with the same keys in both layouts, never with a password hash."""
-    user = {k: row.get(k) for k in ("id", "username", "email", "full_name", "is_active", "is_admin", "role")}
+    user = {k: row.get(k) for k in ("id", "username", "email", "full_name", "is_active", "is_admin", "role", "rate_limit_per_minute")}
     user["roles"] = list(row.get("roles") or ([row["role"]] if row.get("role") else []))
     if layout_name == "runbook":
         user["role"] = None
@@ -133,6 +135,18 @@ class DbUsers:
         with self.conn.cursor() as cur:
             cur.execute(sql, list(columns.values()) + [user_id])
 
+    def delete(self, user_id):
+        """Remove the row for good. Rows that still reference the user (servers, API keys) make this fail, unchanged."""
+        sql = self.pg.pgsql.SQL("DELETE FROM {} WHERE id::text = %s").format(self.table)
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql, (user_id,))
+                return cur.rowcount
+        except self.pg.psycopg_errors() as exc:
+            raise SarkOperationError("Deleting user %s failed, nothing was deleted: %s. Other rows still reference the user "
+                                     "(servers it owns, API keys): disable it with state=absent instead, or remove those first."
+                                     % (user_id, str(exc).strip().splitlines()[0])) from exc
+
 
 class ApiUsers:
     """The users API of the runbook layout."""
@@ -176,7 +190,7 @@ class ApiUsers:
         return created["id"]
 
     def update(self, user_id, changes, password=None):
-        body = {k: v for k, v in changes.items() if k in ("is_active", "roles", "email", "is_admin")}
+        body = {k: v for k, v in changes.items() if k in ("is_active", "roles", "email", "is_admin", "rate_limit_per_minute")}
         if password:
             body["password"] = password
         if body:

@@ -31,10 +31,23 @@ options:
     description: Full name (V(sark_v2) only).
     type: str
   state:
-    description: V(present) creates or updates the user (and makes it active); V(absent) disables it and revokes its sessions.
+    description:
+      - V(present) creates or updates the user (and makes it active); V(absent) disables it and revokes its sessions - the
+        user is never deleted unless asked.
+      - V(deleted) removes the user's row for good (the runbook's database path), after revoking its sessions. It needs
+        O(via=database) and O(force=true); rows that still reference the user (servers, API keys) make it fail, unchanged.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, deleted]
     default: present
+  force:
+    description: Confirms O(state=deleted).
+    type: bool
+    default: false
+  rate_limit_per_minute:
+    description:
+      - The user's own rate limit (the runbook's "Adjust Rate Limits" step, column C(rate_limit_per_minute)).
+      - Only the V(runbook) layout has it; SARK 2.x sets limits per API key and globally.
+    type: int
   roles:
     description: Roles of the user (V(runbook), a list; in V(sark_v2) the first one becomes the single O(role)).
     type: list
@@ -180,11 +193,18 @@ from ansible_collections.sark.ops.plugins.module_utils._redis_keys import KeySwe
 from ansible_collections.sark.ops.plugins.module_utils._sessions import SessionStore
 from ansible_collections.sark.ops.plugins.module_utils._users import ApiUsers, DbUsers, hash_password, password_matches
 
-SHOWN = ("username", "email", "full_name", "is_active", "is_admin", "roles", "role")
+SHOWN = ("username", "email", "full_name", "is_active", "is_admin", "roles", "role", "rate_limit_per_minute")
 
 
 def desired_fields(params, layout):
     fields = {"is_active": params["state"] == "present"}
+    if params["rate_limit_per_minute"] is not None:
+        if layout.name != "runbook":
+            raise SarkValidationError("rate_limit_per_minute: the %s layout has no per-user rate limit column; SARK 2.x sets "
+                                      "limits per API key (api_keys.rate_limit) and globally" % layout.name)
+        if params["rate_limit_per_minute"] < 1:
+            raise SarkValidationError("rate_limit_per_minute must be 1 or more, got %s" % params["rate_limit_per_minute"])
+        fields["rate_limit_per_minute"] = params["rate_limit_per_minute"]
     if params["email"] is not None:
         fields["email"] = params["email"]
     if params["admin"] is not None:
@@ -223,6 +243,10 @@ def run(module):  # pylint: disable=too-many-branches,too-many-statements
     key = params["name"] if layout.name == "runbook" else params["email"]
     if not key:
         raise SarkValidationError("The %s layout identifies users by %s: set it" % (layout.name, "name (username)" if layout.name == "runbook" else "email"))
+    if params["state"] == "deleted":
+        if params["via"] != "database" or not params["force"]:
+            raise SarkValidationError("state=deleted removes user %s for good: it needs via=database and force=true "
+                                      "(state=absent disables the user instead)" % key)
     conn = None
     try:
         if params["via"] == "database" or (params["password"] and params["update_password"] == "always"):
@@ -232,6 +256,8 @@ def run(module):  # pylint: disable=too-many-branches,too-many-statements
         user, stored_hash = db.find(key) if db is not None else store.find(key)
         fields = desired_fields(params, layout)
         result = {"password_changed": False, "sessions_revoked": 0}
+        if params["state"] == "deleted":
+            return finish(module, layout, delete_user(module, layout, store, user, key))
         if user is None:
             if params["state"] == "absent":
                 result.update(changed=False, action="none", user=None, msg="User %s does not exist: nothing to disable" % key)
@@ -285,6 +311,21 @@ def run(module):  # pylint: disable=too-many-branches,too-many-statements
             conn.close()
 
 
+def delete_user(module, layout, store, user, key):
+    result = {"password_changed": False, "sessions_revoked": 0}
+    if user is None:
+        result.update(changed=False, action="none", user=None, msg="User %s does not exist: nothing to delete" % key)
+        return result
+    module.evidence.plan("delete", user=key, id=user["id"], via="database")
+    sessions = revoke(module, layout, user["id"]) if module.params["revoke_sessions"] else 0
+    if not module.check_mode:
+        store.delete(user["id"])
+        module.evidence.executed("delete", user=key, id=user["id"])
+    result.update(changed=True, action="deleted", user=user, sessions_revoked=sessions,
+                  diff={"before": {k: user.get(k) for k in SHOWN}, "after": {}})
+    return result
+
+
 def finish(module, layout, result):
     if not module.diff_mode or not result.get("changed"):
         result.pop("diff", None)
@@ -308,7 +349,9 @@ def main():
         name=dict(type="str"),
         email=dict(type="str"),
         full_name=dict(type="str"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+        state=dict(type="str", choices=["present", "absent", "deleted"], default="present"),
+        force=dict(type="bool", default=False),
+        rate_limit_per_minute=dict(type="int"),
         roles=dict(type="list", elements="str"),
         role=dict(type="str"),
         admin=dict(type="bool"),

@@ -177,3 +177,49 @@ def test_user_info(run_module, sims, layout, via):
     assert result["count"] == expected >= 1 and all(u["is_admin"] for u in result["users"])
     assert "argon2" not in result["_stdout"] and "password_hash" not in result["_stdout"]
     assert "hashed_password" not in result["_stdout"]
+
+
+def test_rate_limit_per_minute_runbook_api_and_database(run_module, sims):
+    sim = sims["runbook"]
+    before = row(sim, "SELECT rate_limit_per_minute FROM users WHERE username = 'john.doe'")[0]
+    planned = run_module("sark_user", args(sim, name="john.doe", rate_limit_per_minute=10000), check_mode=True, diff=True)
+    assert planned.changed and planned["diff"]["after"]["rate_limit_per_minute"] == 10000
+    assert row(sim, "SELECT rate_limit_per_minute FROM users WHERE username = 'john.doe'")[0] == before
+    done = run_module("sark_user", args(sim, name="john.doe", rate_limit_per_minute=10000))
+    assert done.changed and row(sim, "SELECT rate_limit_per_minute FROM users WHERE username = 'john.doe'")[0] == 10000
+    again = run_module("sark_user", args(sim, name="john.doe", rate_limit_per_minute=10000))
+    assert not again.changed
+    via_db = run_module("sark_user", args(sim, name="john.doe", rate_limit_per_minute=120, via="database"))
+    assert via_db.changed and row(sim, "SELECT rate_limit_per_minute FROM users WHERE username = 'john.doe'")[0] == 120
+    v2 = run_module("sark_user", args(sims["sark_v2"], email="john.doe@example.com", via="database", rate_limit_per_minute=5))
+    assert v2.failed and "no per-user rate limit column" in v2["msg"]
+
+
+@pytest.mark.parametrize("layout", ["runbook", "sark_v2"])
+def test_hard_delete_needs_force_revokes_sessions_and_is_idempotent(run_module, sims, layout):
+    sim = sims[layout]
+    ident = {"name": "to.delete"} if layout == "runbook" else {"email": "to.delete@example.com"}
+    created = run_module("sark_user", args(sim, via="database", password="Delete-Me-123", **dict(ident, email="to.delete@example.com")))
+    assert created.changed
+    key_sql = "SELECT id::text FROM users WHERE " + ("username = 'to.delete'" if layout == "runbook" else "email = 'to.delete@example.com'")
+    user_id = row(sim, key_sql)[0]
+    client = seed_sessions(sim, user_id, 3)
+
+    def sessions():
+        if layout == "runbook":
+            return len(list(client.scan_iter("session:user:%s:*" % user_id)))
+        return len(list(client.scan_iter("session:sess-%s-*" % user_id[-3:])))
+
+    refused = run_module("sark_user", args(sim, state="deleted", via="database", **ident))
+    assert refused.failed and "force=true" in refused["msg"]
+    via_api = run_module("sark_user", args(sim, state="deleted", force=True, **ident))
+    assert via_api.failed and "via=database" in via_api["msg"]
+    assert row(sim, key_sql) is not None
+    planned = run_module("sark_user", args(sim, state="deleted", force=True, via="database", **ident), check_mode=True)
+    assert planned.changed and planned["sessions_revoked"] == 3 and row(sim, key_sql) is not None
+    assert sessions() == 3
+    deleted = run_module("sark_user", args(sim, state="deleted", force=True, via="database", **ident))
+    assert deleted.changed and deleted["action"] == "deleted" and deleted["sessions_revoked"] == 3
+    assert row(sim, key_sql) is None and sessions() == 0
+    again = run_module("sark_user", args(sim, state="deleted", force=True, via="database", **ident))
+    assert not again.changed and "does not exist" in again["msg"]
