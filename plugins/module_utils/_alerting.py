@@ -31,6 +31,14 @@ PRESETS = {
         "expr": "histogram_quantile(0.95, rate(http_request_duration_seconds_bucket[5m]))",
         "threshold": 0.2, "unit": "seconds",
         "source": "runbook 002 Phase 3 / post-incident check (p95 < 200 ms)"},
+    "error_ratio_7d": {
+        "expr": 'sum(rate(http_requests_total{status=~"5.."}[7d]))/sum(rate(http_requests_total[7d]))',
+        "threshold": 0.001, "unit": "ratio",
+        "source": "runbook 000 weekly tasks (error rate trend of the previous week); threshold < 0.1% (AUDITRON SLO)"},
+    "p95_latency_7d": {
+        "expr": "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[7d])))",
+        "threshold": 0.2, "unit": "seconds",
+        "source": "runbook 000 weekly tasks (performance degradation over the previous week; p95 < 200 ms)"},
 }
 DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 DURATION_UNITS = (7 * 86400, 86400, 3600, 60, 1)

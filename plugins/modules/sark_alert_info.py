@@ -19,7 +19,8 @@ description:
     is runbook 002's C(rate(http_requests_total{status=~"5.."}[5m])) (5xx per second, per series),
     V(error_ratio_5m) the share of 5xx over 5 minutes, all judged against 0.001 (error rate < 0.1%, the AUDITRON SLO);
     V(p95_latency_5m) is runbook 002's C(histogram_quantile(0.95, rate(http_request_duration_seconds_bucket[5m])))
-    judged against 0.2 seconds (p95 < 200 ms).
+    judged against 0.2 seconds (p95 < 200 ms). V(error_ratio_7d) and V(p95_latency_7d) are the same checks over the
+    previous week, for the weekly review of error-rate trends and performance degradation.
 options:
   sources:
     description:
@@ -54,7 +55,7 @@ options:
       - Runbook PromQL checks to run and judge, see the description. Needs O(prometheus_url).
     type: list
     elements: str
-    choices: [error_rate_24h, error_rate_5m, error_ratio_5m, p95_latency_5m]
+    choices: [error_rate_24h, error_rate_5m, error_ratio_5m, error_ratio_7d, p95_latency_5m, p95_latency_7d]
     default: []
     aliases: [preset]
   query:

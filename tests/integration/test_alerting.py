@@ -84,7 +84,8 @@ def test_alert_info_reads_both_sources(run_module, stack):
 
 
 def test_presets_judged_against_runbook_thresholds(run_module, stack):
-    args = dict(conn(stack), sources=["prometheus"], presets=["error_rate_24h", "error_rate_5m", "error_ratio_5m", "p95_latency_5m"])
+    args = dict(conn(stack), sources=["prometheus"], presets=["error_rate_24h", "error_rate_5m", "error_ratio_5m", "p95_latency_5m",
+                                                              "error_ratio_7d", "p95_latency_7d"])
     deadline = time.monotonic() + 20
     while True:
         result = run_module("sark_alert_info", args)
@@ -100,6 +101,9 @@ def test_presets_judged_against_runbook_thresholds(run_module, stack):
     assert queries["error_rate_5m"]["samples"][0]["labels"]["status"] == "500"
     assert queries["p95_latency_5m"]["verdict"] == "ok" and queries["p95_latency_5m"]["worst"] == pytest.approx(0.19375, rel=0.01)
     assert queries["p95_latency_5m"]["threshold"] == 0.2 and queries["error_rate_24h"]["threshold"] == 0.001
+    # the weekly review: same ratio and quantile over 7 days (the exporter's whole life here)
+    assert queries["error_ratio_7d"]["verdict"] == "ok" and queries["error_ratio_7d"]["worst"] == pytest.approx(0.0005, rel=0.05)
+    assert queries["p95_latency_7d"]["verdict"] == "ok" and queries["p95_latency_7d"]["worst"] == pytest.approx(0.19375, rel=0.01)
     assert result["breaches"] == ["error_rate_5m"]
 
     failing = run_module("sark_alert_info", dict(args, presets=["error_rate_5m"], fail_on_breach=True))
