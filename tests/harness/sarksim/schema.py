@@ -74,9 +74,13 @@ def dsn_factory(target):
 
 
 def sql_path(layout, database):
-    """Path of the schema file of a layout for database 'sark' or 'sark_audit'."""
+    """Path of the schema file of a layout for database 'sark' or 'sark_audit'.
+
+    SARK 2.x keeps the same tables in both databases, so its one file serves both."""
     if layout not in LAYOUTS:
         raise ValueError("unknown layout %r" % layout)
+    if layout == "sark_v2":
+        database = "sark"
     return os.path.join(SQL_DIR, "%s_%s.sql" % (layout, database))
 
 

@@ -1,5 +1,5 @@
 -- SARK `sark_v2` layout: the tables SARK 2.x's ORM creates. SARK 2.x puts the same tables in
--- both "sark" and "sark_audit" (sark_v2_sark_audit.sql is this file under the other name).
+-- both "sark" and "sark_audit", so this one file is applied to both (see sarksim/schema.py sql_path).
 -- Enum types are named after the Python enums and labelled with their UPPERCASE member names,
 -- as SQLAlchemy's Enum() does: clients must read pg_enum, never assume the case.
 -- No policy_evaluations table in this layout.
