@@ -13,8 +13,11 @@ A connection family is described by an option prefix (``opa`` -> ``opa_url``, ``
 and an environment prefix (``OPA`` -> ``OPA_URL``, ``OPA_TOKEN``, ...); see http_argument_spec().
 """
 
+import http.client
 import json
 import socket
+import ssl
+import threading
 import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -134,6 +137,10 @@ class HttpClient:
         self._sleep = sleep
         self.request_log = []
         self._context = None
+        # keep_alive: one persistent connection per thread (bulk work such as a CSV import). Off by default:
+        # the urllib path honours proxy settings, a kept-alive connection goes straight to the origin.
+        self.keep_alive = False
+        self._local = threading.local()
 
     @property
     def ssl_context(self):
@@ -190,7 +197,56 @@ class HttpClient:
         headers.update(extra or {})
         return headers
 
+    def _connection(self, parts):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if parts.scheme == "https":
+                conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self.timeout, context=self.ssl_context)
+            else:
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+            conn.connect()
+            # small requests and answers back to back: do not let Nagle hold them for a delayed ACK
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._local.conn = conn
+        return conn
+
+    def _drop_connection(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        self._local.conn = None
+
+    def _open_kept_alive(self, method, url, data, headers):
+        parts = urlsplit(url)
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        while True:
+            reused = getattr(self._local, "conn", None) is not None
+            try:
+                conn = self._connection(parts)
+                conn.request(method, target, body=data, headers=headers)
+                resp = conn.getresponse()
+                body = resp.read(MAX_BODY_BYTES)
+                if resp.will_close or not resp.isclosed():
+                    # closed by the server, or a body past the cap still unread: this connection cannot carry more
+                    self._drop_connection()
+                return resp.status, dict(resp.getheaders()), body.decode("utf-8", errors="replace")
+            except ssl.SSLError as exc:
+                self._drop_connection()
+                raise SarkConnectionError("TLS with %s failed: %s. Set %s to the CA bundle (or %s: false for a lab)."
+                                          % (self.display_url(url), exc, self.option_name("ca_path"),
+                                             self.option_name("validate_certs")), kind="tls") from exc
+            except (http.client.HTTPException, OSError) as exc:
+                self._drop_connection()
+                if reused and isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+                    continue  # the server closed an idle kept-alive connection: the request never arrived
+                kind = "timeout" if isinstance(exc, socket.timeout) else "unreachable"
+                raise SarkConnectionError("Cannot reach the %s at %s: %s. Check %s%s and that %s"
+                                          % (self.service, self.display_url(url), exc, self.option_name("url"),
+                                             self._env_hint("URL"), self.running_hint()), kind=kind) from exc
+
     def _open_once(self, method, url, data, headers, stream=False):
+        if self.keep_alive and not stream:
+            return self._open_kept_alive(method, url, data, headers)
         request = Request(follow_redirects="none", validate_certs=self.validate_certs, ca_path=self.ca_path,
                           timeout=self.timeout, use_proxy=True, context=self.ssl_context)
         try:

@@ -148,10 +148,11 @@ class ServerApi:
     """The servers of one SARK deployment through its HTTP API, in one layout."""
 
     def __init__(self, client, layout, bulk=False):
-        # bulk: many concurrent registrations. The shared client is safe to use from worker threads and keeps
-        # one TLS context, so imports go through it like every other request.
+        # bulk: many concurrent registrations through the shared client, each worker thread on its own
+        # kept-alive connection (one TLS handshake per thread, not per row).
         self.client = client
         self.bulk = bulk
+        client.keep_alive = bool(bulk)
         self.layout = layout
         self.name = layout.name
         self.v2 = layout.has("servers_export_route")

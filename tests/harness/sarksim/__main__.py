@@ -1,6 +1,8 @@
 """Run the SARK API simulator: python -m harness.sarksim --layout runbook --port 8000 ... (tests/ on PYTHONPATH)."""
 
 import argparse
+import dataclasses
+import json
 import logging
 import os
 import sys
@@ -11,6 +13,8 @@ from psycopg2.extensions import make_dsn, parse_dsn
 from . import schema
 from .app import create_app
 from .config import LAYOUTS, SimConfig
+
+CONFIG_ENV = "SARKSIM_CONFIG_JSON"
 
 
 def parse_args(argv):
@@ -37,6 +41,8 @@ def parse_args(argv):
     parser.add_argument("--rate-limit-ip", type=int, default=100)
     parser.add_argument("--no-rate-limit", action="store_true")
     parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes (benchmarks only: /_sim/ faults, request log and config are per worker)")
     parser.add_argument("--install-schema", action="store_true",
                         help="create the two databases (if missing) and apply the layout's schema first")
     parser.add_argument("--seed-demo", action="store_true", help="insert the demo data set first")
@@ -67,9 +73,20 @@ def main(argv=None):
                        rate_limit_enabled=not args.no_rate_limit, rate_limit_user=args.rate_limit_user,
                        rate_limit_api_key=args.rate_limit_api_key, rate_limit_ip=args.rate_limit_ip,
                        pool_size=args.pool_size)
+    if args.workers > 1:
+        # uvicorn starts workers from an import string; each rebuilds the app from this environment variable
+        os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        uvicorn.run("harness.sarksim.__main__:app_from_environment", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level, access_log=args.access_log)
+        return 0
     uvicorn.run(create_app(config), host=args.host, port=args.port, workers=1, log_level=args.log_level,
                 access_log=args.access_log)
     return 0
+
+
+def app_from_environment():
+    """The app of one worker of a multi-worker simulator (see --workers)."""
+    return create_app(SimConfig(**json.loads(os.environ[CONFIG_ENV])))
 
 
 if __name__ == "__main__":

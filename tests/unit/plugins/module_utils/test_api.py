@@ -146,3 +146,21 @@ def test_unreachable_and_bad_url():
         SarkApiClient({"api_url": None})
     with pytest.raises(SarkValidationError, match="not an http"):
         SarkApiClient({"api_url": "ftp://x"})
+
+
+def test_keep_alive_path_behaves_the_same(server):
+    api, delays = client(server)
+    api.keep_alive = True
+    resp = api.request("POST", "/api/v1/servers", json_body={"name": "ka"}, expect=201)
+    assert resp.json() == {"method": "POST", "received": {"name": "ka"}} and resp.redirects[0]["status"] == 307
+    last = Handler.seen[-1]
+    assert last["cookie"] == "csrf_token=" + last["csrf"] and last["auth"] == "Bearer tok-123"
+    Handler.counters.pop("/flaky", None)
+    assert api.request("GET", "/flaky").attempts == 3 and delays == [0.0, 0.0]
+    with pytest.raises(SarkAPIError, match="Token has expired"):
+        api.request("GET", "/expired")
+    down, dummy = client("http://127.0.0.1:9")
+    down.keep_alive = True
+    with pytest.raises(SarkConnectionError) as err:
+        down.request("GET", "/health")
+    assert err.value.kind == "unreachable"
