@@ -90,8 +90,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--sim-workers", type=int, default=2,
-                        help="uvicorn worker processes of the simulator (one worker caps at ~230 registrations/s here)")
+    parser.add_argument("--sim-workers", type=int, default=1,
+                        help="uvicorn worker processes of the simulator (on 2 CPUs a second worker only competes with the client)")
     args = parser.parse_args()
     curl = shutil.which("curl")
     if not curl:
