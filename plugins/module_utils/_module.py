@@ -197,6 +197,11 @@ class SarkModule:
     def warn(self, msg):
         self.module.warn(msg)
 
+    def actions(self):
+        """planned_actions and executed_actions for a mutating module's result (both, even when empty)."""
+        record = self.evidence.record
+        return {"planned_actions": record["planned_actions"], "executed_actions": record["executed_actions"]}
+
     def add_secret(self, value):
         """Make sure a value discovered at run time (a token, a password) never reaches the output."""
         if value:
@@ -218,6 +223,11 @@ class SarkModule:
                        % (type(exc).__name__, exc), exception=traceback.format_exc())
         else:
             result.setdefault("changed", False)
+            record = self.evidence.record
+            if record["planned_actions"] or record["executed_actions"]:
+                # the plan and what was done, at the top level where a playbook reads them
+                for key, value in self.actions().items():
+                    result.setdefault(key, value)
             result["evidence"] = self.evidence.finish()
             self.module.exit_json(**result)
 

@@ -190,11 +190,6 @@ def argument_spec():
     return spec
 
 
-def actions(module):
-    record = module.evidence.record
-    return {"planned_actions": record["planned_actions"], "executed_actions": record["executed_actions"]}
-
-
 def lookup(module, silences, matchers):
     """The live silence this task is about, or None (an explicit unknown id fails)."""
     params = module.params
@@ -304,7 +299,7 @@ def run(module):
         result["covered_alerts"] = sorted(set(a["alertname"] for a in covered if a["alertname"]))
     else:
         result = ensure_absent(module, silences, current)
-    result.update(actions(module))
+    result.update(module.actions())
     return result
 
 

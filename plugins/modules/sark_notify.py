@@ -401,8 +401,7 @@ def run(module):
         module.evidence.executed("send_%s" % via, status=response.status, attempts=response.attempts)
         module.evidence.count("deliveries")
         result["msg"] = "Sent a %s notification (HTTP %s)" % (via, response.status)
-    record = module.evidence.record
-    result.update(planned_actions=record["planned_actions"], executed_actions=record["executed_actions"])
+    result.update(module.actions())
     return result
 
 

@@ -290,11 +290,6 @@ def read_policy_text(params):
     return text
 
 
-def actions(module):
-    record = module.evidence.record
-    return {"planned_actions": record["planned_actions"], "executed_actions": record["executed_actions"]}
-
-
 def ensure_present(module, opa, policy_id):
     params = module.params
     text = read_policy_text(params)
@@ -409,7 +404,7 @@ def run(module):
         result = list_policies(module, opa)
     else:
         result = evaluate(module, opa)
-    result.update(actions(module))
+    result.update(module.actions())
     return result
 
 

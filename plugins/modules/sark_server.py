@@ -496,8 +496,7 @@ def run(module):
             result["msg"] = "%s server %s: %s" % ("Would change" if module.check_mode else "Changed", what, action)
         module.evidence.set_count("requests", api.requests)
     result["layout"] = layout.name
-    key = "planned_actions" if module.check_mode else "executed_actions"
-    result[key] = module.evidence.record[key]
+    result.update(module.actions())
     return result
 
 

@@ -339,8 +339,7 @@ def finish(module, layout, result):
         else:
             result["msg"] = "User %s is already as asked" % who
     result["layout"] = layout.name
-    key = "planned_actions" if module.check_mode else "executed_actions"
-    result[key] = module.evidence.record[key]
+    result.update(module.actions())
     return result
 
 

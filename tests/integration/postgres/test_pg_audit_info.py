@@ -84,8 +84,12 @@ def test_runbook_layout(run_module, pg_primary, pgh, audit):
     assert [h["events"] for h in hours["hours"]] == expected and hours["total"] == sum(expected)
     # the seeded gap (3 hours back from the shifted now) and the hour the shift left empty
     gap = datetime.datetime.fromisoformat(audit["runbook"]["seed"]["gap_start"])
-    assert gap.isoformat() in hours["gaps"] and hours["empty_hours"] == 2 and len(hours["gaps"]) == 2
-    assert hours["hours"][-1]["events"] == 0 and hours["current_hour_so_far"] >= 0
+    # the hour the shift left empty holds the test's own recent events when this runs in the first minutes of an hour,
+    # so the empty hours are counted from the database itself (expected), not assumed
+    empty = [h["hour"] for h, n in zip(hours["hours"], expected) if n == 0]
+    assert gap.isoformat() in hours["gaps"] and hours["empty_hours"] == len(empty) and sorted(hours["gaps"]) == sorted(empty)
+    assert 1 <= len(empty) <= 2
+    assert hours["current_hour_so_far"] >= 0
     assert result["assessment"]["verdict"] == "warning"
     assert any("gaps" in f for f in result["assessment"]["findings"])
 
