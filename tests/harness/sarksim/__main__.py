@@ -73,14 +73,18 @@ def main(argv=None):
                        rate_limit_enabled=not args.no_rate_limit, rate_limit_user=args.rate_limit_user,
                        rate_limit_api_key=args.rate_limit_api_key, rate_limit_ip=args.rate_limit_ip,
                        pool_size=args.pool_size)
+    # uvicorn[standard], as SARK runs in production. Not "auto": with several workers uvicorn binds the socket
+    # itself (proto 0) and asyncio then leaves TCP_NODELAY off on accepted connections, so every keep-alive
+    # response waits ~40 ms for a delayed ACK (h11 writes head and body apart); uvloop always sets it.
+    server_options = {"loop": "uvloop", "http": "httptools", "log_level": args.log_level,
+                      "access_log": args.access_log}
     if args.workers > 1:
         # uvicorn starts workers from an import string; each rebuilds the app from this environment variable
         os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
         uvicorn.run("harness.sarksim.__main__:app_from_environment", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level, access_log=args.access_log)
+                    workers=args.workers, **server_options)
         return 0
-    uvicorn.run(create_app(config), host=args.host, port=args.port, workers=1, log_level=args.log_level,
-                access_log=args.access_log)
+    uvicorn.run(create_app(config), host=args.host, port=args.port, workers=1, **server_options)
     return 0
 
 
