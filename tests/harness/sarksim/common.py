@@ -59,7 +59,7 @@ def write_runbook_audit(state, event_type, severity="low", user_id=None, server_
                         login_time=None, logout_time=None):
     """One row in sark_audit.audit_events (runbook columns); best effort, like a side channel."""
     try:
-        with state.audit_db.connection() as conn:
+        with state.audit_db.connection(autocommit=True) as conn:
             with conn.cursor() as cur:
                 cur.execute(
                     "INSERT INTO audit_events (time, event_type, severity, user_id, server_id, details,"
@@ -83,7 +83,8 @@ def write_v2_audit_rows(state, rows):
     if not rows:
         return True
     try:
-        with state.audit_db.connection() as conn:
+        # one statement (execute_values pages at 100 rows; more rows are several statements: a transaction)
+        with state.audit_db.connection(autocommit=len(rows) <= 100) as conn:
             with conn.cursor() as cur:
                 execute_values(
                     cur, "INSERT INTO audit_events (id, event_type, severity, user_id, user_email, server_id,"

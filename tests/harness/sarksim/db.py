@@ -38,8 +38,12 @@ class Database:
             return self._pool
 
     @contextlib.contextmanager
-    def connection(self):
-        """A pooled connection inside a transaction that commits on success and rolls back on error."""
+    def connection(self, autocommit=False):
+        """A pooled connection inside a transaction that commits on success and rolls back on error.
+
+        autocommit=True is for one statement (an INSERT ... RETURNING is atomic on its own): psycopg2 then
+        sends no BEGIN and no COMMIT, one round trip instead of three; the hot write paths use it.
+        """
         if not self._slots.acquire(timeout=self.acquire_timeout):  # pylint: disable=consider-using-with
             raise psycopg2.OperationalError("no database connection free after %.0fs" % self.acquire_timeout)
         pool = None
@@ -49,13 +53,19 @@ class Database:
             pool = self._get_pool()
             conn = pool.getconn()
             try:
+                if autocommit:
+                    conn.autocommit = True
                 yield conn
-                conn.commit()
+                if autocommit:
+                    conn.autocommit = False
+                else:
+                    conn.commit()
             except BaseException as exc:
                 broken = isinstance(exc, BROKEN_ERRORS) or conn.closed != 0
                 if not broken:
                     try:
                         conn.rollback()
+                        conn.autocommit = False
                     except BROKEN_ERRORS:
                         broken = True
                 raise

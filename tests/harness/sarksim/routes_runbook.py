@@ -107,7 +107,7 @@ def build_router(state, current_claims, admin_claims):  # pylint: disable=too-ma
     @router.post("/servers", status_code=201)
     def register_server(body: ServerIn, claims=Depends(current_claims)):
         owner = body.owner_id or claims["sub"]
-        with state.db.connection() as conn:
+        with state.db.connection(autocommit=True) as conn:
             with conn.cursor() as cur:
                 cur.execute("INSERT INTO servers (name, endpoint, tags, owner_id) VALUES (%s, %s, %s, %s)"
                             " ON CONFLICT (name) DO NOTHING RETURNING " + SERVER_COLUMNS,

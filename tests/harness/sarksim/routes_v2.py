@@ -108,7 +108,8 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
     @router.post("/servers/", status_code=201)
     def register_server(body: ServerRegistrationRequest, request: Request, claims=Depends(current_claims)):
         server_id = str(uuid.uuid4())
-        with state.db.connection() as conn:
+        # without tools the registration is one statement (no BEGIN/COMMIT round trips); with tools, a transaction
+        with state.db.connection(autocommit=not body.tools) as conn:
             with conn.cursor() as cur:
                 # owner is the caller when the caller is a known user (FK to users, ON DELETE SET NULL)
                 cur.execute(
