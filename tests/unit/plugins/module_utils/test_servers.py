@@ -5,11 +5,15 @@
 """Unit tests of the server helpers: streamed export decoding, CSV row parsing, filters."""
 
 import json
+import threading
+import time
 
 import pytest
 
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkAPIError, SarkLimitError
 from ansible_collections.sark.ops.plugins.module_utils._servers import (
+    ImportRow,
+    ServerImport,
     iter_json_array,
     matches,
     normalize,
@@ -60,3 +64,59 @@ def test_matches_and_normalize():
     assert server["id"] == "5" and server["status"] == "active"
     assert matches(server, {"search": "PROD", "status": ["active"]})
     assert not matches(server, {"owner_id": "u1"})
+
+
+class FakeApi:
+    """register() for ServerImport.create: fails the names in `failing`, records the peak in flight."""
+
+    def __init__(self, failing=(), boom=None):
+        self.failing = set(failing)
+        self.boom = boom
+        self.lock = threading.Lock()
+        self.in_flight = self.peak = self.calls = 0
+
+    def register(self, spec):
+        with self.lock:
+            self.calls += 1
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(0.002)
+            if spec["name"] == self.boom:
+                raise RuntimeError("bug in register")
+            if spec["name"] in self.failing:
+                raise SarkAPIError("HTTP 500 from POST /api/v1/servers", status=500)
+            return "id-" + spec["name"]
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def import_rows(count):
+    return [ImportRow(n + 1, "s%d" % n, "https://s%d" % n, {"name": "s%d" % n}) for n in range(count)]
+
+
+def test_import_create_bounded_concurrency_and_results():
+    api, rows = FakeApi(failing={"s3"}), import_rows(60)
+    stopped = ServerImport(api, rows, concurrency=4, max_failures=10).create(rows)
+    assert not stopped and api.calls == 60 and 1 < api.peak <= 4
+    assert [r.line for r in rows if r.result == "failed"] == [4]
+    assert rows[3].reason.startswith("HTTP 500")
+    assert all(r.result == "created" and r.id == "id-" + r.name for r in rows if r.line != 4)
+
+
+def test_import_create_stops_after_max_failures():
+    api, rows = FakeApi(failing={"s%d" % n for n in range(100)}), import_rows(100)
+    stopped = ServerImport(api, rows, concurrency=3, max_failures=5).create(rows)
+    attempted = [r for r in rows if not (r.reason or "").startswith("not attempted")]
+    assert stopped
+    # every worker may have one request in flight when the fifth failure is counted
+    assert 5 <= api.calls == len(attempted) <= 5 + 2
+    assert all(r.result == "failed" for r in rows)
+    assert rows[-1].reason == "not attempted: max_failures=5 reached"
+
+
+def test_import_create_surfaces_unexpected_errors():
+    rows = import_rows(10)
+    with pytest.raises(RuntimeError, match="bug in register"):
+        ServerImport(FakeApi(boom="s2"), rows, concurrency=2).create(rows)
