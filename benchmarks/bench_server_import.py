@@ -90,8 +90,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--sim-workers", type=int, default=1,
-                        help="uvicorn worker processes of the simulator (on 2 CPUs a second worker only competes with the client)")
+    parser.add_argument("--sim-workers", type=int, default=2,
+                        help="uvicorn worker processes of the simulator (default 2: SARK runs at least two API replicas,"
+                             " runbook 001 scales down to 2 under load)")
     args = parser.parse_args()
     curl = shutil.which("curl")
     if not curl:
