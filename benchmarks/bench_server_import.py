@@ -17,6 +17,7 @@ Prints rows, seconds, rows/s and the speed-up, and checks the row counts in Post
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,35 @@ def write_csv(path, prefix, rows):
     with open(path, "w", encoding="utf-8") as handle:
         for n in range(rows):
             handle.write("%s%05d,https://%s%05d.example.com\n" % (prefix, n, prefix, n))
+
+
+def tree_cpu(root):
+    """CPU seconds (user + system, reaped children included) of a process and all its descendants.
+
+    By parent, not by process group: PostgreSQL's backends each call setsid()."""
+    stats, tick = {}, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, encoding="ascii", errors="replace") as handle:
+                    stats[int(entry)] = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    children = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)  # fields[1] is ppid; [11:15] utime stime cutime cstime
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += sum(int(v) for v in stats[pid][11:15]) / tick
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_module(collections, args):
@@ -109,7 +139,10 @@ def main():
                           extra_args=["--workers", str(args.sim_workers), "--no-rate-limit"]) as sim:
         module_args = {"api_url": sim.url, "api_token": sim.token, "import_csv": module_csv,
                        "concurrency": args.concurrency, "report_rows": "problems"}
+        cpu_before = (tree_cpu(sim.pid), tree_cpu(pg.pid), children_cpu())
         module_s, first = run_module(collections, module_args)
+        cpu = [after - before for after, before in zip((tree_cpu(sim.pid), tree_cpu(pg.pid), children_cpu()),
+                                                        cpu_before)]
         again_s, second = run_module(collections, module_args)
         env = dict(os.environ, SARK_URL=sim.url, TOKEN=sim.token, CSV=curl_csv)
         started = time.monotonic()
@@ -121,6 +154,9 @@ def main():
           % (args.rows, args.sim_workers, curl))
     print("sark_server import_csv:       %7.1f s  %7.0f rows/s  counts=%s  (concurrency %d)"
           % (module_s, args.rows / module_s, first["counts"], args.concurrency))
+    print("  CPU during the import:      simulator %.1f s, PostgreSQL %.1f s, module %.1f s"
+          " (%.2f / %.2f / %.2f ms per row; %d CPUs)"
+          % tuple(cpu + [1000.0 * c / args.rows for c in cpu] + [os.cpu_count()]))
     print("sark_server, same file again: %7.1f s  counts=%s" % (again_s, second["counts"]))
     print("runbook curl loop:            %7.1f s  %7.0f rows/s" % (curl_s, args.rows / curl_s))
     print("speed-up:                     %7.1fx" % (curl_s / module_s))
