@@ -141,8 +141,8 @@ def main():
                        "concurrency": args.concurrency, "report_rows": "problems"}
         cpu_before = (tree_cpu(sim.pid), tree_cpu(pg.pid), children_cpu())
         module_s, first = run_module(collections, module_args)
-        cpu = [after - before for after, before in zip((tree_cpu(sim.pid), tree_cpu(pg.pid), children_cpu()),
-                                                        cpu_before)]
+        cpu_after = (tree_cpu(sim.pid), tree_cpu(pg.pid), children_cpu())
+        cpu = [after - before for after, before in zip(cpu_after, cpu_before)]
         again_s, second = run_module(collections, module_args)
         env = dict(os.environ, SARK_URL=sim.url, TOKEN=sim.token, CSV=curl_csv)
         started = time.monotonic()
