@@ -83,12 +83,13 @@ def write_v2_audit_rows(state, rows):
     if not rows:
         return True
     try:
-        # one statement (execute_values pages at 100 rows; more rows are several statements: a transaction)
-        with state.audit_db.connection(autocommit=len(rows) <= 100) as conn:
+        # one statement whatever the row count (page_size), so no transaction is needed around it
+        with state.audit_db.connection(autocommit=True) as conn:
             with conn.cursor() as cur:
                 execute_values(
                     cur, "INSERT INTO audit_events (id, event_type, severity, user_id, user_email, server_id,"
-                    " tool_name, decision, ip_address, user_agent, request_id, details) VALUES %s", rows)
+                    " tool_name, decision, ip_address, user_agent, request_id, details) VALUES %s", rows,
+                    page_size=len(rows))
     except psycopg2.Error as exc:
         LOG.warning("audit write failed: %s", exc)
         return False

@@ -53,19 +53,15 @@ class Database:
             pool = self._get_pool()
             conn = pool.getconn()
             try:
-                if autocommit:
-                    conn.autocommit = True
+                conn.autocommit = autocommit  # every use says which it wants: no reset before putconn
                 yield conn
-                if autocommit:
-                    conn.autocommit = False
-                else:
+                if not autocommit:
                     conn.commit()
             except BaseException as exc:
                 broken = isinstance(exc, BROKEN_ERRORS) or conn.closed != 0
                 if not broken:
                     try:
                         conn.rollback()
-                        conn.autocommit = False
                     except BROKEN_ERRORS:
                         broken = True
                 raise
