@@ -217,6 +217,11 @@ class SarkModule:
             if isinstance(exc, SarkConnectionError):
                 fields.setdefault("error_kind", exc.kind)
             self._fail(exc.msg, **fields)
+        except OSError as exc:
+            # a file system or socket error no domain code turned into a SarkError: the operator's to fix, not a bug
+            self._fail("%s failed: %s%s" % (type(exc).__name__, exc.strerror or exc,
+                                            " (%s)" % exc.filename if getattr(exc, "filename", None) else ""),
+                       exception=traceback.format_exc())
         except Exception as exc:  # pylint: disable=broad-except
             # A bug, not an operator error: keep the traceback for -vvv but name what to do.
             self._fail("Unexpected %s: %s (this is a sark.ops bug; please report it with the module's -vvv output)"
@@ -232,6 +237,17 @@ class SarkModule:
             self.module.exit_json(**result)
 
     def _fail(self, msg, **fields):
+        """Fail with what was done so far: work before the failure makes the result changed (partial work is work)."""
         fields = {k: v for k, v in fields.items() if v is not None}
+        record = self.evidence.record
+        if record["executed_actions"] and not self.check_mode:
+            fields["changed"] = True
+            fields.setdefault("partial", True)
+        if record["planned_actions"] or record["executed_actions"]:
+            for key, value in self.actions().items():
+                fields.setdefault(key, value)
+        if record["counts"]:
+            fields.setdefault("counts", dict(record["counts"]))
+        fields.setdefault("changed", False)
         fields["evidence"] = self.evidence.finish()
         self.module.fail_json(msg=msg, **fields)

@@ -47,3 +47,56 @@ def test_errors_carry_details():
     err = SarkConnectionError("down", kind="auth", target="redis://x")
     assert isinstance(err, SarkError)
     assert err.kind == "auth" and err.details == {"target": "redis://x"}
+
+
+def _run_module(capsys, func, check_mode=False):
+    """Run func through SarkModule.run with real AnsibleModule argument handling; return the JSON result."""
+    import json
+
+    import pytest
+    from ansible.module_utils.testing import patch_module_args
+
+    from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule
+
+    with patch_module_args({"name": "x", "_ansible_check_mode": check_mode}):
+        module = SarkModule(argument_spec={"name": {"type": "str"}}, supports_check_mode=True)
+        with pytest.raises(SystemExit):
+            module.run(func)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_failure_after_partial_work_is_changed_with_the_work_done(capsys):
+    from ansible_collections.sark.ops.plugins.module_utils._module import SarkOperationError
+
+    def work(module):
+        module.evidence.executed("unlink", keys=500)
+        module.evidence.count("keys_removed", 500)
+        raise SarkOperationError("Lost the connection after 500 keys", removed=500)
+
+    result = _run_module(capsys, work)
+    assert result["failed"] is True and result["changed"] is True and result["partial"] is True
+    assert result["executed_actions"] == [{"action": "unlink", "keys": 500}]
+    assert result["counts"] == {"keys_removed": 500} and result["removed"] == 500
+
+
+def test_failure_before_any_work_is_not_changed(capsys):
+    from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
+
+    def work(module):
+        module.evidence.plan("unlink", keys=3)
+        raise SarkValidationError("bad pattern")
+
+    result = _run_module(capsys, work)
+    assert result["failed"] is True and result["changed"] is False and "partial" not in result
+    assert result["planned_actions"] == [{"action": "unlink", "keys": 3}] and result["executed_actions"] == []
+
+
+def test_os_error_is_reported_as_such_not_as_a_bug(capsys):
+    import errno
+
+    def work(module):
+        raise OSError(errno.EROFS, "Read-only file system", "/srv/out.json")
+
+    result = _run_module(capsys, work)
+    assert result["failed"] is True
+    assert "Read-only file system" in result["msg"] and "/srv/out.json" in result["msg"] and "bug" not in result["msg"]
