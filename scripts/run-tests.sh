@@ -5,6 +5,7 @@
 #   every Molecule scenario, and a build + offline install of the collection tarball.
 # Every step runs even if an earlier one failed; the exit code is non-zero if any failed.
 # Usage: bash scripts/run-tests.sh [step ...]   (steps: sanity units sanity311 units311 lint integration molecule build)
+# During development: SARK_INTEGRATION_TARGETS="tests/integration/test_x.py -k name" bash scripts/run-tests.sh integration
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -57,12 +58,16 @@ copy_junit() {  # prefix: keep ansible-test's junit reports for the final count
 }
 
 step_sanity() { with_venv "$SARK_VENV" ansible-test sanity --python 3.12 --local --color no; }
-step_units() { with_venv "$SARK_VENV" ansible-test units --python 3.12 --local --color no; local rc=$?; copy_junit units312; return $rc; }
+# SARK_UNIT_TARGETS narrows the unit run for development (ansible-test targets, e.g. tests/unit/plugins/module_utils/test_files.py)
+# shellcheck disable=SC2086
+step_units() { with_venv "$SARK_VENV" ansible-test units --python 3.12 --local --color no ${SARK_UNIT_TARGETS:-}; local rc=$?; copy_junit units312; return $rc; }
 step_sanity311() { with_venv "$SARK_VENV311" ansible-test sanity --python 3.11 --local --color no; }
 step_units311() { with_venv "$SARK_VENV311" ansible-test units --python 3.11 --local --color no; local rc=$?; copy_junit units311; return $rc; }
 step_lint() { ansible-lint --offline --profile production --nocolor; }
 step_integration() {
-  python -m pytest -c tests/integration/pytest.ini tests/integration -p no:cacheprovider \
+  # SARK_INTEGRATION_TARGETS narrows the run for development (e.g. "tests/integration/test_redis_session.py -k revoke")
+  # shellcheck disable=SC2086
+  python -m pytest -c tests/integration/pytest.ini ${SARK_INTEGRATION_TARGETS:-tests/integration} -p no:cacheprovider \
     --junitxml="$JUNIT/integration.xml" -q "${SARK_PYTEST_ARGS[@]}"
 }
 step_molecule() {
