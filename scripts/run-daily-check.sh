@@ -7,7 +7,7 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 # shellcheck source=scripts/setup.sh
-. "$REPO/scripts/setup.sh"
+SARK_SETUP_PROFILE=run . "$REPO/scripts/setup.sh"
 
 has_inventory=0
 for arg in "$@"; do

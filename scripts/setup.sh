@@ -12,6 +12,9 @@ set -euo pipefail
 SARK_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 SARK_OPS_HOME="${SARK_OPS_HOME:-${HOME:-/root}/.cache/sark-ops}"
 ANSIBLE_BUNDLE_VERSION="14.5.0"
+# run: what the main job needs (scripts/run-daily-check.sh); test: everything the test command needs (the default)
+SARK_SETUP_PROFILE="${SARK_SETUP_PROFILE:-test}"
+case "$SARK_SETUP_PROFILE" in run|test) ;; *) printf '[setup] SARK_SETUP_PROFILE must be run or test\n' >&2; exit 1 ;; esac
 DEP_COLLECTIONS="kubernetes/core community/postgresql community/general community/library_inventory_filtering_v1 ansible/posix ansible/utils"
 mkdir -p "$SARK_OPS_HOME"
 
@@ -19,18 +22,29 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 content_hash() { cat "$@" | sha256sum | cut -c1-12; }  # of the contents only, never the paths
 
+requirement_files() {  # $1 = requirements file; prints it and every file it includes with -r, recursively
+  local req="$1" inc
+  echo "$req"
+  while read -r inc; do
+    requirement_files "$(dirname "$req")/$inc"
+  done < <(sed -n 's/^-r[[:space:]]*//p' "$req")
+}
+
 install_debian_packages() {
   local missing=()
+  # the demo stack's servers (main job and tests)
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v redis-cli >/dev/null || missing+=(redis-tools)
-  command -v prometheus >/dev/null || missing+=(prometheus)
-  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
   [ -x /usr/lib/postgresql/15/bin/pg_dump ] || missing+=(postgresql-client-15)
-  command -v openssl >/dev/null || missing+=(openssl)
   command -v runuser >/dev/null || missing+=(util-linux)
-  command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
-  command -v git >/dev/null || missing+=(git)
+  if [ "$SARK_SETUP_PROFILE" = test ]; then
+    command -v prometheus >/dev/null || missing+=(prometheus)
+    command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+    command -v openssl >/dev/null || missing+=(openssl)
+    command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+    command -v git >/dev/null || missing+=(git)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       log "missing Debian packages: ${missing[*]} - run this script as root (or install them) first"
@@ -71,7 +85,7 @@ make_venv() {  # $1 = name prefix, $2 = python minor, $3 = requirements file; pr
   # A venv is immutable and named after the hash of its requirements: a changed pin makes a new one, and
   # nobody's running venv is ever rebuilt underneath them.
   local prefix="$1" pyver="$2" req="$3" venv python
-  venv="$SARK_OPS_HOME/$prefix-$(content_hash "$req")"
+  venv="$SARK_OPS_HOME/$prefix-$(content_hash $(requirement_files "$req"))"
   if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then
     echo "$venv"; return 0
   fi
@@ -122,14 +136,21 @@ PY
 
 sark_setup() {
   install_debian_packages || return 1
-  SARK_VENV="$(make_venv venv312 3.12 "$SARK_REPO/tests/ci/requirements-py312.txt")" || return 1
   SARK_VENV311=""
-  if [ "${SARK_SKIP_PY311:-0}" != 1 ]; then
-    SARK_VENV311="$(make_venv venv311 3.11 "$SARK_REPO/tests/ci/requirements-py311.txt")" || return 1
+  if [ "$SARK_SETUP_PROFILE" = run ]; then
+    # the main job: the controller, the modules' libraries and the demo stack, nothing of the test tool chain
+    SARK_VENV="$(make_venv venvrun 3.12 "$SARK_REPO/tests/ci/requirements-run.txt")" || return 1
+  else
+    SARK_VENV="$(make_venv venv312 3.12 "$SARK_REPO/tests/ci/requirements-py312.txt")" || return 1
+    if [ "${SARK_SKIP_PY311:-0}" != 1 ]; then
+      SARK_VENV311="$(make_venv venv311 3.11 "$SARK_REPO/tests/ci/requirements-py311.txt")" || return 1
+    fi
   fi
   export SARK_REPO SARK_OPS_HOME SARK_VENV SARK_VENV311
   install_dep_collections || return 1
-  install_get_pip_shim || return 1
+  if [ "$SARK_SETUP_PROFILE" = test ]; then
+    install_get_pip_shim || return 1
+  fi
   # The collection is found through a link to this checkout (ansible-test needs a real copy; see run-tests.sh).
   mkdir -p "$SARK_OPS_HOME/src/ansible_collections/sark"
   ln -sfn "$SARK_REPO" "$SARK_OPS_HOME/src/ansible_collections/sark/ops"
