@@ -265,6 +265,7 @@ from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkModule,
+    SarkOperationError,
     SarkPreconditionError,
     SarkValidationError,
 )
@@ -273,6 +274,7 @@ from ansible_collections.sark.ops.plugins.module_utils._servers import (
     STATUSES,
     ServerApi,
     ServerImport,
+    endpoint_problem,
     hard_delete,
     read_csv_rows,
     validate_columns,
@@ -424,15 +426,20 @@ def run_import(module, api):
                                   api.v2, params["transport"])
     job = ServerImport(api, rows, params["concurrency"], params["max_failures"])
     to_create = job.classify()
+    bulk = api.layout.has("servers_bulk_register_route")
+    route = api.layout.route("servers_bulk_register_route" if bulk else "servers_route")
+    requests = len(job.batches(to_create)) if bulk else len(to_create)
     module.evidence.plan("register", count=len(to_create), sample=[r.name for r in to_create[:20]],
-                         request="POST %s" % api.layout.route("servers_route"))
+                         request="POST %s" % route, requests=requests)
     stopped = False
     if module.check_mode:
         for row in to_create:
             row.result = "created"
     elif to_create:
         stopped = job.create(to_create)
-        module.evidence.executed("register", count=sum(1 for r in to_create if r.result == "created"), concurrency=params["concurrency"])
+        created = sum(1 for r in to_create if r.result == "created")
+        if created:
+            module.evidence.executed("register", count=created, concurrency=params["concurrency"], request="POST %s" % route)
     counts = {"rows": len(rows), "created": 0, "unchanged": 0, "failed": 0}
     for row in rows:
         counts[row.result] += 1
@@ -459,6 +466,17 @@ def run_import(module, api):
             lines.append("... and %d more" % (len(created) - DIFF_SAMPLE))
         result["diff"] = {"before": "", "after": "\n".join(lines) + ("\n" if lines else ""),
                           "after_header": "servers registered from %s" % params["import_csv"]}
+    api_failed = sum(1 for r in rows if r.result == "failed" and r.api_error)
+    nothing_done = counts["rows"] > 0 and counts["created"] + counts["unchanged"] == 0
+    if api_failed or nothing_done:
+        # a run that SARK failed (even in part), or that achieved none of what was asked, is a failed task: the
+        # per-row results stay in the result, and a rerun registers only what is still missing
+        why = ("SARK failed %d row(s)" % api_failed) if api_failed else "no row could be imported"
+        details = {k: v for k, v in result.items() if k not in ("msg", "changed")}
+        raise SarkOperationError("Import of %s failed: %s. %s; see rows (result=failed) for the line numbers and reasons%s."
+                                 % (params["import_csv"], why, result["msg"],
+                                    "; rerun the same import when SARK is healthy: it registers only what is missing"
+                                    if api_failed else ""), **details)
     if counts["failed"]:
         module.warn("%d row(s) of %s failed; see rows (result=failed) for the line numbers and reasons" % (counts["failed"], params["import_csv"]))
     return result
@@ -477,6 +495,9 @@ def run(module):
             api.close()
     elif not (params["name"] or params["server_id"]):
         raise SarkValidationError("Give name (and endpoint), server_id, or import_csv")
+    elif params["endpoint"] is not None and endpoint_problem(params["endpoint"].strip()):
+        # the same rule as every row of an import
+        raise SarkValidationError("%s: nothing was changed. Give the server's http(s) URL." % endpoint_problem(params["endpoint"].strip()))
     elif params["state"] == "purged":
         result = purge(module, layout)
     else:
