@@ -639,10 +639,9 @@ class ServerImport:
                 if unit is None:
                     return
                 if bulk:
-                    self._create_batch(unit)
+                    failures = self._create_batch(unit)
                 else:
-                    self._create_one(unit[0])
-                failures = sum(1 for row in unit if row.result == "failed")
+                    failures = 1 if self._create_one(unit[0]).result == "failed" else 0
                 if failures:
                     with lock:
                         tally["failures"] += failures
@@ -687,6 +686,7 @@ class ServerImport:
         return done
 
     def _create_batch(self, batch):
+        """One bulk request; returns the failures it counts against max_failures (a request failed whole counts once)."""
         try:
             succeeded, failed = self.api.register_batch([row.spec for row in batch])
         except SarkAPIError as exc:
@@ -696,14 +696,14 @@ class ServerImport:
                 reason = "%s: %s; a rerun registers only what is missing" % (AMBIGUOUS, reason)
             for row in batch:
                 row.result, row.reason, row.api_error = "failed", reason, True
-            return
+            return 1
         except SarkError as exc:
             reason = _short(exc)
             if getattr(exc, "kind", None) == "timeout":
                 reason = "%s: %s; a rerun registers only what is missing" % (AMBIGUOUS, reason)
             for row in batch:
                 row.result, row.reason, row.api_error = "failed", reason, True
-            return
+            return 1
         by_name = {row.name: row for row in batch}
         for item in succeeded:
             row = by_name.pop(str(item.get("name")), None)
@@ -716,6 +716,7 @@ class ServerImport:
         for row in by_name.values():
             row.result, row.api_error = "failed", True
             row.reason = "%s: SARK's answer did not mention this row; a rerun registers only what is missing" % AMBIGUOUS
+        return sum(1 for row in batch if row.result == "failed")
 
     def _settle_unknown(self, rows):
         """After answers that may have come after SARK did the work: what is registered now was registered by this run."""

@@ -112,8 +112,9 @@ options:
     default: 8
   max_failures:
     description:
-      - An import stops sending requests after this many rows failed to register (an API that refuses everything should not be
-        asked 10,000 times); the rows not attempted are reported as failed.
+      - An import stops sending requests after this many failures (an API that refuses everything should not be asked 10,000
+        times); the rows not attempted are reported as failed. A row SARK refused counts once, and so does a bulk request
+        (V(sark_v2)) that failed as a whole.
     type: int
     default: 100
   report_rows:
