@@ -13,16 +13,29 @@ description:
   - Automates the runbook's "Register Server", "Delete Server" (soft and hard), "Bulk Operations - Import servers" and
     the incident runbook's "Disable compromised server" steps, in both layouts.
   - In the V(runbook) layout it uses C(POST /api/v1/servers), C(PATCH /api/v1/servers/{id}) and C(DELETE /api/v1/servers/{id})
-    (the soft delete). In the V(sark_v2) layout it uses C(POST /api/v1/servers/) and, since SARK 2.x answers 405 to
-    DELETE/PATCH of one server, C(PATCH /api/v1/bulk/servers/status).
+    (the soft delete). In the V(sark_v2) layout it uses C(POST /api/v1/servers/), C(POST /api/v1/bulk/servers/register) for an
+    import and, since SARK 2.x answers 405 to DELETE/PATCH of one server, C(PATCH /api/v1/bulk/servers/status). Both bulk
+    routes are called with C(fail_on_first_error=false) and their outcome is read per item (with C(true) SARK 2.x commits
+    and still reports every item failed).
   - Idempotent in both layouts. SARK 2.x does not keep server names unique, so there a server is identified by
-    O(name) and O(endpoint) together (or by O(server_id)); the module looks it up before registering anything.
+    O(name) and O(endpoint) together (or by O(server_id)); the module looks it up before registering anything. Its list
+    route gives items without endpoints and its C(search) is a substring match, so the module keeps the exact name itself and
+    reads each candidate's endpoint with C(GET /api/v1/servers/{id}) (or, past one page of candidates, from
+    C(GET /api/v1/export/servers.json)).
+  - O(endpoint) must be an http(s) URL of at most 500 characters, the same rule an import applies to every row.
   - O(state=purged) deletes the row from PostgreSQL (the runbook's "hard delete"), which takes the server's tools with it
     in V(sark_v2). It needs O(force=true) and the PostgreSQL connection options; nothing else uses the database.
   - With O(import_csv), registers every row of a CSV file that is not registered yet, with O(concurrency) requests in flight,
     and reports a result per row (V(created), V(unchanged), V(failed) with the reason and the line number). Malformed rows
     are reported and skipped; the rest are imported. This replaces the runbook's one-C(curl)-per-line loop, which creates
-    duplicates when run twice.
+    duplicates when run twice. In V(sark_v2) each request registers up to 100 rows (the bulk route); in V(runbook) one
+    POST per row.
+  - The import fails (with every row's result, the counts and, when something was registered, C(changed) and C(partial))
+    when SARK failed any row (an error answer, a timeout, a refusal) or when no row could be imported at all. A bulk request
+    that may have been done before its error answer (HTTP 500/502/504, a timeout) is not retried; its rows are looked up
+    afterwards and reported V(created) when SARK did register them. Rerunning the same import registers only what is still
+    missing.
+  - The CSV is read as UTF-8; a byte-order mark at its start (as spreadsheet programs write) is ignored.
 options:
   state:
     description:
