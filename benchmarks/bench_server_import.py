@@ -209,8 +209,9 @@ def main():
           % ((args.rows, args.sim_workers, curl) + tuple(load_before) + (os.getloadavg()[0],)))
     for res in results:
         report(res, args)
-    print("== summary: " + ", ".join("%s %.1fx (%.1f s vs %.1f s)" % (r["layout"], r["curl_s"] / r["module_s"], r["module_s"],
-                                                                       r["curl_s"]) for r in results))
+    figures = ["%s %.1fx (%.1f s vs %.1f s)" % (r["layout"], r["curl_s"] / r["module_s"], r["module_s"], r["curl_s"])
+               for r in results]
+    print("== summary: " + ", ".join(figures))
     return 0 if all(r["ok"] for r in results) else 1
 
 

@@ -233,9 +233,9 @@ class ServerApi:
         """sark_v2: the export carries no owner, so the owner's servers come from the list route (one page)."""
         body = self._list_page(owner_id=owner_id)
         if body.get("has_more"):
+            page = self.layout.traits["server_list_max"]
             raise SarkLimitError("owner_id %s owns more than %d servers, and SARK 2.x lists one page of at most %d (its cursor "
-                                 "is broken): filter by search or status instead" % (owner_id, len(body.get("items") or []),
-                                                                                    self.layout.traits["server_list_max"]))
+                                 "is broken): filter by search or status instead" % (owner_id, page, page))
         return {str(item.get("id")): str(owner_id) for item in body.get("items") or []}
 
     def get(self, server_id):
@@ -292,8 +292,8 @@ class ServerApi:
         """Change one server's status: runbook DELETE (soft delete) / PATCH, sark_v2 bulk status route."""
         if self.v2:
             route = self.layout.route("servers_bulk_status_route")
-            body = self._request("PATCH", route, json_body={"updates": [{"server_id": server_id, "status": status}],
-                                                           "fail_on_first_error": False}).json() or {}
+            update = {"updates": [{"server_id": server_id, "status": status}], "fail_on_first_error": False}
+            body = self._request("PATCH", route, json_body=update).json() or {}
             done = [i for i in body.get("succeeded_items") or [] if str(i.get("server_id")) == str(server_id)]
             if not done:
                 errors = "; ".join(str(i.get("error")) for i in body.get("failed_items") or []) or "no result for it in %s" % body

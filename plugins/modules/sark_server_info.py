@@ -32,7 +32,7 @@ options:
     description:
       - Only servers of this owner (the runbook's C(?owner_id=)).
       - In V(sark_v2) the export carries no owner, so the owner's servers are taken from one page of the list route
-        (C(?owner_id=), at most 200: SARK 2.x's cursor is broken); an owner of more servers is refused with a clear error.
+        (C(?owner_id=), at most 200, since SARK 2.x's cursor is broken); an owner of more servers is refused with a clear error.
     type: str
   search:
     description: Only servers whose name, endpoint or description contains this text (case-insensitive).
