@@ -53,6 +53,8 @@ TEMPLATES = {
     "user_route": ("/api/v1/users/{user_id}", None),
     "servers_route": ("/api/v1/servers", "/api/v1/servers/"),
     "server_route": ("/api/v1/servers/{server_id}", None),
+    "server_get_route": ("/api/v1/servers/{server_id}", "/api/v1/servers/{server_id}"),
+    "servers_bulk_register_route": (None, "/api/v1/bulk/servers/register"),
     "servers_bulk_status_route": (None, "/api/v1/bulk/servers/status"),
     "servers_export_route": (None, "/api/v1/export/servers.json"),
     "policies_route": ("/api/v1/policies", "/api/v1/policy/list"),
@@ -73,6 +75,11 @@ TRAITS = {
         "csrf_required": False,
         "users_api": True,
         "health_shape": "components",
+        # servers: names unique (409), list items carry the endpoint, one list call returns up to 10,000
+        "server_names_unique": True,
+        "server_list_has_endpoint": True,
+        "server_list_max": 10000,
+        "servers_bulk_max": None,
     },
     "sark_v2": {
         "session_type": "string",
@@ -85,6 +92,12 @@ TRAITS = {
         "csrf_required": True,
         "users_api": False,
         "health_shape": "dependencies",
+        # servers: names not unique, list items without endpoint, one page of <= 200 (cursor and tags= answer 500),
+        # bulk register/status take 1-100 items and fail_on_first_error=true is broken upstream (always send false)
+        "server_names_unique": False,
+        "server_list_has_endpoint": False,
+        "server_list_max": 200,
+        "servers_bulk_max": 100,
     },
 }
 
@@ -105,6 +118,7 @@ ABSENT_REASONS = {
     ("sark_v2", "user_route"): "SARK 2.x has no users API; user changes go through the database",
     ("sark_v2", "server_route"): "SARK 2.x answers 405 to DELETE/PATCH of one server; use the bulk status endpoint",
     ("runbook", "servers_bulk_status_route"): "the runbook layout has no bulk status endpoint",
+    ("runbook", "servers_bulk_register_route"): "the runbook layout has no bulk register endpoint: one POST per server",
     ("runbook", "servers_export_route"): "the runbook layout has no export endpoint; list servers instead",
     ("runbook", "policy_evaluate_route"): "the runbook layout evaluates policies on OPA directly",
     ("sark_v2", "announce_route"): "SARK 2.x has no announce endpoint; use a webhook notification",

@@ -6,9 +6,14 @@
 
 - ``runbook``: ``GET /api/v1/servers?owner_id=&search=&status=&limit=`` -> ``{servers}`` (names unique),
   ``POST /api/v1/servers``, ``PATCH``/``DELETE /api/v1/servers/{id}`` (DELETE is the soft delete).
-- ``sark_v2``: the list route caps a page at 200 and its cursor restarts at page one, so every full
-  listing streams ``GET /api/v1/export/servers.json`` instead; names are not unique (a server is
-  identified by name + endpoint); status changes go through ``PATCH /api/v1/bulk/servers/status``.
+- ``sark_v2``: the list route gives one page of at most 200 items without endpoints (following its
+  cursor answers 500) and ``search`` is a substring match, so every full listing streams
+  ``GET /api/v1/export/servers.json`` and a lookup filters exact names itself and reads endpoints from
+  ``GET /api/v1/servers/{id}`` (or the export); names are not unique (a server is identified by
+  name + endpoint); registrations of an import go through ``POST /api/v1/bulk/servers/register`` and
+  status changes through ``PATCH /api/v1/bulk/servers/status``, always with
+  ``fail_on_first_error: false`` (true is broken upstream: it commits and reports failure) and with
+  the outcome read per item.
 
 Memory stays bounded: the export is decoded object by object from the HTTP stream, CSV files are read
 row by row, and the import keeps only the rows of the file (capped) and the matching existing servers.
@@ -43,6 +48,18 @@ SKIP_COLUMN = "-"
 STREAM_CHUNK = 64 * 1024
 MAX_OBJECT_BYTES = 4 * 1024 * 1024
 URL_PATTERN = re.compile(r"^https?://[^\s/]+[^\s]*$")
+MAX_ENDPOINT = 500
+HYDRATE_MAX = 20
+# a bulk registration is not retried on an answer that may come after SARK did (part of) the work
+BULK_RETRY_ON = (429, 503)
+AMBIGUOUS = "outcome unknown"
+
+
+def endpoint_problem(endpoint):
+    """Why an endpoint is refused (the same rule for one registration and for every import row), or None."""
+    if len(endpoint) > MAX_ENDPOINT or not URL_PATTERN.match(endpoint):
+        return "endpoint %r is not an http(s) URL of at most %d characters" % (endpoint[:80], MAX_ENDPOINT)
+    return None
 
 
 def normalize(item):
@@ -180,28 +197,50 @@ class ServerApi:
         """Every server (filters the API understands are sent to it; the rest are applied here)."""
         filters = dict(filters or {})
         if self.v2:
+            owned = None
+            if filters.get("owner_id") is not None:
+                owned = self._owned_ids(filters.pop("owner_id"))
             with self._lock:
                 self.requests += 1
             source = (normalize(obj) for obj in iter_json_array(stream_get(self.client, self.layout.route("servers_export_route"))))
-        else:
-            query = {"limit": RUNBOOK_LIST_LIMIT, "owner_id": filters.get("owner_id"), "search": filters.get("search")}
-            if filters.get("status") and len(filters["status"]) == 1:
-                query["status"] = filters["status"][0]
-            if filters.get("name") and not filters.get("search"):
-                query["search"] = filters["name"]
-            body = self._request("GET", self.layout.route("servers_route"), query=query).json() or {}
-            items = body.get("servers") or []
-            if len(items) >= RUNBOOK_LIST_LIMIT:
-                self.truncated = True
-            source = (normalize(obj) for obj in items)
-        for server in source:
+            for server in source:
+                if owned is not None:
+                    if server["id"] not in owned:
+                        continue
+                    server["owner_id"] = owned[server["id"]]
+                if matches(server, filters):
+                    yield server
+            return
+        query = {"limit": RUNBOOK_LIST_LIMIT, "owner_id": filters.get("owner_id"), "search": filters.get("search")}
+        if filters.get("status") and len(filters["status"]) == 1:
+            query["status"] = filters["status"][0]
+        if filters.get("name") and not filters.get("search"):
+            query["search"] = filters["name"]
+        body = self._request("GET", self.layout.route("servers_route"), query=query).json() or {}
+        items = body.get("servers") or []
+        if len(items) >= RUNBOOK_LIST_LIMIT:
+            self.truncated = True
+        for server in (normalize(obj) for obj in items):
             if matches(server, filters):
                 yield server
 
+    def _list_page(self, **query):
+        """sark_v2: the one page the list route gives (at most 200 items, no endpoint in them)."""
+        query["limit"] = self.layout.traits["server_list_max"]
+        return self._request("GET", self.layout.route("servers_route"), query=query).json() or {}
+
+    def _owned_ids(self, owner_id):
+        """sark_v2: the export carries no owner, so the owner's servers come from the list route (one page)."""
+        body = self._list_page(owner_id=owner_id)
+        if body.get("has_more"):
+            page = self.layout.traits["server_list_max"]
+            raise SarkLimitError("owner_id %s owns more than %d servers, and SARK 2.x lists one page of at most %d (its cursor "
+                                 "is broken): filter by search or status instead" % (owner_id, page, page))
+        return {str(item.get("id")): str(owner_id) for item in body.get("items") or []}
+
     def get(self, server_id):
         """One server by id, or None."""
-        path = (self.layout.route("server_route", server_id=server_id) if self.layout.has("server_route")
-                else self.layout.route("servers_route").rstrip("/") + "/" + str(server_id))
+        path = self.layout.route("server_get_route", server_id=server_id)
         try:
             body = self._request("GET", path).json()
         except SarkAPIError as exc:
@@ -211,13 +250,20 @@ class ServerApi:
         return normalize(body or {})
 
     def find(self, name, endpoint=None):
-        """The servers named ``name`` (and with ``endpoint`` when given)."""
-        filters = {"name": name, "endpoint": endpoint}
+        """The servers named exactly ``name`` (and with ``endpoint`` when given), each a full record.
+
+        sark_v2: ``search`` is a substring match and list items carry no endpoint, so the exact name is
+        filtered here and each candidate is read whole with GET /api/v1/servers/{id}; past one page of
+        candidates (or more than HYDRATE_MAX of them) the export is read instead.
+        """
+        filters = {"name": name, "endpoint": endpoint.strip() if endpoint else None}
         if self.v2:
-            body = self._request("GET", self.layout.route("servers_route"),
-                                 query={"search": name, "limit": V2_PAGE_LIMIT}).json() or {}
+            body = self._list_page(search=name)
             if not body.get("has_more"):
-                return [s for s in (normalize(i) for i in body.get("items") or []) if matches(s, filters)]
+                ids = [str(i.get("id")) for i in body.get("items") or [] if i.get("name") == name]
+                if len(ids) <= HYDRATE_MAX:
+                    found = [self.get(server_id) for server_id in ids]
+                    return [s for s in found if s is not None and matches(s, filters)]
         return list(self.iter_servers(filters))
 
     # ------------------------------------------------------------------ writing
@@ -245,19 +291,30 @@ class ServerApi:
     def set_status(self, server_id, status):
         """Change one server's status: runbook DELETE (soft delete) / PATCH, sark_v2 bulk status route."""
         if self.v2:
-            body = self._request("PATCH", self.layout.route("servers_bulk_status_route"),
-                                 json_body={"updates": [{"server_id": server_id, "status": status}],
-                                            "fail_on_first_error": True}).json() or {}
-            if body.get("failed"):
-                errors = "; ".join(str(item.get("error")) for item in body.get("failed_items") or [])
+            route = self.layout.route("servers_bulk_status_route")
+            update = {"updates": [{"server_id": server_id, "status": status}], "fail_on_first_error": False}
+            body = self._request("PATCH", route, json_body=update).json() or {}
+            done = [i for i in body.get("succeeded_items") or [] if str(i.get("server_id")) == str(server_id)]
+            if not done:
+                errors = "; ".join(str(i.get("error")) for i in body.get("failed_items") or []) or "no result for it in %s" % body
                 raise SarkAPIError("SARK refused to set server %s to %s: %s" % (server_id, status, errors))
-            return "PATCH %s" % self.layout.route("servers_bulk_status_route")
+            return "PATCH %s" % route
         route = self.layout.route("server_route", server_id=server_id)
         if status == "inactive":
             self._request("DELETE", route)
             return "DELETE %s" % route
         self._request("PATCH", route, json_body={"status": status})
         return "PATCH %s" % route
+
+    def register_batch(self, specs):
+        """sark_v2: POST /api/v1/bulk/servers/register with 1-100 items, fail_on_first_error false.
+
+        Returns (succeeded_items, failed_items). Not retried on 500/502/504 or a timeout: SARK may have
+        registered (some of) the batch before answering, and a retry would register them twice."""
+        body = self._request("POST", self.layout.route("servers_bulk_register_route"),
+                             json_body={"servers": [self.register_body(spec) for spec in specs], "fail_on_first_error": False},
+                             expect=200, retry_on=BULK_RETRY_ON).json() or {}
+        return list(body.get("succeeded_items") or []), list(body.get("failed_items") or [])
 
     def update_fields(self, server_id, changes):
         """runbook only: PATCH endpoint/tags of an existing server."""
@@ -352,7 +409,9 @@ def _same_file(left, right):
 # ---------------------------------------------------------------------- import
 
 class ImportRow:
-    __slots__ = ("line", "name", "endpoint", "spec", "result", "reason", "id")
+    """One data row of an import. api_error: it failed because SARK failed (not because the row is bad)."""
+
+    __slots__ = ("line", "name", "endpoint", "spec", "result", "reason", "id", "api_error")
 
     def __init__(self, line, name=None, endpoint=None, spec=None, result=None, reason=None):
         self.line = line
@@ -362,6 +421,7 @@ class ImportRow:
         self.result = result
         self.reason = reason
         self.id = None
+        self.api_error = False
 
     def as_dict(self):
         return {"line": self.line, "name": self.name, "endpoint": self.endpoint, "result": self.result,
@@ -400,8 +460,8 @@ def parse_row(line, cells, columns, v2, default_transport="http"):
         problem = "name longer than 255 characters"
     elif "endpoint" in values and not endpoint:
         problem = "empty endpoint"
-    elif endpoint and (len(endpoint) > 500 or not URL_PATTERN.match(endpoint)):
-        problem = "endpoint %r is not an http(s) URL of at most 500 characters" % endpoint[:80]
+    elif endpoint and endpoint_problem(endpoint):
+        problem = endpoint_problem(endpoint)
     elif values.get("transport") and values["transport"].lower() not in TRANSPORTS:
         problem = "transport %r is not one of %s" % (values["transport"], ", ".join(TRANSPORTS))
     elif values.get("sensitivity_level") and values["sensitivity_level"].lower() not in SENSITIVITIES:
@@ -432,7 +492,8 @@ def read_csv_rows(path, columns, header, max_rows, v2, default_transport="http")
     rows = []
     if not os.path.isfile(path):
         raise SarkValidationError("import_csv %s does not exist or is not a file" % path)
-    with open(path, "r", encoding="utf-8", errors="replace", newline="") as handle:
+    # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first cell
+    with open(path, "r", encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.reader(handle)
         first = True
         last_error_line = None
@@ -537,9 +598,9 @@ class ServerImport:
             if exc.status == 409 and not self.api.v2:
                 self._resolve_conflict(row)
             else:
-                row.result, row.reason = "failed", _short(exc)
+                row.result, row.reason, row.api_error = "failed", _short(exc), True
         except SarkError as exc:
-            row.result, row.reason = "failed", _short(exc)
+            row.result, row.reason, row.api_error = "failed", _short(exc), True
         return row
 
     def _resolve_conflict(self, row):
@@ -558,35 +619,121 @@ class ServerImport:
                 row.name, found[0]["endpoint"] if found else None)
 
     def create(self, to_create):
-        """POST the rows with at most `concurrency` requests in flight; stops after max_failures failures.
+        """Register the rows with at most `concurrency` requests in flight; stops after max_failures failures.
 
-        `concurrency` workers each take the next row from one shared iterator (no future per row: at
-        thousands of rows the per-row scheduling cost more CPU than the HTTP client itself).
+        Where the layout has a bulk register route, each request carries up to its batch size of rows
+        (the per-request overhead is SARK's cost; the per-server work is the same); otherwise one POST per row.
+        `concurrency` workers each take the next unit (a row or a batch) from one shared iterator (no future
+        per unit: at thousands of rows the per-row scheduling cost more CPU than the HTTP client itself).
         """
+        bulk = self.api.layout.has("servers_bulk_register_route")
+        units = self.batches(to_create) if bulk else [[row] for row in to_create]
         lock = threading.Lock()
-        rows = iter(to_create)
+        source = iter(units)
         tally = {"failures": 0, "stopped": False}
 
         def worker():
             while True:
                 with lock:
-                    row = None if tally["stopped"] else next(rows, None)
-                if row is None:
+                    unit = None if tally["stopped"] else next(source, None)
+                if unit is None:
                     return
-                if self._create_one(row).result == "failed":
+                if bulk:
+                    failures = self._create_batch(unit)
+                else:
+                    failures = 1 if self._create_one(unit[0]).result == "failed" else 0
+                if failures:
                     with lock:
-                        tally["failures"] += 1
+                        tally["failures"] += failures
                         if tally["failures"] >= self.max_failures:
                             tally["stopped"] = True
 
-        workers = max(1, min(self.concurrency, len(to_create)))
+        workers = max(1, min(self.concurrency, len(units)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for future in [pool.submit(worker) for _n in range(workers)]:
                 future.result()  # a worker's unexpected exception surfaces here
+        if bulk:
+            self._settle_unknown([row for row in to_create if row.result == "failed" and row.reason and AMBIGUOUS in row.reason])
         for row in to_create:
             if row.result is None:
                 row.result, row.reason = "failed", "not attempted: max_failures=%d reached" % self.max_failures
+                row.api_error = True
         return tally["stopped"]
+
+    def batches(self, rows):
+        """Batches of at most the layout's bulk size in which no name appears twice, in file order.
+
+        SARK answers per item with the name only (failed_items carry no id or index), so a name must be
+        unique within its request for each answer to belong to exactly one row."""
+        size = self.api.layout.traits.get("servers_bulk_max") or 100
+        done, pending = [], []
+        for row in rows:
+            for batch, names in pending:
+                if row.name not in names:
+                    batch.append(row)
+                    names.add(row.name)
+                    break
+            else:
+                pending.append(([row], {row.name}))
+            if len(pending) > 50:
+                # one name on many rows (different endpoints): do not search ever more open batches
+                done.append(pending.pop(0)[0])
+            full = [entry for entry in pending if len(entry[0]) >= size]
+            if full:
+                done.extend(batch for batch, _names in full)
+                pending = [entry for entry in pending if len(entry[0]) < size]
+        done.extend(batch for batch, _names in pending)
+        return done
+
+    def _create_batch(self, batch):
+        """One bulk request; returns the failures it counts against max_failures (a request failed whole counts once)."""
+        try:
+            succeeded, failed = self.api.register_batch([row.spec for row in batch])
+        except SarkAPIError as exc:
+            status = exc.status or 0
+            reason = _short(exc)
+            if status >= 500 and status != 503:
+                reason = "%s: %s; a rerun registers only what is missing" % (AMBIGUOUS, reason)
+            for row in batch:
+                row.result, row.reason, row.api_error = "failed", reason, True
+            return 1
+        except SarkError as exc:
+            reason = _short(exc)
+            if getattr(exc, "kind", None) == "timeout":
+                reason = "%s: %s; a rerun registers only what is missing" % (AMBIGUOUS, reason)
+            for row in batch:
+                row.result, row.reason, row.api_error = "failed", reason, True
+            return 1
+        by_name = {row.name: row for row in batch}
+        for item in succeeded:
+            row = by_name.pop(str(item.get("name")), None)
+            if row is not None:
+                row.result, row.id = "created", str(item.get("server_id") or "") or None
+        for item in failed:
+            row = by_name.pop(str(item.get("name")), None)
+            if row is not None:
+                row.result, row.reason, row.api_error = "failed", "SARK: %s" % str(item.get("error"))[:300], True
+        for row in by_name.values():
+            row.result, row.api_error = "failed", True
+            row.reason = "%s: SARK's answer did not mention this row; a rerun registers only what is missing" % AMBIGUOUS
+        return sum(1 for row in batch if row.result == "failed")
+
+    def _settle_unknown(self, rows):
+        """After answers that may have come after SARK did the work: what is registered now was registered by this run."""
+        if not rows:
+            return
+        wanted = {server_key(row.name, row.endpoint): row for row in rows}
+        names = {row.name for row in rows}
+        try:
+            for server in self.api.iter_servers():
+                if server["name"] not in names:
+                    continue
+                row = wanted.pop(server_key(server["name"], server["endpoint"]), None)
+                if row is not None:
+                    row.result, row.id, row.api_error = "created", server["id"], False
+                    row.reason = "registered although SARK's answer was an error (%s)" % row.reason[:200]
+        except SarkError:
+            return  # the rows stay failed with their reason: a rerun settles them
 
 
 def _short(exc):

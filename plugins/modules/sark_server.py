@@ -13,16 +13,29 @@ description:
   - Automates the runbook's "Register Server", "Delete Server" (soft and hard), "Bulk Operations - Import servers" and
     the incident runbook's "Disable compromised server" steps, in both layouts.
   - In the V(runbook) layout it uses C(POST /api/v1/servers), C(PATCH /api/v1/servers/{id}) and C(DELETE /api/v1/servers/{id})
-    (the soft delete). In the V(sark_v2) layout it uses C(POST /api/v1/servers/) and, since SARK 2.x answers 405 to
-    DELETE/PATCH of one server, C(PATCH /api/v1/bulk/servers/status).
+    (the soft delete). In the V(sark_v2) layout it uses C(POST /api/v1/servers/), C(POST /api/v1/bulk/servers/register) for an
+    import and, since SARK 2.x answers 405 to DELETE/PATCH of one server, C(PATCH /api/v1/bulk/servers/status). Both bulk
+    routes are called with C(fail_on_first_error=false) and their outcome is read per item (with C(true) SARK 2.x commits
+    and still reports every item failed).
   - Idempotent in both layouts. SARK 2.x does not keep server names unique, so there a server is identified by
-    O(name) and O(endpoint) together (or by O(server_id)); the module looks it up before registering anything.
+    O(name) and O(endpoint) together (or by O(server_id)); the module looks it up before registering anything. Its list
+    route gives items without endpoints and its C(search) is a substring match, so the module keeps the exact name itself and
+    reads each candidate's endpoint with C(GET /api/v1/servers/{id}) (or, past one page of candidates, from
+    C(GET /api/v1/export/servers.json)).
+  - O(endpoint) must be an http(s) URL of at most 500 characters, the same rule an import applies to every row.
   - O(state=purged) deletes the row from PostgreSQL (the runbook's "hard delete"), which takes the server's tools with it
     in V(sark_v2). It needs O(force=true) and the PostgreSQL connection options; nothing else uses the database.
   - With O(import_csv), registers every row of a CSV file that is not registered yet, with O(concurrency) requests in flight,
     and reports a result per row (V(created), V(unchanged), V(failed) with the reason and the line number). Malformed rows
     are reported and skipped; the rest are imported. This replaces the runbook's one-C(curl)-per-line loop, which creates
-    duplicates when run twice.
+    duplicates when run twice. In V(sark_v2) each request registers up to 100 rows (the bulk route); in V(runbook) one
+    POST per row.
+  - The import fails (with every row's result, the counts and, when something was registered, C(changed) and C(partial))
+    when SARK failed any row (an error answer, a timeout, a refusal) or when no row could be imported at all. A bulk request
+    that may have been done before its error answer (HTTP 500/502/504, a timeout) is not retried; its rows are looked up
+    afterwards and reported V(created) when SARK did register them. Rerunning the same import registers only what is still
+    missing.
+  - The CSV is read as UTF-8; a byte-order mark at its start (as spreadsheet programs write) is ignored.
 options:
   state:
     description:
@@ -112,8 +125,9 @@ options:
     default: 8
   max_failures:
     description:
-      - An import stops sending requests after this many rows failed to register (an API that refuses everything should not be
-        asked 10,000 times); the rows not attempted are reported as failed.
+      - An import stops sending requests after this many failures (an API that refuses everything should not be asked 10,000
+        times); the rows not attempted are reported as failed. A row SARK refused counts once, and so does a bulk request
+        (V(sark_v2)) that failed as a whole.
     type: int
     default: 100
   report_rows:
@@ -265,6 +279,7 @@ from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkModule,
+    SarkOperationError,
     SarkPreconditionError,
     SarkValidationError,
 )
@@ -273,6 +288,7 @@ from ansible_collections.sark.ops.plugins.module_utils._servers import (
     STATUSES,
     ServerApi,
     ServerImport,
+    endpoint_problem,
     hard_delete,
     read_csv_rows,
     validate_columns,
@@ -424,15 +440,20 @@ def run_import(module, api):
                                   api.v2, params["transport"])
     job = ServerImport(api, rows, params["concurrency"], params["max_failures"])
     to_create = job.classify()
+    bulk = api.layout.has("servers_bulk_register_route")
+    route = api.layout.route("servers_bulk_register_route" if bulk else "servers_route")
+    requests = len(job.batches(to_create)) if bulk else len(to_create)
     module.evidence.plan("register", count=len(to_create), sample=[r.name for r in to_create[:20]],
-                         request="POST %s" % api.layout.route("servers_route"))
+                         request="POST %s" % route, requests=requests)
     stopped = False
     if module.check_mode:
         for row in to_create:
             row.result = "created"
     elif to_create:
         stopped = job.create(to_create)
-        module.evidence.executed("register", count=sum(1 for r in to_create if r.result == "created"), concurrency=params["concurrency"])
+        created = sum(1 for r in to_create if r.result == "created")
+        if created:
+            module.evidence.executed("register", count=created, concurrency=params["concurrency"], request="POST %s" % route)
     counts = {"rows": len(rows), "created": 0, "unchanged": 0, "failed": 0}
     for row in rows:
         counts[row.result] += 1
@@ -459,6 +480,17 @@ def run_import(module, api):
             lines.append("... and %d more" % (len(created) - DIFF_SAMPLE))
         result["diff"] = {"before": "", "after": "\n".join(lines) + ("\n" if lines else ""),
                           "after_header": "servers registered from %s" % params["import_csv"]}
+    api_failed = sum(1 for r in rows if r.result == "failed" and r.api_error)
+    nothing_done = counts["rows"] > 0 and counts["created"] + counts["unchanged"] == 0
+    if api_failed or nothing_done:
+        # a run that SARK failed (even in part), or that achieved none of what was asked, is a failed task: the
+        # per-row results stay in the result, and a rerun registers only what is still missing
+        why = ("SARK failed %d row(s)" % api_failed) if api_failed else "no row could be imported"
+        details = {k: v for k, v in result.items() if k not in ("msg", "changed")}
+        raise SarkOperationError("Import of %s failed: %s. %s; see rows (result=failed) for the line numbers and reasons%s."
+                                 % (params["import_csv"], why, result["msg"],
+                                    "; rerun the same import when SARK is healthy: it registers only what is missing"
+                                    if api_failed else ""), **details)
     if counts["failed"]:
         module.warn("%d row(s) of %s failed; see rows (result=failed) for the line numbers and reasons" % (counts["failed"], params["import_csv"]))
     return result
@@ -477,6 +509,9 @@ def run(module):
             api.close()
     elif not (params["name"] or params["server_id"]):
         raise SarkValidationError("Give name (and endpoint), server_id, or import_csv")
+    elif params["endpoint"] is not None and endpoint_problem(params["endpoint"].strip()):
+        # the same rule as every row of an import
+        raise SarkValidationError("%s: nothing was changed. Give the server's http(s) URL." % endpoint_problem(params["endpoint"].strip()))
     elif params["state"] == "purged":
         result = purge(module, layout)
     else:

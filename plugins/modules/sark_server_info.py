@@ -13,8 +13,9 @@ description:
   - Automates the runbook's "List Servers" (all, by owner, by search) and "Bulk Operations - Export all servers" steps, and the
     incident runbook's server count, in both layouts.
   - In the V(runbook) layout it reads C(GET /api/v1/servers) with the filters the API knows (up to 10,000 servers, the route's
-    limit; RV(truncated) says when that cap was hit). In the V(sark_v2) layout the list route caps a page at 200 and its cursor
-    restarts at page one, so the module streams C(GET /api/v1/export/servers.json) and filters as it reads.
+    limit; RV(truncated) says when that cap was hit). In the V(sark_v2) layout the list route gives one page of at most 200
+    items without endpoints (following its cursor answers 500), so the module streams C(GET /api/v1/export/servers.json) and
+    filters as it reads.
   - With O(export_path), every matching server is streamed to a CSV or JSON file (bounded memory, written to a temporary file
     and moved into place); RV(servers) then holds at most O(max_results) of them.
 options:
@@ -28,7 +29,10 @@ options:
     description: Only servers with exactly this endpoint.
     type: str
   owner_id:
-    description: Only servers of this owner (the runbook's C(?owner_id=); applied by the module in V(sark_v2)).
+    description:
+      - Only servers of this owner (the runbook's C(?owner_id=)).
+      - In V(sark_v2) the export carries no owner, so the owner's servers are taken from one page of the list route
+        (C(?owner_id=), at most 200, since SARK 2.x's cursor is broken); an owner of more servers is refused with a clear error.
     type: str
   search:
     description: Only servers whose name, endpoint or description contains this text (case-insensitive).

@@ -297,16 +297,16 @@ def test_v2_servers_redirect_csrf_and_duplicates(v2):
 
 
 def test_v2_list_limits_broken_cursor_and_total(v2):
+    """Details in test_sarksim_servers.py (the contract's servers section, fact by fact)."""
     with v2.client() as client:
         assert client.get("/api/v1/servers/", params={"limit": 201}).status_code == 422
         page = client.get("/api/v1/servers/", params={"limit": 2}).json()
         assert set(page) == {"items", "next_cursor", "has_more", "total"}
         assert page["has_more"] and page["next_cursor"] and page["total"] is None
         item = page["items"][0]
-        assert {"id", "name", "endpoint", "status", "owner_id", "tags", "transport", "sensitivity_level"} <= set(item)
+        assert set(item) == {"id", "name", "transport", "status", "sensitivity_level", "created_at"}
         assert item["status"] == item["status"].lower()
-        again = client.get("/api/v1/servers/", params={"limit": 2, "cursor": page["next_cursor"]}).json()
-        assert [i["id"] for i in again["items"]] == [i["id"] for i in page["items"]]  # the cursor is ignored
+        assert client.get("/api/v1/servers/", params={"limit": 2, "cursor": page["next_cursor"]}).status_code == 500
         total = client.get("/api/v1/servers/", params={"status": "unhealthy", "include_total": "true"}).json()
         assert len(total["items"]) == 1 and total["total"] > 1  # total ignores the filters
         assert client.get("/api/v1/servers/", params={"search": "analytics"}).json()["items"][0]["name"] == "analytics"
@@ -328,7 +328,8 @@ def test_v2_no_delete_or_patch_and_bulk_status(v2):
         atomic = client.patch("/api/v1/bulk/servers/status", json={"fail_on_first_error": True, "updates": [
             {"server_id": ids[0], "status": "active"}, {"server_id": "not-a-uuid", "status": "active"}]}).json()
         assert (atomic["succeeded"], atomic["failed"]) == (0, 2)
-    assert _sql(v2, "SELECT status::text FROM mcp_servers WHERE id = %s", (ids[0],)) == [("INACTIVE",)]
+    # SARK 2.x's broken transactional mode: reported failed, the first update committed anyway
+    assert _sql(v2, "SELECT status::text FROM mcp_servers WHERE id = %s", (ids[0],)) == [("ACTIVE",)]
 
 
 def test_v2_export_json_and_csv(v2):

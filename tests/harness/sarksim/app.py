@@ -49,6 +49,7 @@ class FaultIn(BaseModel):
     method: Optional[str] = None
     delay_seconds: float = 0.0
     body: Optional[Any] = None
+    after: bool = False
 
 
 def _redis_ping(state):
@@ -178,6 +179,9 @@ def add_sim_routes(app, state):
     async def add_fault(fault: FaultIn):
         if fault.status is None and not fault.delay_seconds:
             return JSONResponse({"detail": "give a status, a delay_seconds, or both"}, status_code=422)
+        if fault.after and (fault.status is not None or not fault.delay_seconds):
+            return JSONResponse({"detail": "after holds the real answer: give delay_seconds and no status"},
+                                status_code=422)
         return {"fault": state.faults.add(**fault.model_dump())}
 
     @app.get("/_sim/faults", include_in_schema=False)

@@ -55,6 +55,18 @@ def client_ip(scope, headers):
     return client[0] if client else "unknown"
 
 
+def _held(send, delay):
+    """A send that holds the answer until `delay` seconds after the app started answering (work done, answer late)."""
+    state = {"slept": False}
+
+    async def held(message):
+        if not state["slept"]:
+            state["slept"] = True
+            await asyncio.sleep(delay)
+        await send(message)
+    return held
+
+
 class SimMiddleware:
     """Wraps the FastAPI app; everything under /_sim/ passes straight through."""
 
@@ -98,7 +110,10 @@ class SimMiddleware:
         method, path = scope["method"], scope["path"]
         config = self.state.config
         fault = self.state.faults.take(method, path)
-        if fault:
+        if fault and fault.get("after"):
+            entry["fault"] = fault["id"]
+            send = _held(send, fault["delay_seconds"])
+        elif fault:
             entry["fault"] = fault["id"]
             if fault["delay_seconds"] > 0:
                 await asyncio.sleep(fault["delay_seconds"])

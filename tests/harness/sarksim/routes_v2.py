@@ -1,11 +1,22 @@
 """The HTTP API of the `sark_v2` layout (what the SARK 2.x code serves).
 
-Deliberate fidelity to SARK 2.x quirks:
+Deliberate fidelity to SARK 2.x quirks (contract section "SARK 2.x details that decide idempotence,
+bulk work and safe writes"):
 - routes end in a slash, so /api/v1/servers answers 307 (Starlette's trailing-slash redirect);
 - no DELETE/PATCH on /api/v1/servers/{id}: 405 (the only way is the bulk status route);
-- list pagination is broken: the `cursor` parameter is accepted and ignored, so every "next page"
-  is the first page again while `next_cursor` keeps coming; `total` is null unless
-  include_total=true, and then it counts the whole table, ignoring the filters;
+- list items carry only {id, name, transport, status, sensitivity_level, created_at} (no endpoint, no
+  description); `search` is a case-insensitive substring match on the name, newest first; `limit`
+  is 1-200; following `next_cursor` answers 500 and so does any `tags=` filter; `total` is null
+  unless include_total=true, and then it counts the whole table, ignoring the filters;
+- GET /api/v1/servers/{id} is the full record (endpoint, tools, metadata); the export
+  /api/v1/export/servers.json lists every server unpaged;
+- a registration (single or bulk item) asks for a policy decision (`server:register`), writes the
+  server row(s) and a SERVER_REGISTERED audit event: a bulk request does the same work per item;
+  a single registration denied by policy answers 500 "Server registration failed" (SARK wraps its
+  403 in a catch-all);
+- both bulk endpoints with fail_on_first_error=true report every item failed with "Transaction
+  failed: Can't operate on closed transaction inside context manager..." while the first item
+  (register) or the first update (status) is committed anyway (SARK commits inside begin_nested);
 - server names are not unique.
 """
 
@@ -32,19 +43,29 @@ SENSITIVITIES = ("low", "medium", "high", "critical")
 LEVEL_PATTERN = "^(low|medium|high|critical)$"
 SERVER_COLUMNS = ("id, name, description, lower(transport::text), endpoint, lower(status::text),"
                   " lower(sensitivity_level::text), owner_id, team_id, tags, extra_metadata, created_at, updated_at")
-CSV_FIELDS = ("id", "name", "description", "transport", "endpoint", "status", "sensitivity_level", "owner_id",
-              "team_id", "tags", "created_at", "updated_at")
+CSV_FIELDS = ("id", "name", "description", "transport", "endpoint", "status", "sensitivity_level", "created_at")
 EXPORT_BATCH = 1000
+CLOSED_TRANSACTION = ("Can't operate on closed transaction inside context manager.  Please complete the context "
+                      "manager before emitting further commands.")
 
 
-def server_json(row, with_metadata=False):
-    item = {"id": str(row[0]), "name": row[1], "description": row[2], "transport": row[3], "endpoint": row[4],
-            "status": row[5], "sensitivity_level": row[6], "owner_id": str(row[7]) if row[7] else None,
-            "team_id": str(row[8]) if row[8] else None, "tags": row[9], "created_at": iso(row[11]),
-            "updated_at": iso(row[12])}
-    if with_metadata:
-        item["metadata"] = row[10]
-    return item
+def list_item_json(row):
+    """A list item as SARK 2.x's ServerListItem: no endpoint, no description."""
+    return {"id": str(row[0]), "name": row[1], "transport": row[3], "status": row[5], "sensitivity_level": row[6],
+            "created_at": iso(row[11])}
+
+
+def server_json(row):
+    """GET /api/v1/servers/{id} (tools are added by the route)."""
+    return {"id": str(row[0]), "name": row[1], "description": row[2], "transport": row[3], "endpoint": row[4],
+            "status": row[5], "sensitivity_level": row[6], "metadata": row[10], "created_at": iso(row[11])}
+
+
+def export_json(row):
+    """One server of GET /api/v1/export/servers.json."""
+    return {"id": str(row[0]), "name": row[1], "description": row[2], "transport": row[3], "endpoint": row[4],
+            "status": row[5], "sensitivity_level": row[6], "created_at": iso(row[11]), "updated_at": iso(row[12]),
+            "metadata": row[10]}
 
 
 class ToolDefinition(BaseModel):
@@ -68,6 +89,25 @@ class ServerRegistrationRequest(BaseModel):
     sensitivity_level: str = Field("medium", pattern=LEVEL_PATTERN)
     signature: Optional[str] = None
     metadata: Dict[str, Any] = Field(default_factory=dict)
+
+
+class BulkRegistrationItem(BaseModel):
+    name: str = Field(..., min_length=1, max_length=255)
+    transport: str = Field(..., pattern="^(http|stdio|sse)$")
+    endpoint: Optional[str] = Field(None, max_length=500)
+    command: Optional[str] = Field(None, max_length=500)
+    version: str = "2025-06-18"
+    capabilities: List[str] = Field(default_factory=list)
+    tools: List[Dict[str, Any]] = Field(default_factory=list)
+    description: Optional[str] = Field(None, max_length=1000)
+    sensitivity_level: str = Field("medium", pattern=LEVEL_PATTERN)
+    signature: Optional[str] = None
+    metadata: Dict[str, Any] = Field(default_factory=dict)
+
+
+class BulkServerRegistrationRequest(BaseModel):
+    servers: List[BulkRegistrationItem] = Field(..., min_length=1, max_length=100)
+    fail_on_first_error: bool = False
 
 
 class ServerStatusUpdateItem(BaseModel):
@@ -105,33 +145,90 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
     """All /api/v1 routes of the sark_v2 layout, bound to one simulator state."""
     router = APIRouter(prefix="/api/v1")
 
+    def registration_allowed(claims, item):
+        """SARK asks OPA `server:register` on resource server:{name} for every registration (bulk: per item)."""
+        context = {"user_role": claims.get("role", "developer"), "user_teams": [], "server_name": item.name,
+                   "sensitivity_level": item.sensitivity_level, "transport": item.transport}
+        decision, _cache_hit = decide(claims["sub"], "server:register", None, None, "server:%s" % item.name, context,
+                                      claims)
+        return decision.get("allow") is True
+
+    def insert_server(cur, item, claims, tools):
+        """The server row (and its tools) of one registration; returns (server_id, status, consul_id)."""
+        server_id = str(uuid.uuid4())
+        # owner is the caller when the caller is a known user (FK to users, ON DELETE SET NULL)
+        cur.execute(
+            "INSERT INTO mcp_servers (id, name, description, transport, endpoint, command, mcp_version,"
+            " capabilities, sensitivity_level, signature, status, owner_id, tags, extra_metadata)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'REGISTERED',"
+            " (SELECT id FROM users WHERE id = %s), '[]', %s) RETURNING lower(status::text), consul_id",
+            (server_id, item.name, item.description, item.transport.upper(), item.endpoint, item.command,
+             item.version, Json(item.capabilities), item.sensitivity_level.upper(), item.signature,
+             as_uuid(claims["sub"]), Json(item.metadata)))
+        status, consul_id = cur.fetchone()
+        if tools:
+            execute_values(cur, "INSERT INTO mcp_tools (id, server_id, name, description, parameters,"
+                           " sensitivity_level, signature, requires_approval) VALUES %s",
+                           [(str(uuid.uuid4()), server_id, t["name"], t.get("description"), Json(t.get("parameters") or {}),
+                             str(t.get("sensitivity_level") or item.sensitivity_level).upper(), t.get("signature"),
+                             bool(t.get("requires_approval"))) for t in tools])
+        return server_id, status, consul_id
+
+    def register_one(item, claims, tools):
+        # without tools the registration is one statement (no BEGIN/COMMIT round trips); with tools, a transaction
+        with state.db.connection(autocommit=not tools) as conn:
+            with conn.cursor() as cur:
+                return insert_server(cur, item, claims, tools)
+
     @router.post("/servers/", status_code=201)
     def register_server(body: ServerRegistrationRequest, request: Request, claims=Depends(current_claims)):
-        server_id = str(uuid.uuid4())
-        # without tools the registration is one statement (no BEGIN/COMMIT round trips); with tools, a transaction
-        with state.db.connection(autocommit=not body.tools) as conn:
-            with conn.cursor() as cur:
-                # owner is the caller when the caller is a known user (FK to users, ON DELETE SET NULL)
-                cur.execute(
-                    "INSERT INTO mcp_servers (id, name, description, transport, endpoint, command, mcp_version,"
-                    " capabilities, sensitivity_level, signature, status, owner_id, tags, extra_metadata)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'REGISTERED',"
-                    " (SELECT id FROM users WHERE id = %s), '[]', %s) RETURNING lower(status::text), consul_id",
-                    (server_id, body.name, body.description, body.transport.upper(), body.endpoint, body.command,
-                     body.version, Json(body.capabilities), body.sensitivity_level.upper(), body.signature,
-                     as_uuid(claims["sub"]), Json(body.metadata)))
-                status, consul_id = cur.fetchone()
-                if body.tools:
-                    execute_values(cur, "INSERT INTO mcp_tools (id, server_id, name, description, parameters,"
-                                   " sensitivity_level, signature, requires_approval) VALUES %s",
-                                   [(str(uuid.uuid4()), server_id, t.name, t.description, Json(t.parameters),
-                                     t.sensitivity_level.upper(), t.signature, t.requires_approval)
-                                    for t in body.tools])
+        if not registration_allowed(claims, body):
+            # SARK raises 403 inside a catch-all that turns every exception into this 500
+            return JSONResponse({"detail": "Server registration failed"}, status_code=500)
+        tools = [t.model_dump() for t in body.tools]
+        server_id, status, consul_id = register_one(body, claims, tools)
         write_v2_audit(state, "SERVER_REGISTERED", "MEDIUM", claims=claims, server_id=server_id,
                        ip_address=client_host(request), user_agent=request.headers.get("user-agent"),
                        details={"server_name": body.name, "transport": body.transport,
                                 "tool_count": len(body.tools), "sensitivity_level": body.sensitivity_level})
         return JSONResponse({"server_id": server_id, "status": status, "consul_id": consul_id}, status_code=201)
+
+    @router.post("/bulk/servers/register")
+    def bulk_register(body: BulkServerRegistrationRequest, request: Request, claims=Depends(current_claims)):
+        """Per item the same work as one registration: policy decision, the INSERT(s), one audit event."""
+        items = body.servers
+        allowed = [registration_allowed(claims, item) for item in items]
+        succeeded, failed = [], []
+        if body.fail_on_first_error:
+            if not all(allowed):
+                failed = [{"name": item.name, "error": "Policy denied: Policy evaluation completed" if not ok else
+                           "Transaction rolled back due to policy failures"} for item, ok in zip(items, allowed)]
+            else:
+                # SARK commits the first server inside begin_nested(); its next statement then fails
+                try:
+                    register_one(items[0], claims, items[0].tools)
+                    error = CLOSED_TRANSACTION
+                except (psycopg2.Error, KeyError, TypeError) as exc:
+                    error = str(exc)
+                failed = [{"name": item.name, "error": "Transaction failed: %s" % error} for item in items]
+        else:
+            for item, ok in zip(items, allowed):
+                if not ok:
+                    failed.append({"name": item.name, "error": "Policy denied: Policy evaluation completed"})
+                    continue
+                try:
+                    server_id, status, _consul = register_one(item, claims, item.tools)
+                except (psycopg2.Error, KeyError, TypeError) as exc:
+                    failed.append({"name": item.name, "error": str(exc)})
+                    continue
+                succeeded.append({"server_id": server_id, "name": item.name, "status": status})
+                # one audit write per server, as SARK's bulk service logs each (and as one registration does):
+                # batching them here would make the bulk route cheaper than SARK's
+                write_v2_audit(state, "SERVER_REGISTERED", "MEDIUM", claims=claims, server_id=server_id,
+                               ip_address=client_host(request), user_agent=request.headers.get("user-agent"),
+                               details={"server_name": item.name, "bulk_operation": True})
+        return {"total": len(items), "succeeded": len(succeeded), "failed": len(failed),
+                "succeeded_items": succeeded, "failed_items": failed}
 
     @router.get("/servers/")
     def list_servers(limit: int = Query(50, ge=1, le=200), cursor: Optional[str] = None,
@@ -140,7 +237,10 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
                      owner_id: Optional[str] = None, tags: Optional[str] = None, match_all_tags: bool = False,
                      search: Optional[str] = None, include_total: bool = False,
                      claims=Depends(current_claims)):
-        del claims, cursor  # the cursor is ignored: SARK 2.x pagination restarts at page one
+        del claims
+        if cursor is not None or tags:
+            # SARK 2.x: decoding its own cursor and the tags filter both raise (upstream bugs)
+            return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
         where, params = [], []
         if status:
             where.append("status::text = ANY(%s)")
@@ -152,13 +252,10 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
             if value:
                 where.append("%s = %%s" % column)
                 params.append(as_uuid(value) or "00000000-0000-0000-0000-000000000000")
-        if tags:
-            where.append("tags::jsonb %s %%s" % ("?&" if match_all_tags else "?|"))
-            params.append([t.strip() for t in tags.split(",") if t.strip()])
+        del match_all_tags
         if search:
-            where.append("(name ILIKE %s OR description ILIKE %s)")
-            pattern = "%" + escape_like(search) + "%"
-            params += [pattern, pattern]
+            where.append("name ILIKE %s")
+            params.append("%" + escape_like(search) + "%")
         sql = "SELECT " + SERVER_COLUMNS + " FROM mcp_servers"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -177,7 +274,7 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
         next_cursor = None
         if has_more and rows:
             next_cursor = base64.b64encode(iso(rows[-1][11]).encode("utf-8")).decode("ascii")
-        return {"items": [server_json(r) for r in rows], "next_cursor": next_cursor, "has_more": has_more,
+        return {"items": [list_item_json(r) for r in rows], "next_cursor": next_cursor, "has_more": has_more,
                 "total": total}
 
     @router.get("/servers/{server_id}")
@@ -195,7 +292,7 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
                              for t in cur.fetchall()]
         if row is None:
             raise HTTPException(status_code=404, detail="Server not found")
-        item = server_json(row, with_metadata=True)
+        item = server_json(row)
         item["tools"] = tools
         return item
 
@@ -216,15 +313,16 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
         with state.db.connection() as conn:
             with conn.cursor() as cur:
                 if body.fail_on_first_error:
-                    # all or nothing: the first failure rolls every update back, all reported failed
+                    # SARK commits the first update inside begin_nested(); its next statement then fails, so every
+                    # item is reported failed although the first change is in the table (and no audit event for it)
                     try:
-                        for update in body.updates:
-                            succeeded.append(apply_status(cur, update))
+                        apply_status(cur, body.updates[0])
+                        error = CLOSED_TRANSACTION
                     except (_StatusUpdateFailed, psycopg2.DataError) as exc:
                         conn.rollback()
-                        succeeded = []
-                        failed = [{"server_id": u.server_id, "error": "Transaction failed: %s" % exc}
-                                  for u in body.updates]
+                        error = str(exc)
+                    failed = [{"server_id": u.server_id, "error": "Transaction failed: %s" % error}
+                              for u in body.updates]
                 else:
                     for update in body.updates:
                         cur.execute("SAVEPOINT bulk_item")
@@ -265,7 +363,7 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
             json.dumps(utcnow().isoformat()), total)
         first = True
         for batch in rows:
-            text = ", ".join(json.dumps(server_json(r, with_metadata=True)) for r in batch)
+            text = ", ".join(json.dumps(export_json(r)) for r in batch)
             yield text if first else ", " + text
             first = False
         yield "]}"
@@ -281,8 +379,7 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
             buffer = io.StringIO()
             writer = csv.writer(buffer)
             for row in batch:
-                item = server_json(row)
-                item["tags"] = json.dumps(item["tags"])
+                item = export_json(row)
                 writer.writerow(["" if item[f] is None else item[f] for f in CSV_FIELDS])
             yield buffer.getvalue()
 
@@ -319,31 +416,37 @@ def build_router(state, current_claims):  # pylint: disable=too-many-statements,
             return False, "developer"
         return bool(row[0]) or row[1] == "admin", row[1]
 
+    def decide(user, action, tool, server_id, resource, parameters, claims):
+        """A policy decision as SARK's OPA client makes it: the Redis cache, else OPA (fail closed) or the built-in rule.
+
+        Returns (decision dict, cache_hit)."""
+        config = state.config
+        resource = resource or policy.resource_of(tool, server_id)
+        key = policy.decision_key(user, action, resource, parameters)
+        cached = state.redis.get(key)
+        if cached is not None:
+            return json.loads(cached), True
+        is_admin, role = user_is_admin(user, claims)
+        cacheable = True
+        if config.opa_url:
+            opa_input = {"user": {"id": user, "role": role, "is_admin": is_admin, "teams": []},
+                         "action": action,
+                         "tool": {"name": tool} if tool else None,
+                         "server": {"id": server_id} if server_id else None,
+                         "parameters": parameters, "context": {"timestamp": int(utcnow().timestamp())}}
+            allow, reason, filtered, cacheable = policy.opa_decision(config.opa_url, opa_input, config.opa_timeout)
+        else:
+            allow, reason, filtered = policy.builtin_decision(is_admin, action, parameters)
+        decision = {"allow": allow, "reason": reason, "filtered_parameters": filtered,
+                    "audit_id": str(uuid.uuid4())}
+        if cacheable:
+            state.redis.set(key, json.dumps(decision), ex=config.policy_cache_ttl)
+        return decision, False
+
     @router.post("/policy/evaluate")
     def evaluate(body: PolicyEvaluationRequest, request: Request, claims=Depends(current_claims)):
-        config = state.config
         user = body.user_id or claims["sub"]
-        key = policy.decision_key(user, body.action, policy.resource_of(body.tool, body.server_id), body.parameters)
-        cached = state.redis.get(key)
-        cache_hit = cached is not None
-        if cache_hit:
-            decision = json.loads(cached)
-        else:
-            is_admin, role = user_is_admin(user, claims)
-            cacheable = True
-            if config.opa_url:
-                opa_input = {"user": {"id": user, "role": role, "is_admin": is_admin, "teams": []},
-                             "action": body.action,
-                             "tool": {"name": body.tool} if body.tool else None,
-                             "server": {"id": body.server_id} if body.server_id else None,
-                             "parameters": body.parameters, "context": {"timestamp": int(utcnow().timestamp())}}
-                allow, reason, filtered, cacheable = policy.opa_decision(config.opa_url, opa_input, config.opa_timeout)
-            else:
-                allow, reason, filtered = policy.builtin_decision(is_admin, body.action, body.parameters)
-            decision = {"allow": allow, "reason": reason, "filtered_parameters": filtered,
-                        "audit_id": str(uuid.uuid4())}
-            if cacheable:
-                state.redis.set(key, json.dumps(decision), ex=config.policy_cache_ttl)
+        decision, cache_hit = decide(user, body.action, body.tool, body.server_id, None, body.parameters, claims)
         allow = decision.get("allow") is True
         audit_id = write_v2_audit(
             state, "AUTHORIZATION_ALLOWED" if allow else "AUTHORIZATION_DENIED", "LOW" if allow else "MEDIUM",

@@ -27,10 +27,11 @@ class FaultPlan:
         self._lock = threading.Lock()
 
     def add(self, path_prefix, status=None, count=1, retry_after=None, method=None, delay_seconds=0.0,
-            body=None):
+            body=None, after=False):
+        # after: the request is served, then its answer held delay_seconds (the work is done, the answer is late)
         fault = {"id": next(self._ids), "path_prefix": path_prefix, "status": status, "remaining": int(count),
                  "retry_after": retry_after, "method": method.upper() if method else None,
-                 "delay_seconds": float(delay_seconds or 0.0), "body": body}
+                 "delay_seconds": float(delay_seconds or 0.0), "body": body, "after": bool(after)}
         with self._lock:
             self._faults.append(fault)
         return dict(fault)

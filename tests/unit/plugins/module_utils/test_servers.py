@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from ansible_collections.sark.ops.plugins.module_utils._layout import Layout
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkAPIError, SarkLimitError
 from ansible_collections.sark.ops.plugins.module_utils._servers import (
     ImportRow,
@@ -69,9 +70,11 @@ def test_matches_and_normalize():
 class FakeApi:
     """register() for ServerImport.create: fails the names in `failing`, records the peak in flight."""
 
-    def __init__(self, failing=(), boom=None):
+    def __init__(self, failing=(), boom=None, layout="runbook"):
         self.failing = set(failing)
         self.boom = boom
+        self.layout = Layout(layout)
+        self.v2 = layout == "sark_v2"
         self.lock = threading.Lock()
         self.in_flight = self.peak = self.calls = 0
 
@@ -120,3 +123,13 @@ def test_import_create_surfaces_unexpected_errors():
     rows = import_rows(10)
     with pytest.raises(RuntimeError, match="bug in register"):
         ServerImport(FakeApi(boom="s2"), rows, concurrency=2).create(rows)
+
+
+def test_import_batches_keep_names_unique_within_a_request():
+    """SARK answers bulk items by name only: no name twice in one request, at most 100 per request, file order kept."""
+    rows = [ImportRow(n + 1, "twin" if n % 50 == 0 else "s%d" % n, "https://e%d" % n, {}) for n in range(250)]
+    batches = ServerImport(FakeApi(layout="sark_v2"), rows).batches(rows)
+    assert sorted(r.line for b in batches for r in b) == list(range(1, 251))
+    assert all(len(b) <= 100 and len({r.name for r in b}) == len(b) for b in batches)
+    assert all([r.line for r in b] == sorted(r.line for r in b) for b in batches)
+    assert len(batches) == 5  # the five "twin" rows need five requests
