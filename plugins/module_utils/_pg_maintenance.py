@@ -31,6 +31,7 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "_timescaledb_catalog", "_
 
 UNSAFE_NAME = re.compile(r"[\"';\\\x00-\x1f\x7f]")
 NAMEDATALEN = 63
+MAX_TIMEOUT_MS = 2147483647  # lock_timeout/statement_timeout are int milliseconds
 
 BACKEND_STATES = ("active", "idle", "idle in transaction", "idle in transaction (aborted)",
                   "fastpath function call", "disabled")
@@ -465,6 +466,10 @@ def validate_params(params):
                  "grace_period", "min_duration", "query_max_length"):
         if params.get(name) is not None and params[name] < 0:
             raise SarkValidationError("%s must be 0 or more, got %s" % (name, params[name]))
+    for name in ("lock_timeout", "statement_timeout"):
+        if params.get(name) is not None and params[name] * 1000 > MAX_TIMEOUT_MS:
+            raise SarkValidationError("%s must be at most %d seconds (PostgreSQL's limit), got %s; 0 means no limit"
+                                      % (name, MAX_TIMEOUT_MS // 1000, params[name]))
     for name in ("max_tables", "max_backends"):
         if params[name] < 1:
             raise SarkValidationError("%s must be at least 1, got %s" % (name, params[name]))
