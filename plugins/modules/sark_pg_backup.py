@@ -697,7 +697,7 @@ def run(module):
             exc.details.setdefault("partial_files", partial_files(directory))
         raise
     except OSError as exc:
-        raise SarkOperationError("%s%s" % (describe_os_error(exc, getattr(exc, "filename", None) or directory, "write"),
+        raise SarkOperationError("%s%s" % (describe_os_error(exc, getattr(exc, "filename", None) or directory, "access"),
                                            job.done_so_far()), backups=job.result["backups"],
                                  verifications=job.result["verifications"], retention=job.result["retention"]) from exc
 
