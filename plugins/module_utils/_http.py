@@ -51,7 +51,7 @@ MIN_SECRET_LEN = 4
 def secret_forms(value):
     """The shapes a secret can take in a message: as given, stripped, escaped (repr/JSON), URL- and base64-encoded."""
     forms = set()
-    for text in {value, value.strip()}:
+    for text in (value, value.strip()):
         if len(text) < MIN_SECRET_LEN:
             continue
         raw = text.encode("utf-8", errors="replace")
@@ -91,8 +91,8 @@ def clean_header_value(value, option, what="value"):
     value = str(value)
     stripped = value.strip()
     if stripped != value:
-        warn_once("%s has leading or trailing whitespace (a trailing newline or spaces, typical of a secret read from a file): it "
-             "was removed before sending. Fix the stored %s." % (option, what))
+        warn_once("%s has leading or trailing whitespace (a trailing newline or spaces, typical of a secret read from a file): "
+                  "it was removed before sending. Fix the stored %s." % (option, what))
         value = stripped
     if CONTROL_CHARS.search(value):
         raise SarkValidationError("%s contains a line break or another control character inside it, which cannot be sent in "
