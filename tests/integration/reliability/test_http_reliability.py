@@ -144,6 +144,16 @@ def test_notify_malformed_routing_key_sends_nothing(run_module, receiver):
     assert receiver.received() == []
 
 
+def test_notify_routing_key_with_surrounding_spaces_is_sent_stripped(run_module, receiver):
+    receiver.reset()
+    key = "Rk0123456789abcdefABCDEF01234567"
+    result = run_module("sark_notify", {"target": "pagerduty", "pagerduty_url": receiver.url + "/v2/enqueue",
+                                        "routing_key": " %s\n" % key, "summary": "x"})
+    assert not result.failed, result["msg"]
+    assert receiver.received()[0]["json"]["routing_key"] == key and key not in result["_stdout"]
+    assert any("routing_key has leading or trailing whitespace" in str(w) for w in result.get("warnings") or [])
+
+
 def test_notify_bad_webhook_url_is_refused_without_showing_it(run_module, receiver):
     receiver.reset()
     result = run_module("sark_notify", {"target": "slack", "webhook_url": "hooks.slack.example/services/SecretPart123",
