@@ -73,6 +73,9 @@ def parse_duration(text, option="duration"):
         seconds = sum(int(part) * unit for part, unit in zip(match.groups(), DURATION_UNITS) if part)
     if seconds <= 0:
         raise SarkValidationError("%s must be longer than 0 seconds" % option)
+    if seconds > MAX_SILENCE_SECONDS:
+        # also keeps the end time inside what a date can hold (a typo of 999999999h was an OverflowError)
+        raise SarkValidationError("%s %r is longer than %d days, the most a silence may last" % (option, text, MAX_SILENCE_SECONDS // 86400))
     return seconds
 
 

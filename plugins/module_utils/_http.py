@@ -13,21 +13,25 @@ A connection family is described by an option prefix (``opa`` -> ``opa_url``, ``
 and an environment prefix (``OPA`` -> ``OPA_URL``, ``OPA_TOKEN``, ...); see http_argument_spec().
 """
 
+import base64
 import http.client
 import json
+import re
 import socket
 import ssl
 import threading
 import time
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import quote, quote_plus, urlencode, urljoin, urlsplit
 
 from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.common.warnings import warn
 from ansible.module_utils.urls import Request, SSLValidationError, make_context
 
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkAPIError,
     SarkConnectionError,
+    SarkError,
     SarkValidationError,
 )
 
@@ -38,6 +42,67 @@ MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 60.0
 USER_AGENT = "sark.ops"
 MAX_BODY_BYTES = 16 * 1024 * 1024
+MASK = "********"
+# what can never travel in an HTTP header value or a URL: CR/LF (header injection), other control characters
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+MIN_SECRET_LEN = 4
+
+
+def secret_forms(value):
+    """The shapes a secret can take in a message: as given, stripped, escaped (repr/JSON), URL- and base64-encoded."""
+    forms = set()
+    for text in (value, value.strip()):
+        if len(text) < MIN_SECRET_LEN:
+            continue
+        raw = text.encode("utf-8", errors="replace")
+        forms.update({text, repr(text)[1:-1], json.dumps(text)[1:-1], repr(raw)[2:-1], quote(text, safe=""), quote_plus(text),
+                      quote(text), base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii"),
+                      base64.b64encode(raw).decode("ascii").rstrip("=")})
+    return {form for form in forms if len(form) >= MIN_SECRET_LEN}
+
+
+def scrub_text(text, secrets):
+    """text with every form of every secret replaced by the mask (longest first, so no fragment survives)."""
+    if not text or not secrets or not isinstance(text, str):
+        return text
+    for form in sorted(secrets, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, MASK)
+    return text
+
+
+_WARNED = set()
+
+
+def warn_once(msg):
+    """Warn about a value we repaired; a module that builds two clients from one option warns once."""
+    if msg not in _WARNED:
+        _WARNED.add(msg)
+        warn(msg)
+
+
+def clean_header_value(value, option, what="value"):
+    """A value bound for an HTTP header: surrounding whitespace removed with a warning, anything else unsendable refused.
+
+    Messages name the option, never the value (it is usually a secret).
+    """
+    if value is None:
+        return None
+    value = str(value)
+    stripped = value.strip()
+    if stripped != value:
+        warn_once("%s has leading or trailing whitespace (a trailing newline or spaces, typical of a secret read from a file): "
+                  "it was removed before sending. Fix the stored %s." % (option, what))
+        value = stripped
+    if CONTROL_CHARS.search(value):
+        raise SarkValidationError("%s contains a line break or another control character inside it, which cannot be sent in "
+                                  "an HTTP header (the value is not shown). Fix the stored %s." % (option, what))
+    try:
+        value.encode("ascii")
+    except UnicodeEncodeError:
+        raise SarkValidationError("%s contains characters outside ASCII, which an HTTP header cannot carry (the value is not "
+                                  "shown). Fix the stored %s." % (option, what)) from None
+    return value
 
 
 def http_argument_spec(prefix, env_prefix, token=True, url_no_log=False, timeout=30.0, retries=3, backoff=0.5):
@@ -112,11 +177,29 @@ class HttpClient:
         self.option_prefix = option_prefix
         self.env_prefix = env_prefix
         self.url_is_secret = url_is_secret
+        self.token_header = token_header
+        self.token_prefix = token_prefix
+        self.secrets = set()
         url_option = self.option_name("url")
         if not base_url:
             raise SarkValidationError("%s is required: set it%s to the %s base URL"
                                       % (url_option, self._env_hint("URL"), service))
+        if url_is_secret:
+            self.add_secret(base_url)
+        base_url = self._clean_url(base_url, url_option)
         parts = urlsplit(base_url)
+        if parts.password:
+            # credentials in the URL: show only the origin without them, and never the password
+            self.add_secret(parts.password)
+            self.url_is_secret = url_is_secret = True
+        if url_is_secret:
+            self.add_secret(base_url)
+            tail = base_url[len("%s://%s" % (parts.scheme, parts.netloc)):]
+            if len(tail.strip("/")) >= 8:
+                self.add_secret(tail)
+            for piece in (parts.path.strip("/"), parts.query):
+                if len(piece) >= 8:
+                    self.add_secret(piece)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             shown = base_url if not url_is_secret else "(hidden)"
             raise SarkValidationError("%s %r is not an http(s) URL" % (url_option, shown))
@@ -126,9 +209,11 @@ class HttpClient:
             raise SarkValidationError("%s must be a positive number of seconds" % self.option_name("timeout"))
         self.base_url = base_url.rstrip("/")
         self.origin = (parts.scheme, parts.netloc)
+        if token is not None and token != "":
+            self.add_secret(token)
+            token = clean_header_value(token, self.option_name("token"), "token")
+            self.add_secret(token)
         self.token = token
-        self.token_header = token_header
-        self.token_prefix = token_prefix
         self.timeout = timeout or 30.0
         self.retries = retries if retries is not None else 3
         self.backoff = backoff if backoff is not None else 0.5
@@ -150,6 +235,38 @@ class HttpClient:
             self._context = make_context(cafile=self.ca_path, validate_certs=self.validate_certs)
         return self._context
 
+    def add_secret(self, value):
+        """A value that must never appear in a message, a result or a file this client produces."""
+        if value:
+            self.secrets.update(secret_forms(str(value)))
+            if self.token_prefix and len(str(value).strip()) >= MIN_SECRET_LEN:
+                self.secrets.update(secret_forms("%s%s" % (self.token_prefix, str(value).strip())))
+
+    def scrub(self, text):
+        return scrub_text(text, self.secrets)
+
+    def _scrubbed(self, exc):
+        """The same SarkError with every secret form masked in its message and details."""
+        exc.msg = self.scrub(exc.msg)
+        exc.args = (exc.msg,)
+        for key, value in list(exc.details.items()):
+            if isinstance(value, str):
+                exc.details[key] = self.scrub(value)
+        if isinstance(getattr(exc, "body", None), str):
+            exc.body = self.scrub(exc.body)
+        return exc
+
+    def _clean_url(self, url, option):
+        shown = "(hidden)" if self.url_is_secret else None
+        stripped = url.strip()
+        if stripped != url:
+            warn_once("%s has leading or trailing whitespace (a trailing newline or spaces): it was removed." % option)
+            url = stripped
+        if CONTROL_CHARS.search(url) or " " in url:
+            raise SarkValidationError("%s contains a line break, a space or another control character inside it, which no URL "
+                                      "may carry%s. Fix the stored URL." % (option, "" if shown else " (%r)" % url))
+        return url
+
     @classmethod
     def from_params(cls, params, prefix, env_prefix, service, **kwargs):
         """Build a client from the options http_argument_spec(prefix, env_prefix) defines."""
@@ -167,7 +284,8 @@ class HttpClient:
 
     @property
     def display_origin(self):
-        return "%s://%s" % self.origin
+        scheme, netloc = self.origin
+        return "%s://%s" % (scheme, netloc.rpartition("@")[2])
 
     def display_url(self, url):
         """The URL as messages show it: only the origin when the URL itself is a secret (a Slack webhook)."""
@@ -295,8 +413,29 @@ class HttpClient:
         expect: a status or a tuple of statuses that count as success (default: any 2xx).
         retry_on: statuses retried with backoff (a health probe's 503 with a body is an answer, not a hiccup).
         stream: leave a 2xx body unread; Response.raw is the open response (see stream()).
+
+        No secret (token, secret URL, header values given here) survives in an error's text or in the body
+        returned, in any form: as given, stripped, escaped, URL- or base64-encoded.
         """
+        try:
+            return self._request(method, path, query, json_body, text_body, headers, expect, retry_on, stream)
+        except SarkError as exc:
+            raise self._scrubbed(exc)
+        except (ValueError, UnicodeError, http.client.HTTPException) as exc:
+            # what the standard library refuses to send (a malformed header or URL) names the value: never show it
+            raise SarkConnectionError(self.scrub("The request to the %s could not be sent: %s: %s. Check %s%s."
+                                                 % (self.service, type(exc).__name__, exc, self.option_name("url"),
+                                                    self._env_hint("URL"))), kind="protocol") from None
+
+    def _request(self, method, path, query, json_body, text_body, headers, expect, retry_on, stream):
         method = method.upper()
+        if headers:
+            clean = {}
+            for name, value in headers.items():
+                self.add_secret(value)
+                clean[name] = clean_header_value(value, "the %s header" % name)
+                self.add_secret(clean[name])
+            headers = clean
         url = self.url_for(path, query)
         body_type = None
         data = None
@@ -340,7 +479,7 @@ class HttpClient:
         raw = None
         if not isinstance(body, str):
             raw, body = body, ""
-        response = Response(status, resp_headers, body, url, attempt + 1,
+        response = Response(status, resp_headers, self.scrub(body), url, attempt + 1,
                             round((time.monotonic() - started) * 1000.0, 3), redirects)
         response.raw = raw
         ok = (status in expect) if isinstance(expect, (tuple, list, set)) else (

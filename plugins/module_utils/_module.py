@@ -183,6 +183,11 @@ class SarkModule:
         self.params = self.module.params
         secret_keys = [name for name, spec in argument_spec.items() if spec.get("no_log")]
         self.secret_keys = secret_keys
+        for name in secret_keys:
+            value = self.params.get(name)
+            if isinstance(value, str) and value.strip() != value:
+                # connection code strips a secret read with a trailing newline: mask the stripped form as well
+                self.add_secret(value.strip())
         self.evidence = Evidence(self.module._name, self.params, self.module.check_mode, secret_keys)
         self.warnings = []
 

@@ -9,6 +9,7 @@ webhooks and PagerDuty Events v2, and a record of every delivery.
 import json
 
 from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.common.warnings import warn
 
 from ansible_collections.sark.ops.plugins.module_utils._http import http_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError, isoformat, utcnow
@@ -71,6 +72,10 @@ def pagerduty_event(routing_key, action, dedup_key=None, summary=None, source=No
     if not routing_key:
         raise SarkValidationError("routing_key is required for PagerDuty (the integration key of the service; or "
                                   "PAGERDUTY_ROUTING_KEY)")
+    if routing_key.strip() != routing_key:
+        warn("routing_key has leading or trailing whitespace (a trailing newline or spaces): it was removed before sending. "
+             "Fix the stored key.")
+        routing_key = routing_key.strip()
     if len(routing_key) != 32:
         raise SarkValidationError("routing_key must be the 32-character integration key of a PagerDuty Events v2 integration")
     if action not in PD_ACTIONS:

@@ -9,12 +9,14 @@ is plain file and string work that the unit tests exercise without a server.
 """
 
 import datetime
+import errno
 import glob
 import hashlib
 import json
 import os
 import re
 
+from ansible_collections.sark.ops.plugins.module_utils._files import atomic_write, describe_os_error
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
 
 CHUNK_BYTES = 1024 * 1024
@@ -98,12 +100,40 @@ def sha256_file(path):
 
 
 def write_private(path, text):
-    """Write a small file atomically with mode 0600 (dumps hold password hashes; so do their sidecars' names)."""
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.rename(tmp, path)
+    """Write a small file whole or not at all with mode 0600 (dumps hold password hashes; so do their sidecars' names).
+
+    A full disk, a read-only file system or a directory in the way raise SarkOperationError naming the path; no
+    temporary file is left behind (plugins/module_utils/_files.py).
+    """
+    atomic_write(path, text, mode=FILE_MODE)
+
+
+def dedupe(names):
+    """names in their first order without repeats, and the repeated ones."""
+    seen, out, repeated = set(), [], []
+    for name in names:
+        if name in seen:
+            if name not in repeated:
+                repeated.append(name)
+            continue
+        seen.add(name)
+        out.append(name)
+    return out, repeated
+
+
+TOOL_IO_HINTS = (("no space left on device", errno.ENOSPC), ("disk quota exceeded", errno.EDQUOT),
+                 ("file too large", errno.EFBIG), ("read-only file system", errno.EROFS),
+                 ("permission denied", errno.EACCES), ("is a directory", errno.EISDIR))
+
+
+def tool_io_hint(stderr, path):
+    """An operator's sentence when pg_dump's stderr shows a file system error writing path, else None."""
+    lowered = (stderr or "").lower()
+    for needle, code in TOOL_IO_HINTS:
+        if needle in lowered and ("output file" in lowered or "could not write" in lowered or "could not open" in lowered
+                                  or "could not close" in lowered):
+            return describe_os_error(OSError(code, os.strerror(code)), path)
+    return None
 
 
 def write_checksum(path, digest):

@@ -31,6 +31,7 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "_timescaledb_catalog", "_
 
 UNSAFE_NAME = re.compile(r"[\"';\\\x00-\x1f\x7f]")
 NAMEDATALEN = 63
+MAX_TIMEOUT_MS = 2147483647  # lock_timeout/statement_timeout are int milliseconds
 
 BACKEND_STATES = ("active", "idle", "idle in transaction", "idle in transaction (aborted)",
                   "fastpath function call", "disabled")
@@ -45,6 +46,7 @@ OPTION_ACTIONS = {
     "tables": TABLE_ACTIONS, "indexes": ("reindex",), "freeze": ("vacuum",), "full": ("vacuum",),
     "confirm_full": ("vacuum",), "min_dead_tuple_ratio": ("vacuum",), "min_dead_tuples": ("vacuum",),
     "last_run_older_than": ("vacuum", "analyze"), "escalate": ("cancel_backends",),
+    "drop_invalid_indexes": ("reindex",),
 }
 OPTION_ACTIONS.update({name: BACKEND_ACTIONS for name in BACKEND_FILTERS})
 TABLE_KINDS = {"r": "table", "m": "materialized view", "p": "partitioned table"}
@@ -273,6 +275,50 @@ def invalid_indexes(conn, table_oid):
     return [r["name"] for r in rows]
 
 
+CC_LEFTOVER = re.compile(r"_cc(new|old)[0-9]*$")
+
+INVALID_INDEXES_SQL = """
+    SELECT c.oid::bigint AS oid, n.nspname AS schema, c.relname AS name, tn.nspname AS table_schema, t.relname AS table_name,
+           t.relkind::text AS table_kind,
+           (SELECT on_.nspname || '.' || o.relname FROM pg_class o JOIN pg_namespace on_ ON on_.oid = o.relnamespace
+             WHERE o.reltoastrelid = t.oid LIMIT 1) AS toast_of,
+           EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
+                    WHERE p.index_relid = c.oid OR p.relid = t.oid
+                       OR p.relid = (SELECT o.oid FROM pg_class o WHERE o.reltoastrelid = t.oid LIMIT 1)) AS in_progress
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+     WHERE NOT i.indisvalid
+     ORDER BY 2, 3
+"""
+
+
+def drop_index_statement(schema, name):
+    return pgsql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(pgsql.Identifier(schema, name))
+
+
+def find_invalid_indexes(conn):
+    """Every invalid index of the database, TOAST indexes included (pg_index.indisvalid = false).
+
+    leftover: ccnew/ccold for the transient indexes an interrupted REINDEX CONCURRENTLY leaves behind (dropping
+    them loses nothing: a ccnew never became the index, a ccold was already replaced); None for an index whose own
+    CREATE INDEX CONCURRENTLY failed (dropping it would lose its definition: rebuild it with REINDEX instead).
+    in_progress: an index build is running on its table now (another session's CREATE/REINDEX CONCURRENTLY).
+    """
+    out = []
+    for row in fetch_all(conn, INVALID_INDEXES_SQL):
+        match = CC_LEFTOVER.search(row["name"])
+        toast = row["table_kind"] == "t"
+        entry = {"index": qualified(row["schema"], row["name"]), "schema": row["schema"], "name": row["name"],
+                 "table": row["toast_of"] if toast and row["toast_of"] else qualified(row["table_schema"], row["table_name"]),
+                 "toast": toast, "leftover": "cc" + match.group(1) if match else None, "in_progress": bool(row["in_progress"])}
+        out.append(entry)
+    return out
+
+
+def describe_invalid(entries):
+    return ", ".join("%s (%s%s)" % (e["index"], "TOAST index of " if e["toast"] else "on ", e["table"]) for e in entries)
+
+
 # --- advisory lock --------------------------------------------------------------------------------------
 
 def lock_holder(conn):
@@ -420,6 +466,10 @@ def validate_params(params):
                  "grace_period", "min_duration", "query_max_length"):
         if params.get(name) is not None and params[name] < 0:
             raise SarkValidationError("%s must be 0 or more, got %s" % (name, params[name]))
+    for name in ("lock_timeout", "statement_timeout"):
+        if params.get(name) is not None and params[name] * 1000 > MAX_TIMEOUT_MS:
+            raise SarkValidationError("%s must be at most %d seconds (PostgreSQL's limit), got %s; 0 means no limit"
+                                      % (name, MAX_TIMEOUT_MS // 1000, params[name]))
     for name in ("max_tables", "max_backends"):
         if params[name] < 1:
             raise SarkValidationError("%s must be at least 1, got %s" % (name, params[name]))

@@ -229,8 +229,10 @@ import os
 import tempfile
 import time
 
+from ansible_collections.sark.ops.plugins.module_utils._files import check_writable_file, describe_os_error
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
+    SarkError,
     SarkModule,
     SarkOperationError,
     SarkPreconditionError,
@@ -242,10 +244,13 @@ from ansible_collections.sark.ops.plugins.module_utils._pg_backup import (
     SCRATCH_COMMENT,
     backup_name,
     catalogue,
+    checksum_path,
     companions,
     compare_counts,
     describe_environment,
+    dedupe,
     libpq_environment,
+    manifest_path,
     parse_name,
     parse_tool_version,
     partial_files,
@@ -254,6 +259,7 @@ from ansible_collections.sark.ops.plugins.module_utils._pg_backup import (
     read_manifest,
     sha256_file,
     toc_summary,
+    tool_io_hint,
     utc,
     validate_params,
     write_checksum,
@@ -262,6 +268,7 @@ from ansible_collections.sark.ops.plugins.module_utils._pg_backup import (
 from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import SYSTEM_SCHEMAS
 from ansible_collections.sark.ops.plugins.module_utils._postgres import (
     connect,
+    describe_target,
     fetch_all,
     fetch_one,
     fetch_value,
@@ -301,6 +308,41 @@ class Backup:
         self.module.evidence.executed(action, **details)
         self.module.evidence.count(action)
         return entry
+
+    def done_so_far(self):
+        taken = [b["file"] for b in self.result["backups"] if not b.get("reused") and b.get("sha256")]
+        return "; backups completed before this: %s" % ", ".join(taken) if taken else ""
+
+    def preflight(self, databases):
+        """Before any work: every database exists, and the restore test's scratch database may be (re)created."""
+        params = self.params
+        conn, last = None, None
+        for dbname in [params["maintenance_database"]] + list(databases):
+            try:
+                conn = connect(params, dbname=dbname, module_name=MODULE)
+                break
+            except SarkConnectionError as exc:
+                if exc.kind not in ("config", "auth"):
+                    raise
+                last = exc
+        if conn is None:
+            raise last
+        try:
+            found = {r["datname"] for r in fetch_all(conn, "SELECT datname FROM pg_database WHERE datname = ANY(%s)",
+                                                     (list(databases) + [params["restore_test_database"]],))}
+            missing = [d for d in databases if d not in found]
+            if missing:
+                raise SarkValidationError("databases: %s not found on %s. Nothing was dumped; check the names." % (
+                    ", ".join(missing), describe_target(params, "")), missing=missing)
+            if params["restore_test"] and params["restore_test_database"] in found:
+                comment = fetch_value(conn, "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                                      (params["restore_test_database"],))
+                if comment != SCRATCH_COMMENT:
+                    raise SarkPreconditionError("restore_test_database %s exists and was not created by sark.ops: refusing to drop it "
+                                                "for the restore test. Choose another restore_test_database. Nothing was done."
+                                                % params["restore_test_database"])
+        finally:
+            conn.close()
 
     # --- tools -----------------------------------------------------------------------------------------
 
@@ -432,20 +474,29 @@ class Backup:
             finally:
                 conn.close()
         if rc != 0:
-            if os.path.exists(partial):
-                os.remove(partial)
-            raise SarkOperationError("pg_dump of %s failed (rc=%s): %s. Nothing was kept." % (database, rc, err.strip() or "no output"),
-                                     database=database, backups=self.result["backups"], executed_actions=self.result["executed_actions"])
-        os.rename(partial, final)
-        self.done("pg_dump", database=database, argv=argv, duration_ms=dump_ms, file=final)
-        digest = sha256_file(final)
-        write_checksum(final, digest)
-        manifest = {"database": database, "file": os.path.basename(final), "format": "custom", "sha256": digest,
-                    "size_bytes": os.path.getsize(final), "created_at": isoformat(moment), "server_version": info["version"],
-                    "server_version_num": info["version_num"], "timescaledb": info["timescaledb"],
-                    "row_counts": counts, "snapshot_consistent_counts": counts is not None, "tool": "sark.ops.sark_pg_backup"}
-        write_manifest(final, manifest)
+            remove_quietly(partial)
+            hint = tool_io_hint(err, params["backup_dir"])
+            raise SarkOperationError("pg_dump of %s failed (rc=%s): %s%s. Nothing was kept for %s%s." % (
+                database, rc, hint + "; pg_dump said: " if hint else "", err.strip() or "no output", database, self.done_so_far()),
+                database=database)
         self.plan("checksum", file=final, algorithm="sha256")
+        try:
+            os.rename(partial, final)
+            digest = sha256_file(final)
+            write_checksum(final, digest)
+            manifest = {"database": database, "file": os.path.basename(final), "format": "custom", "sha256": digest,
+                        "size_bytes": os.path.getsize(final), "created_at": isoformat(moment), "server_version": info["version"],
+                        "server_version_num": info["version_num"], "timescaledb": info["timescaledb"],
+                        "row_counts": counts, "snapshot_consistent_counts": counts is not None, "tool": "sark.ops.sark_pg_backup"}
+            write_manifest(final, manifest)
+        except (OSError, SarkOperationError) as exc:
+            # a dump without its checksum and manifest is no backup: remove it whole rather than leave half of one
+            for path in (partial, final, checksum_path(final), manifest_path(final)):
+                remove_quietly(path)
+            text = exc.msg if isinstance(exc, SarkOperationError) else describe_os_error(exc, getattr(exc, "filename", None) or final)
+            raise SarkOperationError("Backup of %s could not be completed: %s. The dump was removed, nothing was kept for %s%s."
+                                     % (database, text, database, self.done_so_far()), database=database) from exc
+        self.done("pg_dump", database=database, argv=argv, duration_ms=dump_ms, file=final)
         self.done("checksum", file=final, sha256=digest)
         entry.update(size_bytes=manifest["size_bytes"], sha256=digest, created_at=manifest["created_at"],
                      duration_ms=round((time.monotonic() - started) * 1000.0, 3),
@@ -602,19 +653,60 @@ def summarize_catalogue(directory, databases):
     return out
 
 
+def remove_quietly(path):
+    try:
+        if path and os.path.lexists(path):
+            os.remove(path)
+    except OSError:
+        pass
+
+
+def check_directory(module, job, directory, action):
+    """backup_dir usable before any work: a directory (made when missing, for a backup) we may write in."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise SarkValidationError("backup_dir %s is not a directory (a file stands there): give a directory." % directory)
+    if not os.path.isdir(directory):
+        if action != "backup":
+            raise SarkValidationError("backup_dir %s does not exist" % directory)
+        job.plan("mkdir", path=directory, mode="0700")
+        if not module.check_mode:
+            try:
+                os.makedirs(directory, DIR_MODE)
+            except OSError as exc:
+                raise SarkOperationError(describe_os_error(exc, directory, "create")) from exc
+            job.done("mkdir", path=directory)
+    if action == "backup" and os.path.isdir(directory):
+        check_writable_file(os.path.join(directory, "backup.dump"), "backup")
+
+
 def run(module):
     params = module.params
+    params["databases"], repeated = dedupe(params["databases"])
+    if repeated:
+        module.warn("databases lists %s more than once: each database is backed up once" % ", ".join(repeated))
     validate_params(params)
     job = Backup(module)
     directory = params["backup_dir"]
     before = files_in(directory)
-    if not os.path.isdir(directory):
-        if params["action"] != "backup":
-            raise SarkValidationError("backup_dir %s does not exist" % directory)
-        job.plan("mkdir", path=directory, mode="0700")
-        if not module.check_mode:
-            os.makedirs(directory, DIR_MODE)
-            job.done("mkdir", path=directory)
+    try:
+        return run_action(module, job, directory, before)
+    except SarkError as exc:
+        for key in ("backups", "verifications", "retention"):
+            exc.details.setdefault(key, job.result[key])
+        if os.path.isdir(directory):
+            exc.details.setdefault("partial_files", partial_files(directory))
+        raise
+    except OSError as exc:
+        raise SarkOperationError("%s%s" % (describe_os_error(exc, getattr(exc, "filename", None) or directory, "access"),
+                                           job.done_so_far()), backups=job.result["backups"],
+                                 verifications=job.result["verifications"], retention=job.result["retention"]) from exc
+
+
+def run_action(module, job, directory, before):
+    params = module.params
+    if params["action"] == "backup" or (params["restore_test"] and params["action"] == "verify"):
+        job.preflight(params["databases"] if params["action"] == "backup" else [])
+    check_directory(module, job, directory, params["action"])
     changed = False
     if params["action"] == "backup":
         taken = [job.backup(database) for database in params["databases"]]

@@ -162,6 +162,15 @@ options:
     description: Characters of each backend's query text to return. Literals after C(PASSWORD) are masked.
     type: int
     default: 200
+  drop_invalid_indexes:
+    description:
+      - With O(action=reindex), first remove the invalid indexes an interrupted C(REINDEX CONCURRENTLY) left behind
+        (names ending in C(_ccnew) or C(_ccold), TOAST indexes included) with C(DROP INDEX CONCURRENTLY), then reindex.
+        Nothing is lost - each is a transient copy of an index that still exists.
+      - Without it such indexes are reported in RV(invalid_indexes) and warned about, never touched. Invalid indexes of a
+        failed C(CREATE INDEX CONCURRENTLY) (other names) are never dropped, only reported - rebuild them with O(indexes).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - sark.ops.postgres
   - sark.ops.attributes
@@ -293,7 +302,8 @@ selection:
   sample: {"mode": "need", "considered": 12, "selected": 1, "deferred": 0, "criteria": {"min_dead_tuple_ratio": 0.1}}
 results:
   description:
-    - One entry per relation (or the database) - C(target), C(kind), C(statement), C(status) (V(planned), V(ok), V(failed)),
+    - One entry per relation (or the database) - C(target), C(kind), C(statement), C(status) (V(planned), V(ok), V(failed),
+      V(not_run) when the connection was lost before it),
       C(duration_ms), C(reasons) it was selected, C(before) and C(after) (C(n_dead_tup), C(n_live_tup), C(total_bytes),
       C(table_bytes), C(index_bytes)) and C(error) or C(notices).
   returned: for vacuum, analyze and reindex
@@ -326,6 +336,25 @@ signalled:
   returned: for cancel_backends and terminate_backends
   type: dict
   sample: {"cancelled": 3, "terminated": 0}
+invalid_indexes:
+  description:
+    - Invalid indexes (C(pg_index.indisvalid = false), TOAST indexes included) C(before) and C(after) the run, and the ones
+      C(dropped) with O(drop_invalid_indexes). Each entry has C(index), C(table) (for a TOAST index the table it belongs to),
+      C(toast), C(leftover) (V(ccnew)/V(ccold) for leftovers of an interrupted C(REINDEX CONCURRENTLY), else null),
+      C(in_progress) (another session is building it now) and C(dropped) or C(drop_error).
+  returned: for reindex
+  type: dict
+  sample: {"before": [{"index": "public.servers_pkey_ccnew", "table": "public.servers", "toast": false, "leftover": "ccnew",
+           "in_progress": false}], "dropped": ["public.servers_pkey_ccnew"], "after": []}
+pids_not_matched:
+  description: For each pid of O(pids) that was not signalled, why - not a backend of this server, a protected backend, or not matching the other filters.
+  returned: when O(pids) names a pid that is not signalled
+  type: dict
+  sample: {"1": "is not a backend of this PostgreSQL server (not in pg_stat_activity: another process, or already gone)"}
+connection_lost:
+  description: On a failure, whether the connection to PostgreSQL was lost part-way (results then say which statements ran).
+  returned: on failure of table actions
+  type: bool
 lock:
   description: The maintenance advisory lock - C(key), whether this run C(acquired) it, and the C(holder) seen in check mode.
   returned: always
@@ -342,6 +371,7 @@ import heapq
 import time
 
 from ansible_collections.sark.ops.plugins.module_utils._module import (
+    SarkConnectionError,
     SarkLimitError,
     SarkModule,
     SarkOperationError,
@@ -360,13 +390,16 @@ from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import (
     current_database,
     database_index_bytes,
     hypertables,
+    describe_invalid,
+    drop_index_statement,
+    find_invalid_indexes,
     index_stats,
-    invalid_indexes,
     iter_candidate_tables,
     list_activity,
     lock_holder,
     NEED_CRITERIA,
     need_reasons,
+    protected_reason,
     reindex_statement,
     relation_sizes,
     release_lock,
@@ -522,11 +555,87 @@ def select_targets(module, conn, database):
     return targets, selection
 
 
+def connection_lost(conn):
+    """psycopg2 marks a connection closed once the server went away (restart, crash, network)."""
+    return bool(conn.closed)
+
+
+def warn_invalid(module, entries, database, dropping):
+    leftovers = [e for e in entries if e["leftover"] and not e["in_progress"]]
+    own = [e for e in entries if not e["leftover"] and not e["in_progress"]]
+    busy = [e for e in entries if e["in_progress"]]
+    if leftovers and not dropping:
+        module.warn("%d invalid indexes left by an interrupted REINDEX CONCURRENTLY in database %s: %s. They cost every write and "
+                    "REINDEX CONCURRENTLY skips them; rerun with drop_invalid_indexes=true to DROP INDEX CONCURRENTLY them "
+                    "(nothing is lost: each is a transient copy)." % (len(leftovers), database, describe_invalid(leftovers)))
+    if own:
+        module.warn("%d invalid indexes in database %s (a failed CREATE INDEX CONCURRENTLY?): %s. They are not used by queries "
+                    "but cost every write; rebuild them with action=reindex and indexes=[...] (drop_invalid_indexes leaves "
+                    "them alone: dropping would lose their definition)." % (len(own), database, describe_invalid(own)))
+    if busy:
+        module.warn("%d invalid indexes in database %s are being built by another session right now and are left alone: %s"
+                    % (len(busy), database, describe_invalid(busy)))
+
+
+def scan_after(module, conn, database):
+    """Invalid indexes after the run; through a new connection when ours was lost (the server may be back)."""
+    if not connection_lost(conn):
+        return find_invalid_indexes(conn), None
+    try:
+        fresh = connect(module.params, dbname=database, module_name=MODULE)
+    except SarkConnectionError as exc:
+        return None, "could not reconnect to look for invalid indexes: %s" % exc.msg
+    try:
+        return find_invalid_indexes(fresh), None
+    except psycopg_errors() as exc:
+        return None, "could not look for invalid indexes: %s" % explain(exc)
+    finally:
+        fresh.close()
+
+
+def run_drops(module, conn, result, drops):
+    """DROP INDEX CONCURRENTLY each leftover, recorded as it happens. Returns the failures."""
+    failures = []
+    for entry, sql, text in drops:
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        except psycopg_errors() as exc:
+            entry["drop_error"] = explain(exc)
+            failures.append("%s: %s" % (entry["index"], entry["drop_error"]))
+            if connection_lost(conn):
+                break
+        else:
+            entry["dropped"] = True
+            result["executed_actions"].append(text)
+            result["invalid_indexes"]["dropped"].append(entry["index"])
+            module.evidence.executed("drop_invalid_index", index=entry["index"], sql=text)
+            module.evidence.count("invalid_indexes_dropped")
+    return failures
+
+
 def run_tables(module, conn, result, setup):
     params = module.params
     action = params["action"]
     database = result["database"]
     targets, selection = select_targets(module, conn, database)
+    drops = []
+    if action == "reindex":
+        invalid = find_invalid_indexes(conn)
+        result["invalid_indexes"] = {"before": invalid, "dropped": [], "after": None}
+        warn_invalid(module, invalid, database, params["drop_invalid_indexes"])
+        if params["drop_invalid_indexes"]:
+            for entry in invalid:
+                if entry["leftover"] and not entry["in_progress"]:
+                    sql = drop_index_statement(entry["schema"], entry["name"])
+                    drops.append((entry, sql, sql.as_string(conn)))
+                    module.evidence.plan("drop_invalid_index", index=entry["index"], sql=drops[-1][2])
+        leftover_names = {e["index"] for e in invalid if e["leftover"]}
+        skipped = [t for t in targets if t["kind"] == "index" and t["target"] in leftover_names]
+        if skipped:
+            targets = [t for t in targets if t not in skipped]
+            module.warn("not rebuilding %s: transient leftovers of an interrupted REINDEX CONCURRENTLY (drop_invalid_indexes "
+                        "removes them)" % ", ".join(t["target"] for t in skipped))
     for target in targets:
         target["sql"] = statement_for(params, target, database)
         target["statement"] = target["sql"].as_string(conn)
@@ -535,7 +644,8 @@ def run_tables(module, conn, result, setup):
         module.warn("VACUUM FULL holds an ACCESS EXCLUSIVE lock on each table while it rewrites it: every read and write "
                     "of %s waits until it finishes" % ", ".join(t["target"] for t in targets))
     result["selection"] = selection
-    result["planned_actions"] = (setup + [t["statement"] for t in targets]) if targets else []
+    work = [d[2] for d in drops] + [t["statement"] for t in targets]
+    result["planned_actions"] = (setup + work) if work else []
     before = snapshot(conn, targets)
     results = []
     for target in targets:
@@ -543,13 +653,17 @@ def run_tables(module, conn, result, setup):
                  "reasons": target["reasons"], "status": "planned", "before": before.get(target["target"])}
         results.append(entry)
     result["results"] = results
-    if module.check_mode or not targets:
-        result["changed"] = bool(targets)
-        if module.diff_mode and targets:
+    if module.check_mode or not work:
+        result["changed"] = bool(work)
+        if module.diff_mode and work:
             result["diff"] = {"before": before, "after": {t["target"]: {"planned": t["statement"]} for t in targets}}
         return result
     result["executed_actions"].extend(setup)
+    drop_failures = run_drops(module, conn, result, drops)
     for target, entry in zip(targets, results):
+        if connection_lost(conn):
+            entry.update(status="not_run", error="not run: the connection to PostgreSQL was lost before it")
+            continue
         del conn.notices[:]
         started = time.monotonic()
         try:
@@ -557,12 +671,9 @@ def run_tables(module, conn, result, setup):
                 cur.execute(target["sql"])
         except psycopg_errors() as exc:
             entry.update(status="failed", error=explain(exc))
-            if action == "reindex" and target["kind"] == "table" and params["concurrently"]:
-                leftovers = invalid_indexes(conn, target["oid"])
-                if leftovers:
-                    entry["invalid_indexes"] = leftovers
-                    entry["error"] += "; the failed REINDEX CONCURRENTLY left invalid indexes %s: DROP INDEX CONCURRENTLY them" \
-                        % ", ".join(leftovers)
+            if connection_lost(conn):
+                entry["error"] = "the connection to PostgreSQL was lost during the statement (server restart or crash?): %s" \
+                    % entry["error"]
         else:
             entry["status"] = "ok"
             result["executed_actions"].append(target["statement"])
@@ -572,19 +683,47 @@ def run_tables(module, conn, result, setup):
         notices = [n.strip() for n in conn.notices if n.strip()]
         if notices:
             entry["notices"] = notices[-10:]
-    after = snapshot(conn, targets)
+    lost = connection_lost(conn)
+    after = snapshot(conn, targets) if not lost else {}
     for entry in results:
         entry["after"] = after.get(entry["target"])
+    if action == "reindex":
+        remaining, scan_error = scan_after(module, conn, database)
+        result["invalid_indexes"]["after"] = remaining
+        if scan_error:
+            result["invalid_indexes"]["error"] = scan_error
+        before_names = {e["index"] for e in result["invalid_indexes"]["before"]}
+        if remaining:
+            new = [e for e in remaining if e["index"] not in before_names]
+            if new:
+                module.warn("this run left %d invalid indexes in database %s: %s; rerun with drop_invalid_indexes=true to remove "
+                            "them, then reindex again" % (len(new), database, describe_invalid(new)))
+            for entry in results:
+                if entry["status"] == "failed":
+                    mine = [e["index"] for e in remaining if e["table"] == entry["target"] or e["index"] == entry["target"]]
+                    if mine:
+                        entry["invalid_indexes"] = mine
+                        entry["error"] += "; the failed REINDEX CONCURRENTLY left invalid indexes %s: rerun with " \
+                            "drop_invalid_indexes=true to DROP INDEX CONCURRENTLY them" % ", ".join(mine)
     ok = [e for e in results if e["status"] == "ok"]
-    result["changed"] = bool(ok)
+    result["changed"] = bool(ok) or bool(result.get("invalid_indexes", {}).get("dropped"))
     if module.diff_mode:
         result["diff"] = {"before": before, "after": after}
-    failed = [e for e in results if e["status"] == "failed"]
-    if failed:
-        raise SarkOperationError("%d of %d %s statements failed: %s. The others ran; see results." % (
-            len(failed), len(results), action.upper(), "; ".join("%s: %s" % (e["target"], e["error"]) for e in failed[:5])),
-            changed=result["changed"], results=results, planned_actions=result["planned_actions"],
-            executed_actions=result["executed_actions"])
+    failed = [e for e in results if e["status"] in ("failed", "not_run")]
+    if failed or drop_failures:
+        counts = "%d of %d %s statements ok" % (len(ok), len(results), action.upper())
+        if lost:
+            msg = ("The connection to PostgreSQL (database %s) was lost part-way (server restart or crash?): %s; %d not run. "
+                   "Done so far: %s. Rerun to finish (it continues with what is left%s)." % (
+                       database, counts, len([e for e in results if e["status"] == "not_run"]),
+                       ", ".join(e["target"] for e in ok) or "nothing",
+                       "; add drop_invalid_indexes=true to remove the invalid indexes the interruption left" if action == "reindex" else ""))
+        else:
+            msg = "%s; failed: %s. The others ran; see results." % (counts, "; ".join(
+                ["%s: %s" % (e["target"], e["error"]) for e in failed[:5]] + drop_failures[:5]))
+        raise SarkOperationError(msg, changed=result["changed"], results=results, planned_actions=result["planned_actions"],
+                                 executed_actions=result["executed_actions"], selection=selection,
+                                 invalid_indexes=result.get("invalid_indexes"), connection_lost=lost)
     return result
 
 
@@ -622,12 +761,41 @@ def wait_until(conn, targets, flt, seconds, need_match):
         time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
 
 
+PID_REASONS = {
+    "own_connection": "is this module's own connection",
+    "not_client_backend": "is not a client backend (a WAL sender, autovacuum or a worker: never signalled)",
+    "sark_ops_connection": "is another sark.ops connection (never signalled)",
+}
+
+
+def unmatched_pids(pids, activity, targets):
+    """pid (as text) -> why a pid given in pids is not among the targets: nothing given silently matches nothing."""
+    by_pid = {row["pid"]: row for row in activity}
+    chosen = {row["pid"] for row in targets}
+    out = {}
+    for pid in pids:
+        if pid in chosen:
+            continue
+        row = by_pid.get(pid)
+        if row is None:
+            out[str(pid)] = "is not a backend of this PostgreSQL server (not in pg_stat_activity: another process, or already gone)"
+        else:
+            reason = protected_reason(row)
+            out[str(pid)] = PID_REASONS[reason] if reason else "is a backend but does not match the other filters given"
+    return out
+
+
 def run_backends(module, conn, result):
     params = module.params
     action = params["action"]
     flt = {name: params[name] for name in BACKEND_FILTERS}
-    targets, protected = select_backends(list_activity(conn), flt)
+    activity = list_activity(conn)
+    targets, protected = select_backends(activity, flt)
     result.update(matched=len(targets), protected=protected, signalled={"cancelled": 0, "terminated": 0})
+    unmatched = unmatched_pids(params["pids"], activity, targets)
+    if unmatched:
+        result["pids_not_matched"] = unmatched
+        module.warn("pids not signalled: %s" % "; ".join("%s %s" % (pid, why) for pid, why in sorted(unmatched.items(), key=lambda i: int(i[0]))))
     summaries = [summarize(row, params) for row in targets]
     if len(targets) > params["max_backends"]:
         raise SarkLimitError("%d backends match the filter, more than max_backends=%d: nothing was signalled. Narrow the filter "
@@ -708,6 +876,7 @@ def run(module):
     dbname = params.get("pg_database") or ("postgres" if action in BACKEND_ACTIONS else None)
     conn = connect(params, dbname=dbname, module_name=MODULE)
     locked = False
+    result = {}
     try:
         result = {"action": action, "database": current_database(conn), "own_pid": conn.get_backend_pid(),
                   "lock": {"key": ADVISORY_LOCK_KEY, "acquired": False}, "planned_actions": [], "executed_actions": []}
@@ -732,11 +901,20 @@ def run(module):
             return run_backends(module, conn, result)
         return run_tables(module, conn, result, setup)
     except psycopg_errors() as exc:
-        raise SarkOperationError("PostgreSQL error on %s while reading the catalog or statistics: %s. Check the privileges of %s "
-                                 "(pg_read_all_stats, pg_signal_backend) and the timeouts." % (
-                                     dbname or "postgres", explain(exc), params["pg_user"])) from exc
+        partial = {k: result[k] for k in ("results", "selection", "invalid_indexes", "backends") if k in result}
+        if connection_lost(conn):
+            raise SarkOperationError("The connection to PostgreSQL (database %s) was lost (server restart or crash?): %s. Rerun "
+                                     "when the server is back; the results show what was done." % (
+                                         dbname or "postgres", explain(exc)), connection_lost=True, **partial) from exc
+        if getattr(exc, "pgcode", None) == "42501":
+            raise SarkOperationError("PostgreSQL refused to read the catalog or statistics on %s: %s. Check the privileges of %s "
+                                     "(pg_read_all_stats, pg_signal_backend)." % (
+                                         dbname or "postgres", explain(exc), params["pg_user"]), **partial) from exc
+        raise SarkOperationError("PostgreSQL error on %s while reading the catalog or statistics: %s. Check the timeouts "
+                                 "(lock_timeout, statement_timeout) and the privileges of %s." % (
+                                     dbname or "postgres", explain(exc), params["pg_user"]), **partial) from exc
     finally:
-        if locked:
+        if locked and not connection_lost(conn):
             try:
                 release_lock(conn)
             except psycopg_errors():  # closing the session releases it anyway
@@ -771,6 +949,7 @@ def main():
         escalate=dict(type="bool", default=False),
         grace_period=dict(type="float", default=10),
         query_max_length=dict(type="int", default=200),
+        drop_invalid_indexes=dict(type="bool", default=False),
     )
     spec.update(postgres_argument_spec())
     SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
