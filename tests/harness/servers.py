@@ -183,6 +183,23 @@ class RedisServer(Server):
         wait_for(ready, 10, "redis-server on port %d" % self.port)
         return self
 
+    def kill(self):
+        """SIGKILL the server (a crash: no shutdown save); the data survives only with appendonly/appendfsync always."""
+        stop_pid(self.pid, timeout=0, sig=signal.SIGKILL)
+        self.pid = None
+        self.proc = None
+
+    def restart(self, password=None, kill=False):
+        """Stop (or kill) and start again on the same port and directory, optionally with another password."""
+        if kill:
+            self.kill()
+        else:
+            self.stop()
+        if password is not None:
+            self.password = password or None
+        wait_for(lambda: not port_open(self.port), 10, "port %d to close" % self.port)
+        return self.start()
+
     def client(self, **kwargs):
         import redis  # pylint: disable=import-outside-toplevel
         params = dict(host=LOOPBACK, port=self.port, password=self.password, decode_responses=False)
