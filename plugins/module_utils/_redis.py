@@ -107,6 +107,9 @@ def classify_error(exc, params, connected=False):
                                    "has (redis_db, REDIS_DB)." % (params.get("redis_db"), _databases_text(params)),
                                    kind="config", target=target)
     auth_error = redis is not None and isinstance(exc, redis.exceptions.AuthenticationError)
+    if (auth_error or "noauth" in lowered or "hello must be called" in lowered) and not params.get("redis_password"):
+        return SarkConnectionError("Redis at %s requires a password and none was given: set redis_password (or REDIS_PASSWORD)."
+                                   % target, kind="auth", target=target)
     if auth_error or "wrongpass" in lowered or "invalid password" in lowered or "invalid username-password" in lowered:
         who = params.get("redis_username") or "default"
         return SarkConnectionError("Redis at %s rejected the credentials of user %r: %s. Check redis_username/"
@@ -118,6 +121,9 @@ def classify_error(exc, params, connected=False):
     if "noperm" in lowered or "no permissions" in lowered:
         return SarkConnectionError("Redis user %r lacks a permission at %s: %s. Grant it in the ACL or use another user."
                                    % (params.get("redis_username") or "default", target, text), kind="auth", target=target)
+    if "loading the dataset" in lowered or (redis is not None and isinstance(exc, redis.exceptions.BusyLoadingError)):
+        return SarkConnectionError("Redis at %s is still loading its data set into memory (it has just started): %s. Retry in a "
+                                   "moment." % (target, text), kind="loading", target=target)
     lost = redis is not None and isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)) \
         and any(marker in lowered for marker in LOST_MARKERS)
     if connected and (lost or (redis is not None and isinstance(exc, redis.exceptions.ConnectionError))):

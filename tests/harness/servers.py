@@ -181,7 +181,16 @@ class RedisServer(Server):
             self._check_alive()
             return port_open(self.port)
         wait_for(ready, 10, "redis-server on port %d" % self.port)
+        if "--appendonly" in self.extra_args:
+            wait_for(self._loaded, 60, "redis-server on port %d to load its data" % self.port, interval=0.1)
         return self
+
+    def _loaded(self):
+        import redis  # pylint: disable=import-outside-toplevel
+        try:
+            return bool(self.client(socket_timeout=2).ping())
+        except redis.exceptions.BusyLoadingError:
+            return False
 
     def kill(self):
         """SIGKILL the server (a crash: no shutdown save); the data survives only with appendonly/appendfsync always."""
