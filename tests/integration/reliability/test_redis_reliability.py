@@ -409,6 +409,21 @@ def test_export_killed_at_every_step_writes_each_event_once(durable, spawn, tmp_
     assert not again["changed"] and len(file_events(path)) == total
 
 
+def test_export_killed_after_a_batch_reached_the_file(durable, spawn, tmp_path):
+    """Regression (issue 9, item 7): SIGKILL right after the second batch was fsynced to the file, then resume."""
+    server, client = durable
+    total = seed_export(client, 5000)
+    path = str(tmp_path / "export.jsonl")
+    args = args_for(server, operation="export", list="queue", path=path, batch_size=500)
+    assert spawn.run("sark_siem_queue", args, fault="after_fsync:2").get("killed")
+    resumed = spawn.run("sark_siem_queue", args)
+    assert not resumed.get("failed"), resumed
+    assert resumed["recovered"] == 500 and resumed["moved"] == total - 1000
+    assert_exactly_once(client, [path], total)
+    assert len(file_events(path)) == total
+    no_protocol_keys_left(client)
+
+
 def test_redis_killed_mid_export(durable, spawn, tmp_path):
     server, client = durable
     total = seed_export(client)
@@ -437,13 +452,13 @@ def test_two_concurrent_exports(durable, spawn, tmp_path):
     total = seed_export(client)
     one, two = str(tmp_path / "one.jsonl"), str(tmp_path / "two.jsonl")
     first = spawn.start("sark_siem_queue", args_for(server, operation="export", path=one, max_events=total))
-    wait_for(lambda: client.exists("{siem:event_queue}:sark_ops_lock"), 30, "the first export's lock", interval=0.005)
+    wait_for(lambda: os.path.exists(one) and os.path.getsize(one) > 0, 30, "the first export to write", interval=0.005)
     second = spawn.run("sark_siem_queue", args_for(server, operation="export", path=two, max_events=total))
+    first = spawn.finish(first)
+    assert_exactly_once(client, [one, two], total)
     assert second["failed"] and not second["changed"] and "Another sark.ops run is working on" in second["msg"], second
     assert "export to %s" % one in second["msg"] and not os.path.exists(two)
-    first = spawn.finish(first)
     assert first["moved"] == total
-    assert_exactly_once(client, [one, two], total)
 
     seed_siem(client, failed=total)  # the same race on requeue, both waiting their turn
     procs = [spawn.start("sark_siem_queue", args_for(server, operation="requeue", max_events=total, lock_wait=120)) for _ in range(2)]
