@@ -45,10 +45,12 @@ options:
     description: V(prefix) - the key prefix, taken literally (glob characters in it are escaped). Must not be empty.
     type: str
   pattern:
-    description: V(pattern) - a Redis glob (C(SCAN MATCH) syntax). Must not be empty; wildcards only needs O(force=true).
+    description:
+      - V(pattern) - a Redis glob (C(SCAN MATCH) syntax). Must not be empty and must start with a literal prefix naming the keys
+        (C(policy:*)); a pattern without one (C(*), C(*:*), C([a-z]*)) needs O(force=true).
     type: str
   force:
-    description: Confirms O(target=all) and wildcard-only patterns.
+    description: Confirms O(target=all) and patterns without a literal prefix.
     type: bool
     default: false
   max_keys:
