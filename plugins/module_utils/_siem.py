@@ -455,4 +455,3 @@ class SiemLists:
         self.client.ltrim(self.keys[name], amount, -1)
         if self.evidence is not None:
             self.evidence.executed("trim", source=self.keys[name], dropped=amount)
-

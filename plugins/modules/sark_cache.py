@@ -46,8 +46,8 @@ options:
     type: str
   pattern:
     description:
-      - V(pattern) - a Redis glob (C(SCAN MATCH) syntax). Must not be empty and must start with a literal prefix naming the keys
-        (C(policy:*)); a pattern without one (C(*), C(*:*), C([a-z]*)) needs O(force=true).
+      - V(pattern) - a Redis glob (C(SCAN MATCH) syntax). Must not be empty and must start with a literal prefix naming the
+        keys, for example C(policy:*). A pattern without one, such as C(*) or C(*:*), needs O(force=true).
     type: str
   force:
     description: Confirms O(target=all) and patterns without a literal prefix.

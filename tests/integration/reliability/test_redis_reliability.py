@@ -461,7 +461,7 @@ def test_two_concurrent_exports(durable, spawn, tmp_path):
     assert first["moved"] == total
 
     seed_siem(client, failed=total)  # the same race on requeue, both waiting their turn
-    procs = [spawn.start("sark_siem_queue", args_for(server, operation="requeue", max_events=total, lock_wait=120)) for _ in range(2)]
+    procs = [spawn.start("sark_siem_queue", args_for(server, operation="requeue", max_events=total, lock_wait=120)) for _index in range(2)]
     results = [spawn.finish(p) for p in procs]
     assert all(not r.get("failed") for r in results), results
     assert sum(r["moved"] for r in results) == total
@@ -494,7 +494,7 @@ def test_two_concurrent_global_logouts_and_cache_clears(durable, spawn):
     client.set("app:keep", "v")
     for module, args, field in (("sark_session", dict(operation="revoke", scope="all", force=True, max_keys=60000), "sessions"),
                                 ("sark_cache", dict(target="decisions", max_keys=60000), "removed")):
-        procs = [spawn.start(module, args_for(server, **args)) for _ in range(2)]
+        procs = [spawn.start(module, args_for(server, **args)) for _index in range(2)]
         results = [spawn.finish(p) for p in procs]
         assert all(not r.get("failed") for r in results), results
         assert sum(r[field] for r in results) == 50000, [r[field] for r in results]  # each key removed by exactly one run
