@@ -33,4 +33,9 @@ options:
     default: 10
 notes:
   - Keys are found with C(SCAN), never C(KEYS), on every primary of a cluster, and removed with C(UNLINK) in bounded batches.
+  - A sweep needs a literal prefix before its first wildcard (C(*:*) or a template such as C({user_id}:{session_id}) is
+    refused), and where the layout knows a key's type it removes only keys of that type (C(SCAN ... TYPE)). A user's sweep
+    matches that user's keys only (glob characters in ids are taken literally; C(alice) never matches C(alice:admin)).
+  - Each removed batch is recorded in the evidence as it happens, so a failure after partial work (the cap, a lost connection)
+    reports C(changed), C(partial) and how many keys had gone; a rerun removes the rest.
 '''

@@ -66,6 +66,8 @@ TEMPLATES = {
 TRAITS = {
     "runbook": {
         "session_type": "hash",
+        # the Redis type of each key template, where the layout knows it: a sweep touches only keys of that type
+        "key_types": {"session_key": "hash", "policy_decision_key": "string", "ratelimit_key": "string"},
         "ratelimit_model": "fixed_hourly",
         "ratelimit_window_format": "%Y-%m-%d-%H",
         # the runbook shows only user counters (limit 5000/h); api keys and IPs get SARK 2.x's limits
@@ -83,6 +85,7 @@ TRAITS = {
     },
     "sark_v2": {
         "session_type": "string",
+        "key_types": {"session_key": "string", "user_sessions_key": "set", "policy_decision_key": "string", "ratelimit_key": "zset"},
         "ratelimit_model": "sliding_window",
         "ratelimit_window_seconds": 3600,
         # per hour; the contract names no limit for token:{n} identifiers
@@ -127,6 +130,8 @@ ABSENT_REASONS = {
 }
 
 GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
+# placeholders whose values never contain the key separator ':' (ids and windows SARK generates), so a key's structure is exact
+COLON_FREE_FIELDS = ("session_id", "window", "kind")
 
 
 def layout_argument_spec():
@@ -195,6 +200,25 @@ class Layout:
             raise SarkValidationError("%s is not available in the %s layout: %s" % (key, self.name, reason),
                                       layout=self.name)
         return value
+
+    def key_type(self, key):
+        """The Redis type the layout stores under a template (hash, string, set, zset), or None when it does not say."""
+        return (self.traits.get("key_types") or {}).get(key)
+
+    def colons(self, key, **values):
+        """How many ':' every key of this template has once the given placeholders are filled in, when that is exact
+        (every other placeholder is colon-free); None otherwise. Filters out keys of a longer id that shares the prefix
+        (user alice must not match alice:admin)."""
+        template = self.template(key)
+        count = 0
+        for text, field, _spec, _conv in string.Formatter().parse(template):
+            count += text.count(":")
+            if field:
+                if values.get(field) is not None:
+                    count += str(values[field]).count(":")
+                elif field not in COLON_FREE_FIELDS:
+                    return None
+        return count
 
     def absent_reason(self, key):
         return ABSENT_REASONS.get((self.name, key)) or "not part of this layout"

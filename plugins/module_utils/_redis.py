@@ -89,12 +89,27 @@ def connection_kwargs(params):
     return kwargs
 
 
-def classify_error(exc, params):
-    """Turn a redis-py exception into a SarkConnectionError that says what to check."""
+LOST_MARKERS = ("connection reset", "connection refused", "closed by server", "broken pipe", "connection aborted",
+                "error while reading", "error 104", "error 111", "error 32 ", "eof")
+
+
+def classify_error(exc, params, connected=False):
+    """Turn a redis-py exception into a SarkConnectionError that says what to check.
+
+    connected: the error came after a successful connect and PING, so a reset or refused connection means the server went
+    away (it died, restarted or dropped us), not a TLS or address problem.
+    """
     target = describe_target(params)
     text = (str(exc) or type(exc).__name__).strip().rstrip(".")
     lowered = text.lower()
+    if "db index is out of range" in lowered or "invalid db index" in lowered:
+        return SarkConnectionError("redis_db=%s: database index out of range (this server has %s). Choose a database the server "
+                                   "has (redis_db, REDIS_DB)." % (params.get("redis_db"), _databases_text(params)),
+                                   kind="config", target=target)
     auth_error = redis is not None and isinstance(exc, redis.exceptions.AuthenticationError)
+    if (auth_error or "noauth" in lowered or "hello must be called" in lowered) and not params.get("redis_password"):
+        return SarkConnectionError("Redis at %s requires a password and none was given: set redis_password (or REDIS_PASSWORD)."
+                                   % target, kind="auth", target=target)
     if auth_error or "wrongpass" in lowered or "invalid password" in lowered or "invalid username-password" in lowered:
         who = params.get("redis_username") or "default"
         return SarkConnectionError("Redis at %s rejected the credentials of user %r: %s. Check redis_username/"
@@ -106,6 +121,15 @@ def classify_error(exc, params):
     if "noperm" in lowered or "no permissions" in lowered:
         return SarkConnectionError("Redis user %r lacks a permission at %s: %s. Grant it in the ACL or use another user."
                                    % (params.get("redis_username") or "default", target, text), kind="auth", target=target)
+    if "loading the dataset" in lowered or (redis is not None and isinstance(exc, redis.exceptions.BusyLoadingError)):
+        return SarkConnectionError("Redis at %s is still loading its data set into memory (it has just started): %s. Retry in a "
+                                   "moment." % (target, text), kind="loading", target=target)
+    lost = redis is not None and isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)) \
+        and any(marker in lowered for marker in LOST_MARKERS)
+    if connected and (lost or (redis is not None and isinstance(exc, redis.exceptions.ConnectionError))):
+        return SarkConnectionError("Lost the connection to Redis at %s in the middle of the work: %s. The server closed the connection "
+                                   "or stopped (restart, crash, failover, network). Check that redis-server is running, then rerun: "
+                                   "the rerun does what is left." % (target, text), kind="lost", target=target)
     if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
         return SarkConnectionError("TLS handshake with Redis at %s failed: %s. Check redis_tls, redis_tls_ca_certs and "
                                    "redis_tls_validate_certs." % (target, text), kind="tls", target=target)
@@ -118,6 +142,25 @@ def classify_error(exc, params):
                                    % (target, text), kind="protocol", target=target)
     return SarkConnectionError("Cannot connect to Redis at %s: %s. Is redis-server running there? Check redis_host/"
                                "redis_port (or REDIS_HOST/REDIS_PORT)." % (target, text), kind="unreachable", target=target)
+
+
+def _databases_text(params):
+    """'N databases, 0 to N-1' from CONFIG GET databases on database 0, or a hint when the server does not say."""
+    try:
+        kwargs = connection_kwargs(params)
+        kwargs["retry"] = Retry(NoBackoff(), 0)
+        if params.get("redis_unix_socket"):
+            probe = redis.Redis(unix_socket_path=params["redis_unix_socket"], db=0, **kwargs)
+        else:
+            probe = redis.Redis(host=params.get("redis_host"), port=params.get("redis_port"), db=0, **kwargs)
+        try:
+            values = probe.config_get("databases")
+            count = int(values.get(b"databases", values.get("databases")))
+        finally:
+            probe.close()
+        return "%d databases, 0 to %d" % (count, count - 1)
+    except Exception:  # pylint: disable=broad-except
+        return "fewer databases; see its 'databases' setting, 16 by default"
 
 
 def require_redis():

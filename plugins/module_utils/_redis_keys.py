@@ -59,6 +59,7 @@ local remaining = tonumber(ARGV[6])
 local budget_us = tonumber(ARGV[7])
 local want = tonumber(ARGV[8])
 local per_key = ARGV[9] == '1'
+local colons = tonumber(ARGV[10])
 local function now_us()
   -- an ACL user may lack TIME: then each call does a single page
   local t = redis.pcall('TIME')
@@ -77,6 +78,15 @@ repeat
   end
   pages = pages + 1
   local keys = reply[2]
+  if colons >= 0 then
+    -- exact structure: a user's pattern session:user:alice:* must not take alice:admin's session:user:alice:admin:*
+    local kept = {}
+    for i = 1, #keys do
+      local _, found = string.gsub(keys[i], ':', '')
+      if found == colons then kept[#kept + 1] = keys[i] end
+    end
+    keys = kept
+  end
   local n = #keys
   if delete and n > remaining then
     matched = matched + n
@@ -157,8 +167,42 @@ def literal_characters(pattern):
     return "".join(literal)
 
 
+def literal_prefix(pattern):
+    """The literal start of a glob: everything before its first unescaped wildcard or class (escapes resolved)."""
+    prefix = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            prefix.append(pattern[i + 1])
+            i += 2
+            continue
+        if char in GLOB_SPECIAL:
+            break
+        prefix.append(char)
+        i += 1
+    return "".join(prefix)
+
+
+def has_literal_prefix(pattern):
+    """Whether a glob starts with a literal part naming something (a letter or digit before the first wildcard)."""
+    return any(char.isalnum() for char in literal_prefix(pattern))
+
+
+def require_literal_prefix(pattern, force=False, option="pattern"):
+    """Refuse a sweep whose pattern has no literal prefix (``*:*``, a template such as ``{user_id}:{session_id}``): it would
+    match keys of every application in the database."""
+    if force or has_literal_prefix(pattern):
+        return pattern
+    raise SarkValidationError("%s %r has no literal prefix before its first wildcard: it matches keys of every kind in the database "
+                              "(sessions, rate limits, caches, other applications' data). Name the keys with a literal start, for "
+                              "example policy:decision:*%s. Nothing was deleted."
+                              % (option, pattern, "" if option != "pattern" else ", or set force: true if every such key should go"),
+                              pattern=pattern)
+
+
 def check_pattern(pattern, force=False, option="pattern"):
-    """Refuse an empty pattern, and a wildcard-only one (which matches every key) unless force is set."""
+    """Refuse an empty pattern, and one without a literal prefix (``*``, ``*:*``) unless force is set."""
     if pattern is None or not str(pattern).strip():
         raise SarkValidationError("%s is empty: name the keys to match (for example policy:decision:*). Nothing was deleted." % option)
     if pattern != pattern.strip():
@@ -167,7 +211,7 @@ def check_pattern(pattern, force=False, option="pattern"):
     if not literal_characters(pattern).strip() and not force:
         raise SarkValidationError("%s %r is wildcards only and matches every key in the database. If that is really meant, set "
                                   "force: true (and max_keys above the key count). Nothing was deleted." % (option, pattern))
-    return pattern
+    return require_literal_prefix(pattern, force, option)
 
 
 def mask_key(key):
@@ -205,7 +249,7 @@ def redis_errors(params, doing):
                 raise SarkValidationError("Redis answered WRONGTYPE while %s: a key holds another type than the layout expects. "
                                           "Check layout and layout_templates. (%s)" % (doing, text)) from exc
             raise SarkOperationError("Redis refused a command while %s: %s" % (doing, text)) from exc
-        raise classify_error(exc, params) from exc
+        raise classify_error(exc, params, connected=True) from exc
 
 
 class SweepLimitError(SarkLimitError):
@@ -246,6 +290,7 @@ class SweepStats:
         self.sample = []
         self._started = time.monotonic()
         self.duration = 0.0
+        self.executed_entry = None
 
     def add_sample(self, keys):
         for key in keys:
@@ -297,8 +342,10 @@ class KeySweeper:
     """Count, list or remove the keys matching a SCAN pattern on every primary, in bounded batches."""
 
     def __init__(self, client, params=None, scan_count=None, max_block_ms=DEFAULT_MAX_BLOCK_MS, engine="auto",
-                 sample_size=DEFAULT_SAMPLE_SIZE, masker=mask_key):
+                 sample_size=DEFAULT_SAMPLE_SIZE, masker=mask_key, evidence=None):
         self.client = client
+        # every removal is recorded in the evidence as it happens, so a failure later in the run reports it (changed, partial)
+        self.evidence = evidence
         self.params = params or {}
         self.cluster = hasattr(client, "get_primaries")
         self.script_count = int(scan_count or SCRIPT_SCAN_COUNT)
@@ -311,23 +358,26 @@ class KeySweeper:
         self._scripts = {"auto": None, "script": True, "client": False}[engine]
 
     @classmethod
-    def from_params(cls, client, params, masker=mask_key):
+    def from_params(cls, client, params, masker=mask_key, evidence=None):
         return cls(client, params, scan_count=params.get("scan_count"),
                    max_block_ms=params.get("max_block_ms") or DEFAULT_MAX_BLOCK_MS, engine=params.get("engine") or "auto",
-                   sample_size=params.get("sample_size", DEFAULT_SAMPLE_SIZE), masker=masker)
+                   sample_size=params.get("sample_size", DEFAULT_SAMPLE_SIZE), masker=masker, evidence=evidence)
 
     def nodes(self):
         return list(primaries(self.client))
 
     # ------------------------------------------------------------------ public operations
 
-    def count(self, pattern, key_type=None):
-        """Exactly how many keys match (SCAN may repeat a key if the keyspace is resized meanwhile)."""
-        return self._run(pattern, key_type, delete=False, budget=None)
+    def count(self, pattern, key_type=None, colons=None):
+        """Exactly how many keys match (SCAN may repeat a key if the keyspace is resized meanwhile).
 
-    def plan(self, pattern, key_type=None, budget=None):
+        key_type: only keys of this Redis type. colons: only keys with exactly this many ':' (the structure of one user's keys)."""
+        return self._run(pattern, key_type, delete=False, budget=None, colons=colons)
+
+    def plan(self, pattern, key_type=None, budget=None, colons=None, force=False):
         """Check mode: count every match; fail like a real run would if the count is above the cap."""
-        stats = self.count(pattern, key_type)
+        require_literal_prefix(pattern, force)
+        stats = self.count(pattern, key_type, colons)
         if budget is not None:
             if stats.matched > budget.remaining:
                 raise SweepLimitError(
@@ -338,15 +388,35 @@ class KeySweeper:
             budget.spend(stats.matched)
         return stats
 
-    def delete(self, pattern, key_type=None, budget=None):
-        """Remove every matching key, page by page, never more than the budget allows."""
+    def delete(self, pattern, key_type=None, budget=None, colons=None, force=False):
+        """Remove every matching key, page by page, never more than the budget allows.
+
+        A pattern without a literal prefix is refused unless force (see require_literal_prefix)."""
+        require_literal_prefix(pattern, force)
         budget = budget if budget is not None else KeyBudget(DEFAULT_MAX_KEYS)
-        return self._run(pattern, key_type, delete=True, budget=budget)
+        return self._run(pattern, key_type, delete=True, budget=budget, colons=colons)
 
-    def sweep(self, pattern, key_type=None, budget=None, check_mode=False):
-        return self.plan(pattern, key_type, budget) if check_mode else self.delete(pattern, key_type, budget)
+    def sweep(self, pattern, key_type=None, budget=None, check_mode=False, colons=None, force=False):
+        if check_mode:
+            return self.plan(pattern, key_type, budget, colons, force)
+        return self.delete(pattern, key_type, budget, colons, force)
 
-    def iter_keys(self, pattern, key_type=None, stats=None):
+    def _record(self, stats):
+        """Keep the evidence's executed entry of this sweep current (created with the first removed key)."""
+        if self.evidence is None or not stats.removed:
+            return
+        if stats.executed_entry is None:
+            stats.executed_entry = self.evidence.executed("unlink", pattern=self.masker(stats.pattern) if self.masker else stats.pattern,
+                                                          type=stats.key_type, removed=0, batches=0)
+        stats.executed_entry.update(removed=stats.removed, batches=stats.calls)
+
+    @staticmethod
+    def _keep(keys, colons):
+        if colons is None:
+            return keys
+        return [key for key in keys if (key.count(b":") if isinstance(key, bytes) else key.count(":")) == colons]
+
+    def iter_keys(self, pattern, key_type=None, stats=None, colons=None):
         """Yield (node client, [keys]) one SCAN page at a time, client side, for callers that read the keys."""
         stats = stats if stats is not None else SweepStats(pattern, key_type, self.sample_size, self.masker)
         stats.engine = "client"
@@ -356,6 +426,7 @@ class KeySweeper:
                 cursor = 0
                 while True:
                     cursor, keys = node.scan(cursor=cursor, match=pattern, count=self.scan_count, _type=key_type)
+                    keys = self._keep(keys, colons)
                     stats.pages += 1
                     stats.calls += 1
                     stats.matched += len(keys)
@@ -373,18 +444,29 @@ class KeySweeper:
                                   "raise %s." % (len(keys), budget.option, budget.limit, budget.used, budget.option),
                                   removed=budget.used)
         removed = 0
-        with redis_errors(self.params, "unlinking keys"):
-            for start in range(0, len(keys), UNLINK_CHUNK):
-                chunk = keys[start:start + UNLINK_CHUNK]
-                if self.cluster:
-                    pipe = self.client.pipeline()
-                    for key in chunk:
-                        pipe.unlink(key)
-                    removed += sum(int(n or 0) for n in pipe.execute())
-                else:
-                    removed += int(self.client.unlink(*chunk))
-        if budget is not None:
-            budget.spend(removed)
+        entry = None
+        try:
+            with redis_errors(self.params, "unlinking keys"):
+                for start in range(0, len(keys), UNLINK_CHUNK):
+                    chunk = keys[start:start + UNLINK_CHUNK]
+                    if self.cluster:
+                        pipe = self.client.pipeline()
+                        for key in chunk:
+                            pipe.unlink(key)
+                        gone = sum(int(n or 0) for n in pipe.execute())
+                    else:
+                        gone = int(self.client.unlink(*chunk))
+                    removed += gone
+                    if budget is not None:
+                        budget.spend(gone)
+                    if gone and self.evidence is not None:
+                        entry = entry or self.evidence.executed("unlink", keys=len(keys), removed=0)
+                        entry["removed"] = removed
+        except SarkError as exc:
+            if removed:
+                exc.msg += " This run had already removed %d of %d listed keys before the failure." % (removed, len(keys))
+                exc.details.setdefault("removed", removed)
+            raise
         return removed
 
     # ------------------------------------------------------------------ the loop
@@ -396,20 +478,29 @@ class KeySweeper:
     def _fail_details(self, stats):
         return {"matched": stats.matched, "removed": stats.removed, "sample": stats.masked_sample(), "progress": stats.progress()}
 
-    def _run(self, pattern, key_type, delete, budget):
+    def _run(self, pattern, key_type, delete, budget, colons=None):
         stats = SweepStats(pattern, key_type, self.sample_size, self.masker)
-        doing = "%s keys matching %s" % ("removing" if delete else "counting", pattern)
-        with redis_errors(self.params, doing):
-            for _name, node in self.nodes():
-                stats.nodes += 1
-                if self._use_scripts(node):
-                    stats.engine = "script"
-                    self._run_script(node, pattern, key_type, delete, budget, stats)
-                else:
-                    stats.engine = stats.engine or "client"
-                    self._run_client(node, pattern, key_type, delete, budget, stats)
-                if stats.capped:
-                    break
+        doing = "%s keys matching %s%s" % ("removing" if delete else "counting", pattern, self._type_text(key_type))
+        try:
+            with redis_errors(self.params, doing):
+                for _name, node in self.nodes():
+                    stats.nodes += 1
+                    if self._use_scripts(node):
+                        stats.engine = "script"
+                        self._run_script(node, pattern, key_type, delete, budget, stats, colons)
+                    else:
+                        stats.engine = stats.engine or "client"
+                        self._run_client(node, pattern, key_type, delete, budget, stats, colons)
+                    if stats.capped:
+                        break
+        except SarkError as exc:
+            stats.finish()
+            if delete:
+                exc.msg += (" Before the failure this run had removed %d key(s) matching %s in %d batch(es); each removal is whole "
+                            "(UNLINK), nothing else was touched, and a rerun removes the rest." % (stats.removed, pattern, stats.calls))
+                for key, value in self._fail_details(stats).items():
+                    exc.details.setdefault(key, value)
+            raise
         stats.finish()
         if stats.capped:
             raise SweepLimitError(
@@ -437,13 +528,13 @@ class KeySweeper:
             self._scripts = False  # scripting disabled or not allowed for this user: SCAN + UNLINK from here
             return False
 
-    def _run_script(self, node, pattern, key_type, delete, budget, stats):
+    def _run_script(self, node, pattern, key_type, delete, budget, stats, colons=None):
         cursor = "0"
         while True:
             remaining = budget.remaining if delete else 0
             want = max(0, self.sample_size - len(stats.sample))
             args = (cursor, pattern, self.script_count, key_type or "", "1" if delete else "0", remaining, self.budget_us, want,
-                    "1" if self.cluster else "0")
+                    "1" if self.cluster else "0", -1 if colons is None else int(colons))
             try:
                 reply = node.evalsha(self._sha[id(node)], 0, *args)
             except redis.exceptions.NoScriptError:
@@ -459,16 +550,18 @@ class KeySweeper:
             stats.add_sample(reply[5])
             if delete:
                 budget.spend(removed)
+                self._record(stats)
             if capped:
                 stats.capped = True
                 return
             if cursor == "0":
                 return
 
-    def _run_client(self, node, pattern, key_type, delete, budget, stats):
+    def _run_client(self, node, pattern, key_type, delete, budget, stats, colons=None):
         cursor = 0
         while True:
             cursor, keys = node.scan(cursor=cursor, match=pattern, count=self.scan_count, _type=key_type)
+            keys = self._keep(keys, colons)
             stats.calls += 1
             stats.pages += 1
             if delete and len(keys) > budget.remaining:
@@ -481,6 +574,7 @@ class KeySweeper:
                     removed = self._unlink_on_node(node, keys)
                     stats.removed += removed
                     budget.spend(removed)
+                    self._record(stats)
                 stats.add_sample(keys)
             if int(cursor) == 0:
                 return

@@ -88,14 +88,15 @@ class SessionStore:
         self.sweeper = sweeper
         self.evidence = evidence
         self.show_secrets = show_secrets
-        self.session_type = layout.traits.get("session_type", "hash")
-        # sark_v2 counts "keys matching session:* that are strings" (the contract); in the runbook layout the key pattern
-        # session:user:{user_id}:{session_id} alone says what a session is, as the runbook's own commands assume, which
-        # spares Redis a type lookup per key on large sweeps. Single keys are still type-checked before anything changes.
-        self.match_type = "string" if self.session_type == "string" else None
+        self.session_type = layout.key_type("session_key") or layout.traits.get("session_type", "hash")
+        # Every sweep matches the session type only (SCAN ... TYPE, evaluated in Redis): a session key template that
+        # overlaps other data (a short or overridden template) can never take keys of another type with it.
+        self.match_type = self.session_type
         self.indexed = layout.has("user_sessions_key")
         self.key_has_user = "user_id" in placeholders(layout.template("session_key"))
         self.params = sweeper.params
+        if sweeper.evidence is None:
+            sweeper.evidence = evidence
 
     # ------------------------------------------------------------------ keys
 
@@ -114,8 +115,13 @@ class SessionStore:
     def user_pattern(self, user_id):
         return self.layout.pattern("session_key", user_id=user_id)
 
+    def user_colons(self, user_id):
+        """The exact ':' count of this user's session keys (None when the template does not make it exact)."""
+        return self.layout.colons("session_key", user_id=user_id)
+
     def parse_key(self, key):
-        match = self.layout.parser("session_key").match(to_text(key))
+        # session ids are colon-free: in session:user:alice:admin:s1 the user is alice:admin
+        match = self.layout.parser("session_key", session_id=r"[^:]+").match(to_text(key))
         return match.groupdict() if match else {}
 
     def _plan(self, action, **details):
@@ -146,7 +152,7 @@ class SessionStore:
                 live += sum(exists)
                 stale += len(exists) - sum(exists)
             return live, stale
-        return self.sweeper.count(self.user_pattern(user_id), self.match_type).matched, 0
+        return self.sweeper.count(self.user_pattern(user_id), self.match_type, self.user_colons(user_id)).matched, 0
 
     def top_users(self, count, capacity=None):
         """The users with the most sessions: [(user_id, sessions)], and whether the figures are exact."""
@@ -185,7 +191,8 @@ class SessionStore:
                     if truncated:
                         break
             else:
-                for _node, page in self.sweeper.iter_keys(self.user_pattern(user_id), self.match_type):
+                for _node, page in self.sweeper.iter_keys(self.user_pattern(user_id), self.match_type,
+                                                          colons=self.user_colons(user_id)):
                     room = limit - len(keys)
                     keys.extend(to_text(k) for k in page[:room])
                     if len(page) > room:
@@ -302,7 +309,7 @@ class SessionStore:
             if not self.indexed:
                 pattern = self.user_pattern(user_id)
                 self._plan("unlink", pattern=pattern, type=self.match_type)
-                stats = self.sweeper.sweep(pattern, self.match_type, budget, check_mode)
+                stats = self.sweeper.sweep(pattern, self.match_type, budget, check_mode, colons=self.user_colons(user_id))
                 self._executed_sweep(stats, check_mode)
                 report.update(merge_stats([stats], self.sweeper.sample_size))
                 report["sessions"] = stats.matched if check_mode else stats.removed
@@ -333,7 +340,9 @@ class SessionStore:
     # ------------------------------------------------------------------ helpers
 
     def _executed_sweep(self, stats, check_mode):
-        if not check_mode:
+        # the sweeper records every batch in the evidence as it goes (so a failure reports it); only a sweeper without
+        # evidence leaves the record to us
+        if not check_mode and self.sweeper.evidence is None:
             self._executed("unlink", pattern=stats.pattern, type=stats.key_type, removed=stats.removed,
                            batches=stats.calls)
 
@@ -391,8 +400,9 @@ class SessionStore:
         removed_index = 0
         if index_present and not check_mode:
             removed_index = self.sweeper.unlink_keys([index], budget)
-            self._executed("unlink", keys="sessions listed in %s" % index, removed=sessions)
-            self._executed("unlink", key=index, removed=removed_index)
+            if self.sweeper.evidence is None:
+                self._executed("unlink", keys="sessions listed in %s" % index, removed=sessions)
+                self._executed("unlink", key=index, removed=removed_index)
         if check_mode:
             budget.spend(sessions + int(index_present))
         matched = sessions + int(index_present)

@@ -45,10 +45,12 @@ options:
     description: V(prefix) - the key prefix, taken literally (glob characters in it are escaped). Must not be empty.
     type: str
   pattern:
-    description: V(pattern) - a Redis glob (C(SCAN MATCH) syntax). Must not be empty; wildcards only needs O(force=true).
+    description:
+      - V(pattern) - a Redis glob (C(SCAN MATCH) syntax). Must not be empty and must start with a literal prefix naming the
+        keys, for example C(policy:*). A pattern without one, such as C(*) or C(*:*), needs O(force=true).
     type: str
   force:
-    description: Confirms O(target=all) and wildcard-only patterns.
+    description: Confirms O(target=all) and patterns without a literal prefix.
     type: bool
     default: false
   max_keys:
@@ -165,6 +167,7 @@ from ansible_collections.sark.ops.plugins.module_utils._redis_keys import (
     literal_characters,
     merge_stats,
     redis_errors,
+    require_literal_prefix,
     sweep_argument_spec,
     validate_sweep_params,
 )
@@ -174,12 +177,13 @@ def selection(params, layout):
     """(pattern, reason it does not apply or None) for the chosen target."""
     target = params["target"]
     if target == "decisions":
-        return layout.pattern("policy_decision_key", user_id=params["user_id"], action=params["action"],
-                              resource=params["resource"]), None
+        return require_literal_prefix(layout.pattern("policy_decision_key", user_id=params["user_id"], action=params["action"],
+                                                     resource=params["resource"]), option="the policy_decision_key template's pattern"), None
     if target == "versions":
         if not layout.has("policy_version_key"):
             return None, layout.absent_reason("policy_version_key")
-        return layout.pattern("policy_version_key", policy=params["policy"]), None
+        return require_literal_prefix(layout.pattern("policy_version_key", policy=params["policy"]),
+                                      option="the policy_version_key template's pattern"), None
     if target == "prefix":
         prefix = params["prefix"]
         if prefix is None or not prefix.strip():
@@ -230,12 +234,14 @@ def flushdb(module, client, params):
                               matched=stats.matched, removed=0, sample=stats.masked_sample())
     module.evidence.plan("flushdb", keys=stats.matched, nodes=stats.nodes)
     if not module.check_mode and stats.matched:
-        with redis_errors(params, "flushing the database"):
-            for _name, node in nodes:
+        entry = None
+        with redis_errors(params, "flushing the database (%d of %d node(s) flushed before this one)" % (stats.calls, stats.nodes)):
+            for name, node in nodes:
                 node.flushdb(asynchronous=True)
                 stats.calls += 1
+                entry = entry or module.evidence.executed("flushdb", keys=stats.matched, nodes=0, flushed=[])
+                entry.update(nodes=stats.calls, flushed=entry["flushed"] + [name])
         stats.removed = stats.matched
-        module.evidence.executed("flushdb", keys=stats.removed, nodes=stats.nodes)
     return stats.finish()
 
 
@@ -252,12 +258,12 @@ def run(module):
         stats = flushdb(module, client, params)
         report = merge_stats([stats], params["sample_size"])
     else:
-        sweeper = KeySweeper.from_params(client, params)
+        # every batch is recorded in the evidence as it is removed: a failure after some batches reports them
+        sweeper = KeySweeper.from_params(client, params, evidence=module.evidence)
         budget = KeyBudget(params["max_keys"])
-        module.evidence.plan("unlink", pattern=pattern)
-        stats = sweeper.sweep(pattern, None, budget, module.check_mode)
-        if not module.check_mode:
-            module.evidence.executed("unlink", pattern=pattern, removed=stats.removed, batches=stats.calls)
+        key_type = layout.key_type("policy_decision_key") if params["target"] == "decisions" else None
+        module.evidence.plan("unlink", pattern=pattern, type=key_type)
+        stats = sweeper.sweep(pattern, key_type, budget, module.check_mode, force=params["target"] == "pattern" and params["force"])
         report = merge_stats([stats], params["sample_size"])
     changed = bool(report["matched"] if module.check_mode else report["removed"])
     result = dict(report, changed=changed, applicable=True, pattern=pattern, layout=layout.name)

@@ -351,7 +351,10 @@ class RateLimits:
             key = self.key(kind, subject)
             return self.reset_key(key, check_mode, budget), key
         pattern = self.layout.pattern("ratelimit_key", kind=kind, subject=subject)
-        return merge_stats([self.sweeper.sweep(pattern, self.key_type, budget, check_mode)], self.sweeper.sample_size), pattern
+        # exact structure: subject alice must not take alice:admin's counters (ratelimit:user:alice:admin:<window>)
+        colons = self.layout.colons("ratelimit_key", kind=kind, subject=subject)
+        stats = self.sweeper.sweep(pattern, self.key_type, budget, check_mode, colons=colons)
+        return merge_stats([stats], self.sweeper.sample_size), pattern
 
 
 def validate(params):
@@ -389,7 +392,7 @@ def run(module):
     layout = Layout.from_params(params)
     client = connect(params)
     limits = RateLimits(client, layout, None, params)
-    limits.sweeper = KeySweeper.from_params(client, params, masker=limits.mask)
+    limits.sweeper = KeySweeper.from_params(client, params, masker=limits.mask, evidence=module.evidence)
     result = {"layout": layout.name, "model": limits.model}
     kind, subject = params["kind"], params["subject"]
     with redis_errors(params, "%s of rate limits" % params["operation"]):
@@ -405,12 +408,10 @@ def run(module):
         before = limits.status(kind, subject, params["limit"]) if scope != "all" else None
         budget = KeyBudget(params["max_keys"])
         module.evidence.plan("unlink", scope=scope, target=before["key"] if before else layout.pattern("ratelimit_key"))
-        report, target = limits.reset(scope, kind, subject, module.check_mode, budget)
+        report, _target = limits.reset(scope, kind, subject, module.check_mode, budget)
         result.update(report)
         result["scope"] = scope
         result["changed"] = bool(report["matched"] if module.check_mode else report["removed"])
-        if not module.check_mode:
-            module.evidence.executed("unlink", scope=scope, target=limits.mask(target), removed=report["removed"])
         if before is not None:
             result["status"] = limits.status(kind, subject, params["limit"]) if not module.check_mode else before
             if module.diff_mode:

@@ -46,7 +46,9 @@ options:
     description: One session to list or revoke.
     type: str
   force:
-    description: Confirms O(scope=all) (a global logout). Without it the module refuses and changes nothing.
+    description:
+      - Confirms O(scope=all) (a global logout). Without it the module refuses and changes nothing.
+      - It does not lift the literal-prefix rule - a session template without a literal prefix is always refused for sweeps.
     type: bool
     default: false
   limit:

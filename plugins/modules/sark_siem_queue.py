@@ -20,11 +20,18 @@ description:
     C(LPOP siem:event_queue 100) without losing the events.
   - O(operation=trim) drops the oldest events of a list so at most O(keep) remain, refusing to drop more than O(max_events);
     with O(path) the dropped events are exported instead of discarded.
-  - Nothing is lost if a run is interrupted. Events are moved with C(LMOVE) (atomic per event). An export first moves a
-    batch into a staging list next to the source (C({<list>}:sark_ops_export), same hash slot), appends it to the file and
-    fsyncs, and only then deletes the staging list; a later run finds a leftover staging list and writes it out first.
-    In a Redis Cluster where the queue and the failed list are in different hash slots, requeue uses the same staging
-    scheme (an interruption may then deliver a batch twice, never lose it).
+  - Every event is moved exactly once, also when two runs race and when a run (or Redis) is killed at any point.
+    A run that changes a list first takes its exclusive lock C({<list>}:sark_ops_lock) (SET NX with a 30 s TTL, refreshed
+    by every batch, released at the end); a second run refuses, naming the holder, or waits O(lock_wait) seconds. The lock
+    of a run that died on this machine is taken over at once; one held from another machine expires 30 s after its last batch.
+  - An export moves each batch, in one Lua script that checks the lock, into a per-run staging list next to the source
+    (same hash slot) and records in C({<list>}:sark_ops_export_state) the file and the offset the batch goes to; the batch
+    is written there and fsynced, and a second script deletes the staging list and the state together. A later run finds
+    the state, cuts the file back to the recorded offset and writes the staged batch once - never twice, never skipped.
+    A batch staged for another file is finished only by a run with that O(path). The file is also locked (flock).
+  - Requeue moves events with C(LMOVE) (atomic per event). In a Redis Cluster where the queue and the failed list are in
+    different hash slots it uses a staging list (an interruption may then deliver a batch twice, never lose it).
+  - A failure part-way (Redis down, disk full) reports C(changed), C(partial) and how many events had been moved.
   - In the V(sark_v2) layout the SIEM queue is in process memory; the module reports that (RV(in_redis=false)) and changes nothing.
 options:
   operation:
@@ -72,6 +79,11 @@ options:
     description: Show secret-looking fields of peeked events unmasked.
     type: bool
     default: false
+  lock_wait:
+    description:
+      - Seconds to wait for another run's lock on the same list before failing. V(0) fails at once, naming the other run.
+    type: float
+    default: 0
 extends_documentation_fragment:
   - sark.ops.redis
   - sark.ops.layout
@@ -92,7 +104,7 @@ attributes:
     details:
       - A second V(requeue), V(export) or V(trim) finds nothing left to do.
 notes:
-  - Requires Redis 6.2 or later (C(LMOVE)).
+  - Requires Redis 6.2 or later (C(LMOVE)). The Redis user needs C(+@scripting) (the lock and staging steps are Lua scripts).
 author:
   - sark.ops maintainers (@sark-ops)
 '''
@@ -161,7 +173,7 @@ dropped:
   returned: when operation is trim
   type: int
 recovered:
-  description: Events found in a staging list left by an interrupted run and delivered first.
+  description: Events an interrupted run had staged, delivered first (written once at the offset that run recorded).
   returned: when operation is requeue or export
   type: int
 path:
@@ -183,28 +195,14 @@ evidence:
 '''
 
 import json
-import os
 import time
 
+from ansible_collections.sark.ops.plugins.module_utils._files import check_writable_file
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkLimitError, SarkModule, SarkValidationError, mask_secrets
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect, redis_argument_spec, to_text
-from ansible_collections.sark.ops.plugins.module_utils._redis_keys import redis_errors, require_type
-
-try:
-    from redis.crc import key_slot
-except ImportError:  # the import error itself is reported by connect()
-    key_slot = None
-
-LIST_TEMPLATES = {"queue": "siem_queue_key", "failed": "siem_failed_key"}
-
-
-def staging_key(key, purpose):
-    """A list in the same hash slot as key (its hash tag, or the whole name as one), for moves that survive interruption."""
-    start = key.find("{")
-    if start >= 0 and key.find("}", start + 2) > start:
-        return "%s:sark_ops_%s" % (key, purpose)
-    return "{%s}:sark_ops_%s" % (key, purpose)
+from ansible_collections.sark.ops.plugins.module_utils._redis_keys import redis_errors
+from ansible_collections.sark.ops.plugins.module_utils._siem import LIST_TEMPLATES, SiemLists
 
 
 def queue_state(length, params):
@@ -222,124 +220,6 @@ def decode_event(raw, show_secrets):
     except ValueError:
         return text if show_secrets else "<%d bytes, not JSON>" % len(text)
     return event if show_secrets else mask_secrets(event)
-
-
-def event_line(raw):
-    text = to_text(raw)
-    return text if "\n" not in text and "\r" not in text else json.dumps(text)
-
-
-class SiemLists:
-    def __init__(self, client, layout, params):
-        self.client = client
-        self.params = params
-        self.layout = layout
-        self.cluster = hasattr(client, "get_primaries")
-        self.keys = {name: layout.key(template) for name, template in LIST_TEMPLATES.items()}
-
-    def length(self, name):
-        key = self.keys[name]
-        require_type(self.client, key, "list", "the SIEM %s list" % name, self.layout.name)
-        return int(self.client.llen(key))
-
-    def staged(self, purpose, source):
-        key = staging_key(self.keys[source], purpose)
-        require_type(self.client, key, "list", "a sark.ops staging list", self.layout.name)
-        return key, int(self.client.llen(key))
-
-    def same_slot(self, one, other):
-        if not self.cluster:
-            return True
-        return key_slot(one.encode()) == key_slot(other.encode())
-
-    # ------------------------------------------------------------------ moves
-
-    def requeue(self, total, batch):
-        """Move `total` failed events (oldest first) to the tail of the queue. Returns (moved, recovered, batches)."""
-        source, target = self.keys["failed"], self.keys["queue"]
-        stage, _length = self.staged("requeue", "failed")
-        recovered = self._flush_stage_to_list(stage, target)
-        moved, batches = 0, 0
-        direct = self.same_slot(source, target)
-        while moved < total:
-            if direct:
-                pipe = self.client.pipeline(transaction=False)
-                for _index in range(min(batch, total - moved)):
-                    pipe.lmove(source, target, "LEFT", "RIGHT")
-                done = sum(1 for value in pipe.execute() if value is not None)
-            else:
-                done = self._stage(source, stage, min(batch, total - moved))
-                self._flush_stage_to_list(stage, target)
-            batches += 1
-            moved += done
-            if not done:
-                break
-        return moved, recovered, batches
-
-    def export(self, name, total, batch, path):
-        """Move `total` events (oldest first) of a list into a JSON-lines file. Returns (moved, recovered, batches)."""
-        source = self.keys[name]
-        stage, _length = self.staged("export", name)
-        moved, batches = 0, 0
-        with open_export_file(path) as handle:
-            recovered = self._flush_stage_to_file(stage, handle)
-            while moved < total:
-                done = self._stage(source, stage, min(batch, total - moved))
-                batches += 1
-                if not done:
-                    break
-                self._flush_stage_to_file(stage, handle)
-                moved += done
-        return moved, recovered, batches
-
-    def _stage(self, source, stage, amount):
-        pipe = self.client.pipeline(transaction=False)
-        for _index in range(amount):
-            pipe.lmove(source, stage, "LEFT", "RIGHT")
-        return sum(1 for value in pipe.execute() if value is not None)
-
-    def _flush_stage_to_list(self, stage, target):
-        events = self.client.lrange(stage, 0, -1)
-        if events:
-            self.client.rpush(target, *events)
-            self.client.delete(stage)
-        return len(events)
-
-    def _flush_stage_to_file(self, stage, handle):
-        events = self.client.lrange(stage, 0, -1)
-        if events:
-            handle.write("".join(event_line(e) + "\n" for e in events).encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-            self.client.delete(stage)
-        return len(events)
-
-
-class open_export_file:  # pylint: disable=invalid-name
-    """Append-only export file, mode 0600; a torn last line from an interrupted write is cut off first
-    (its events are still in the staging list and are written again)."""
-
-    def __init__(self, path):
-        self.path = path
-        self.handle = None
-
-    def __enter__(self):
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise SarkValidationError("path %s: directory %s does not exist; create it first" % (self.path, directory))
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        self.handle = os.fdopen(fd, "ab+")
-        size = self.handle.seek(0, os.SEEK_END)
-        if size:
-            self.handle.seek(max(0, size - 65536))
-            tail = self.handle.read()
-            if not tail.endswith(b"\n"):
-                cut = tail.rfind(b"\n")
-                self.handle.truncate(size - len(tail) + cut + 1 if cut >= 0 else max(0, size - len(tail)))
-        return self.handle
-
-    def __exit__(self, *exc):
-        self.handle.close()
 
 
 def in_memory_result(layout):
@@ -360,11 +240,15 @@ def validate(params):
         raise SarkValidationError("thresholds must satisfy 0 <= warning_threshold <= critical_threshold")
     if params["operation"] == "export" and not params["path"]:
         raise SarkValidationError("operation=export needs path (the file the events are appended to)")
+    if params["path"] and params["operation"] in ("export", "trim"):
+        check_writable_file(params["path"], "export file")
     if params["operation"] == "trim":
         if params["keep"] is None or params["keep"] < 0:
             raise SarkValidationError("operation=trim needs keep (how many of the newest events stay), 0 or more; got %s" % params["keep"])
     if params["batch_size"] > 10000:
         raise SarkValidationError("batch_size must be 10000 or less")
+    if not 0 <= params["lock_wait"] <= 3600:
+        raise SarkValidationError("lock_wait must be between 0 and 3600 seconds, got %s" % params["lock_wait"])
 
 
 def check_cap(what, amount, available, params):
@@ -375,6 +259,23 @@ def check_cap(what, amount, available, params):
                              events=available)
 
 
+def plan(lists, params, lengths):
+    """(source list, purpose, events to move or drop, events staged by an interrupted run) of a changing operation."""
+    operation = params["operation"]
+    if operation == "requeue":
+        source, purpose = "failed", "requeue"
+        amount = min(params["count"] or lengths["failed"], lengths["failed"])
+    elif operation == "export":
+        source, purpose = params["list"], "export"
+        amount = min(params["count"] or lengths[source], lengths[source])
+    else:
+        source, purpose = params["list"], "export" if params["path"] else None
+        amount = max(0, lengths[source] - params["keep"])
+    staged = lists.pending(source, purpose)[0] if purpose else 0
+    check_cap(operation, amount, lengths[source], params)
+    return source, purpose, amount, staged
+
+
 def run(module):
     params = module.params
     validate(params)
@@ -382,7 +283,7 @@ def run(module):
     if not (layout.has("siem_queue_key") and layout.has("siem_failed_key")):
         return in_memory_result(layout)
     client = connect(params)
-    lists = SiemLists(client, layout, params)
+    lists = SiemLists(client, layout, params, module.evidence)
     result = {"in_redis": True, "layout": layout.name}
     started = time.monotonic()
     with redis_errors(params, "%s of the SIEM lists" % params["operation"]):
@@ -403,55 +304,59 @@ def run(module):
             raw = client.lrange(lists.keys[params["list"]], 0, (params["count"] or 10) - 1)
             result["events"] = [decode_event(e, params["show_secrets"]) for e in raw]
             return result
+        source, purpose, amount, staged = plan(lists, params, lengths)
+        if not module.check_mode and (amount or staged):
+            # under the lock the lists are read again: another run may have moved events since
+            lists.acquire(source, operation, params["path"])
+            lengths = {name: lists.length(name) for name in LIST_TEMPLATES}
+            source, purpose, amount, staged = plan(lists, params, lengths)
+        try:
+            return act(module, lists, result, lengths, (source, purpose, amount, staged), started)
+        finally:
+            lists.release()
+
+
+def act(module, lists, result, lengths, planned, started):
+    params = module.params
+    operation = params["operation"]
+    source, purpose, amount, staged = planned
+    exporting = purpose == "export"
+    result["changed"] = bool(amount or staged)
+    if module.diff_mode and result["changed"]:
+        after = dict(lengths)
+        after[source] -= amount
         if operation == "requeue":
-            source, purpose = "failed", "requeue"
-            amount = min(params["count"] or lengths["failed"], lengths["failed"])
-        elif operation == "export":
-            source, purpose = params["list"], "export"
-            amount = min(params["count"] or lengths[source], lengths[source])
-        else:
-            source, purpose = params["list"], "export" if params["path"] else None
-            amount = max(0, lengths[source] - params["keep"])
-        exporting = purpose == "export"
-        stage, staged = lists.staged(purpose, source) if purpose else (None, 0)
-        check_cap(operation, amount, lengths[source], params)
-        result["changed"] = bool(amount or staged)
-        if module.diff_mode and result["changed"]:
-            after = dict(lengths)
-            after[source] -= amount
-            if operation == "requeue":
-                after["queue"] += amount + staged
-            result["diff"] = {"before": lengths, "after": after}
-        action = {"requeue": "move to %s" % lists.keys["queue"], "export": "export to %s" % params["path"]}.get(purpose, "drop")
-        module.evidence.plan(operation, source=lists.keys[source], events=amount, staged=staged, what=action)
-        result["moved"] = amount if purpose else 0
-        if operation == "trim":
-            result["dropped"] = 0 if exporting else amount
-        result["recovered"] = staged
-        if module.check_mode or not result["changed"]:
-            result["msg"] = ("Would %s %d event(s)" % (action, amount)) if result["changed"] else "Nothing to do"
-            return result
-        if operation == "requeue":
-            moved, recovered, batches = lists.requeue(amount, params["batch_size"])
-        elif exporting:
-            moved, recovered, batches = lists.export(source, amount, params["batch_size"], params["path"])
-            result["path"] = params["path"]
-        else:
-            # LTRIM from the head: exactly `amount` of the oldest events go, even if producers push meanwhile
-            client.ltrim(lists.keys[source], amount, -1)
-            moved, recovered, batches = 0, 0, 1
-        if purpose:
-            result["moved"] = moved
-        result["recovered"] = recovered
-        module.evidence.executed(operation, source=lists.keys[source], events=moved if purpose else amount, recovered=recovered)
-        result["progress"] = {"batches": batches, "events": (moved if purpose else amount) + recovered,
-                              "duration_ms": round((time.monotonic() - started) * 1000.0, 3)}
-        result["queue"]["length"] = lists.length("queue")
-        result["queue"]["state"] = queue_state(result["queue"]["length"], params)
-        result["failed_events"]["length"] = lists.length("failed")
-        done = {"requeue": "Moved %d event(s) to %s" % (moved, lists.keys["queue"]),
-                "export": "Exported %d event(s) to %s" % (moved, params["path"])}.get(purpose, "Dropped %d event(s)" % amount)
-        result["msg"] = done + (", after delivering %d left in %s by an interrupted run" % (recovered, stage) if recovered else "")
+            after["queue"] += amount + staged
+        result["diff"] = {"before": lengths, "after": after}
+    action = {"requeue": "move to %s" % lists.keys["queue"], "export": "export to %s" % params["path"]}.get(purpose, "drop")
+    module.evidence.plan(operation, source=lists.keys[source], events=amount, staged=staged, what=action)
+    result["moved"] = amount if purpose else 0
+    if operation == "trim":
+        result["dropped"] = 0 if exporting else amount
+    result["recovered"] = staged
+    if module.check_mode or not result["changed"]:
+        result["msg"] = ("Would %s %d event(s)" % (action, amount)) if result["changed"] else "Nothing to do"
+        return result
+    if operation == "requeue":
+        moved, recovered, batches = lists.requeue(amount, params["batch_size"])
+    elif exporting:
+        moved, recovered, batches = lists.export(source, amount, params["batch_size"], params["path"])
+        result["path"] = params["path"]
+    else:
+        lists.trim(source, amount)
+        moved, recovered, batches = 0, 0, 1
+    if purpose:
+        result["moved"] = moved
+    result["recovered"] = recovered
+    module.evidence.set_count("events", moved if purpose else amount)
+    result["progress"] = {"batches": batches, "events": (moved if purpose else amount) + recovered,
+                          "duration_ms": round((time.monotonic() - started) * 1000.0, 3)}
+    result["queue"]["length"] = lists.length("queue")
+    result["queue"]["state"] = queue_state(result["queue"]["length"], params)
+    result["failed_events"]["length"] = lists.length("failed")
+    done = {"requeue": "Moved %d event(s) to %s" % (moved, lists.keys["queue"]),
+            "export": "Exported %d event(s) to %s" % (moved, params["path"])}.get(purpose, "Dropped %d event(s)" % amount)
+    result["msg"] = done + (", after delivering %d left by an interrupted run" % recovered if recovered else "")
     return result
 
 
@@ -467,6 +372,7 @@ def main():
         warning_threshold=dict(type="int", default=1000),
         critical_threshold=dict(type="int", default=10000),
         show_secrets=dict(type="bool", default=False),
+        lock_wait=dict(type="float", default=0.0),
     )
     spec.update(layout_argument_spec())
     spec.update(redis_argument_spec())

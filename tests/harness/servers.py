@@ -181,7 +181,33 @@ class RedisServer(Server):
             self._check_alive()
             return port_open(self.port)
         wait_for(ready, 10, "redis-server on port %d" % self.port)
+        if "--appendonly" in self.extra_args:
+            wait_for(self._loaded, 60, "redis-server on port %d to load its data" % self.port, interval=0.1)
         return self
+
+    def _loaded(self):
+        import redis  # pylint: disable=import-outside-toplevel
+        try:
+            return bool(self.client(socket_timeout=2).ping())
+        except redis.exceptions.BusyLoadingError:
+            return False
+
+    def kill(self):
+        """SIGKILL the server (a crash: no shutdown save); the data survives only with appendonly/appendfsync always."""
+        stop_pid(self.pid, timeout=0, sig=signal.SIGKILL)
+        self.pid = None
+        self.proc = None
+
+    def restart(self, password=None, kill=False):
+        """Stop (or kill) and start again on the same port and directory, optionally with another password."""
+        if kill:
+            self.kill()
+        else:
+            self.stop()
+        if password is not None:
+            self.password = password or None
+        wait_for(lambda: not port_open(self.port), 10, "port %d to close" % self.port)
+        return self.start()
 
     def client(self, **kwargs):
         import redis  # pylint: disable=import-outside-toplevel
