@@ -106,7 +106,7 @@ procedures:
     - Per runbook procedure - C(procedure), C(steps) (IDs), C(verdict) (V(effective), V(different), V(no-op), V(unknown)), C(instead)
       and, where the deployment's own data decided the verdict, C(basis).
     - The session and rate-limit steps are V(no-op) on a V(sark_v2) deployment unless its Redis holds such keys (a running
-      SARK 2.x writes only C(policy:decision:*)): C(basis) says which Redis sample decided it, or that Redis was not probed.
+      SARK 2.x writes only C(policy:decision:*)); C(basis) says which Redis sample decided it, or that Redis was not probed.
   returned: always
   type: list
   elements: dict

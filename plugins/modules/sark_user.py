@@ -119,7 +119,7 @@ notes:
   - In V(sark_v2) a user written through the database gets C(extra_metadata) (V({})), C(created_at) and C(updated_at), which SARK's
     ORM fills and which have no database default, and every update sets C(updated_at), as the ORM does.
   - When the user's row was changed but revoking its sessions in Redis then fails (Redis down), the task fails with C(changed=true),
-    RV(done) and RV(not_done): the change is kept, and a rerun of a disable revokes the sessions once Redis is back.
+    RV(done) and RV(not_done); the change is kept, and a rerun of a disable revokes the sessions once Redis is back.
   - SARK 2.x has a C(hashed_password) column but nothing in SARK 2.x writes or reads it, so setting a password there may not
     change how the user logs in; the module warns.
 seealso:

@@ -164,8 +164,8 @@ def test_bad_tokens_change_nothing(run_module, env, token_kind):
     sim = env["sim"]
     token = {"expired": sim.make_token(ttl=-60), "malformed": "not.a.jwt",
              "wrong_secret": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLWFkbWluIn0.c2lnbmF0dXJl"}[token_kind]
-    result = expect_refused(run_module, env, "sark_user", user_args(env, "runbook", via="api", name="john.doe", state="absent",
-                                                                   api_token=token), "401")
+    disable = user_args(env, "runbook", via="api", name="john.doe", state="absent", api_token=token)
+    result = expect_refused(run_module, env, "sark_user", disable, "401")
     assert token not in result["_stdout"]
     info_args = {k: v for k, v in user_args(env, "runbook", via="api").items() if not k.startswith("redis_")}
     info = expect_refused(run_module, env, "sark_user_info", dict(info_args, api_token=token), "401")

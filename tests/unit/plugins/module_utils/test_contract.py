@@ -36,8 +36,8 @@ def test_session_and_rate_limit_steps_are_no_ops_where_nothing_writes_them():
         assert quiet[name]["verdict"] == "no-op" and "not wired" in quiet[name]["basis"]
     unprobed = {p["procedure"]: p for p in verdicts("sark_v2")}
     assert unprobed["sessions_keys"]["verdict"] == "no-op" and "not probed" in unprobed["sessions_keys"]["basis"]
-    wired = {p["procedure"]: p for p in verdicts("sark_v2", {"keys": ["session:s1", "user_sessions:u", "rate_limit:user:u"],
-                                                              "truncated": True})}
+    sample = {"keys": ["session:s1", "user_sessions:u", "rate_limit:user:u"], "truncated": True}
+    wired = {p["procedure"]: p for p in verdicts("sark_v2", sample)}
     assert wired["sessions_keys"]["verdict"] == "different" and wired["rate_limit_keys"]["verdict"] == "different"
     assert "not the whole keyspace" in wired["sessions_keys"]["basis"]
     # runbook session keys are no SARK 2.x sessions
