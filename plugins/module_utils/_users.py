@@ -100,11 +100,11 @@ def password_matches(stored_hash, password):
         return False
 
 
-def shape(row, layout_name):
-    """One user with the same keys in both layouts, never with a password hash."""
+def shape(row, roles_shape):
+    """One user with the same keys in both layouts, never with a password hash (roles_shape: the layout's user_roles)."""
     user = {k: row.get(k) for k in ("id", "username", "email", "full_name", "is_active", "is_admin", "role", "rate_limit_per_minute")}
     user["roles"] = list(row.get("roles") or ([row["role"]] if row.get("role") else []))
-    if layout_name == "runbook":
+    if roles_shape == "list":
         user["role"] = None
     created = row.get("created_at")
     user["created_at"] = created.isoformat() if hasattr(created, "isoformat") else created
@@ -118,6 +118,7 @@ class DbUsers:
         self.conn = conn
         self.layout = layout
         self.name = layout.name
+        self.roles_shape = layout.traits.get("user_roles")
         self.pg = pg
         self.cols = COLUMNS[layout.name]
         self.table = pg.identifier(layout.template("users_table"))
@@ -126,7 +127,7 @@ class DbUsers:
         sql = self.pg.pgsql.SQL("SELECT " + self.cols["select"] + " FROM {}").format(self.table)
         where, args = [], []
         if search:
-            where.append("(coalesce(email, '') ILIKE %s OR " + ("username" if self.name == "runbook" else "coalesce(full_name, '')") + " ILIKE %s)")
+            where.append("(coalesce(email, '') ILIKE %s OR " + ("username" if self.layout.traits.get("user_identity") == "username" else "coalesce(full_name, '')") + " ILIKE %s)")
             args += ["%" + escape_like(search) + "%"] * 2
         if active is not None:
             where.append("is_active = %s")
@@ -135,12 +136,12 @@ class DbUsers:
             where.append("is_admin = %s")
             args.append(admin)
         if role:
-            where.append("%s = ANY(roles)" if self.name == "runbook" else "role = %s")
+            where.append("%s = ANY(roles)" if self.roles_shape == "list" else "role = %s")
             args.append(role)
         if where:
             sql = sql + self.pg.pgsql.SQL(" WHERE " + " AND ".join(where))
         sql = sql + self.pg.pgsql.SQL(" ORDER BY created_at DESC, id LIMIT %s")
-        return [shape(r, self.name) for r in self.pg.fetch_all(self.conn, sql, args + [limit])]
+        return [shape(r, self.roles_shape) for r in self.pg.fetch_all(self.conn, sql, args + [limit])]
 
     def find(self, key=None, user_id=None):
         """(user, password hash) by identity (username or email) or id; (None, None) when unknown."""
@@ -150,7 +151,7 @@ class DbUsers:
         row = self.pg.fetch_one(self.conn, sql, (user_id or key,))
         if row is None:
             return None, None
-        return shape(row, self.name), row.get("pw")
+        return shape(row, self.roles_shape), row.get("pw")
 
     def roles_in_use(self):
         """Every role some user has (bounded: distinct values of one column)."""
@@ -217,18 +218,19 @@ class ApiUsers:
         self.client = client
         self.layout = layout
         self.name = layout.name
+        self.roles_shape = layout.traits.get("user_roles")
 
     def list(self, search=None, active=None, admin=None, role=None, limit=1000):
         query = {"search": search, "role": role, "limit": min(limit, 1000),
                  "is_active": None if active is None else str(active).lower()}
         body = self.client.request("GET", self.layout.route("users_route"), query=query).json() or {}
-        users = [shape(u, self.name) for u in body.get("users") or []]
+        users = [shape(u, self.roles_shape) for u in body.get("users") or []]
         return [u for u in users if admin is None or u["is_admin"] == admin]
 
     def find(self, key=None, user_id=None):
         if user_id:
             try:
-                return shape(self.client.request("GET", self.layout.route("user_route", user_id=user_id)).json(), self.name), None
+                return shape(self.client.request("GET", self.layout.route("user_route", user_id=user_id)).json(), self.roles_shape), None
             except Exception as exc:  # pylint: disable=broad-except
                 if getattr(exc, "status", None) == 404:
                     return None, None
