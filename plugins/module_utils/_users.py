@@ -127,7 +127,8 @@ class DbUsers:
         sql = self.pg.pgsql.SQL("SELECT " + self.cols["select"] + " FROM {}").format(self.table)
         where, args = [], []
         if search:
-            where.append("(coalesce(email, '') ILIKE %s OR " + ("username" if self.layout.traits.get("user_identity") == "username" else "coalesce(full_name, '')") + " ILIKE %s)")
+            other = "username" if self.layout.traits.get("user_identity") == "username" else "coalesce(full_name, '')"
+            where.append("(coalesce(email, '') ILIKE %s OR " + other + " ILIKE %s)")
             args += ["%" + escape_like(search) + "%"] * 2
         if active is not None:
             where.append("is_active = %s")
