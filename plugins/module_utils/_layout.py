@@ -82,6 +82,16 @@ TRAITS = {
         "server_list_has_endpoint": True,
         "server_list_max": 10000,
         "servers_bulk_max": None,
+        # users table: identity column, roles as a list, a per-user rate limit, no ORM-filled columns
+        "user_identity": "username",
+        "user_roles": "list",
+        "user_builtin_roles": ("user", "admin"),
+        "user_rate_limit_column": True,
+        "users_orm_columns": False,
+        "user_password_used": True,
+        # Redis writers of a running deployment (the runbook documents sessions and rate-limit counters)
+        "writes_sessions": True,
+        "writes_rate_limits": True,
     },
     "sark_v2": {
         "session_type": "string",
@@ -101,6 +111,18 @@ TRAITS = {
         "server_list_has_endpoint": False,
         "server_list_max": 200,
         "servers_bulk_max": 100,
+        "user_identity": "email",
+        "user_roles": "single",
+        "user_builtin_roles": ("admin", "developer"),
+        "user_rate_limit_column": False,
+        # SARK 2.x's ORM fills extra_metadata, created_at and updated_at (NOT NULL, no database default): a row written by
+        # SQL must supply them and every UPDATE must set updated_at
+        "users_orm_columns": True,
+        # SARK 2.x has a hashed_password column but nothing reads or writes it
+        "user_password_used": False,
+        # a running SARK 2.x writes only policy:decision:* keys: its session service and rate-limit middleware are not wired
+        "writes_sessions": False,
+        "writes_rate_limits": False,
     },
 }
 

@@ -133,7 +133,10 @@ class AuditTable:
 
 
 def hourly(table, hours):
-    """Events per whole hour over the last `hours` whole hours (the current, partial hour apart), with the empty ones."""
+    """Events per whole hour over the last `hours` whole hours (the current, partial hour apart), with the empty ones.
+
+    An empty hour is a gap in the trail only from the hour of the first recorded event on: the hours before the trail
+    began are reported as such, not as gaps; with no event at all there are no gaps, and events_recorded says so."""
     query = pgsql.SQL("""
         WITH bounds AS (SELECT date_trunc('hour', now()) AS top),
         hours AS (
@@ -146,16 +149,29 @@ def hourly(table, hours):
         )
         SELECT h.hour, coalesce(c.n, 0) AS events FROM hours h LEFT JOIN counts c USING (hour) ORDER BY h.hour""").format(
         t=table.time, table=table.ident)
-    rows = jsonable(fetch_all(table.conn, query, (hours, hours)))
+    raw = fetch_all(table.conn, query, (hours, hours))
     current = fetch_value(table.conn, pgsql.SQL("SELECT count(*) FROM {} WHERE {} >= date_trunc('hour', now())").format(
         table.ident, table.time))
-    gaps = [r["hour"] for r in rows if not r["events"]]
+    # min() of the (indexed) time column: where the trail begins
+    first = fetch_one(table.conn, pgsql.SQL("SELECT min({t}) AS first, date_trunc('hour', min({t})) AS first_hour FROM {table}").format(
+        t=table.time, table=table.ident)) or {}
+    first_hour = first.get("first_hour")
+    rows, before = [], 0
+    for row in raw:
+        out = jsonable(dict(row))
+        if first_hour is None or row["hour"] < first_hour:
+            out["before_first_event"] = True
+            before += 1
+        rows.append(out)
+    gaps = [r["hour"] for r in rows if not r["events"] and not r.get("before_first_event")]
     counts = [r["events"] for r in rows]
     return {"window_hours": hours, "window_start": rows[0]["hour"] if rows else None,
             "window_end": fetch_value(table.conn, "SELECT date_trunc('hour', now())").isoformat(),
             "hours": rows, "gaps": gaps, "empty_hours": len(gaps), "total": sum(counts),
             "min_per_hour": min(counts) if counts else None, "max_per_hour": max(counts) if counts else None,
-            "current_hour_so_far": current}
+            "current_hour_so_far": current, "events_recorded": first_hour is not None,
+            "first_event": jsonable(first["first"]) if first_hour is not None else None,
+            "hours_before_first_event": before}
 
 
 def counts_by(table, column, hours):
@@ -362,9 +378,14 @@ def storage(table):
 def assess(facts, critical_minutes):
     findings_critical, findings_warning = [], []
     hours = facts.get("events_per_hour") or {}
-    if hours.get("empty_hours"):
-        findings_warning.append("%d of the last %d hours have no audit events (first gap %s): the audit trail has gaps" % (
-            hours["empty_hours"], hours["window_hours"], hours["gaps"][0]))
+    table = (facts.get("schema") or {}).get("table") or "the audit table"
+    if hours and not hours.get("events_recorded", True):
+        findings_warning.append("No audit event was ever recorded in %s of %s: audit events are not being written (or this is "
+                                "not the audit database - check pg_database)" % (table, facts.get("database")))
+    elif hours.get("empty_hours"):
+        since = (" since the first recorded event (%s)" % hours["first_event"]) if hours.get("hours_before_first_event") else ""
+        findings_warning.append("%d of the last %d hours%s have no audit events (first gap %s): the audit trail has gaps" % (
+            hours["empty_hours"], hours["window_hours"], since, hours["gaps"][0]))
     crit = facts.get("critical") or {}
     if crit.get("count"):
         findings_warning.append("%d CRITICAL audit events in the last %d minutes" % (crit["count"], critical_minutes))

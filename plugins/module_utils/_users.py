@@ -13,6 +13,7 @@ Password hashes never leave this file: users are returned without them, and hash
 argon2id with the runbook's parameters (m=65536, t=3, p=4).
 """
 
+import re
 import traceback
 import uuid
 
@@ -37,6 +38,48 @@ COLUMNS = {
 }
 
 
+# the WHATWG (HTML) definition of a valid e-mail address: no spaces, quotes, semicolons, commas or backslashes
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
+ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+MAX_EMAIL = 254
+MAX_USERNAME = 255
+MAX_ROLE = 50
+
+
+def _shown(value):
+    """A bad value for an error message: repr, cut short (it may be long or hold control characters)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validate_email(email, option="email"):
+    if not isinstance(email, str) or len(email) > MAX_EMAIL or not EMAIL_RE.match(email):
+        raise SarkValidationError("%s %s is not a valid e-mail address (name@domain.tld, at most %d characters, no spaces, "
+                                  "quotes, semicolons or commas); nothing was changed" % (option, _shown(email), MAX_EMAIL))
+    return email
+
+
+def validate_username(name, option="name"):
+    if not isinstance(name, str) or len(name) > MAX_USERNAME or not USERNAME_RE.match(name):
+        raise SarkValidationError("%s %s is not a valid username: use letters, digits and . _ @ + - (starting with a letter or "
+                                  "digit, at most %d characters); nothing was changed" % (option, _shown(name), MAX_USERNAME))
+    return name
+
+
+def validate_role(role, option="role"):
+    if not isinstance(role, str) or len(role) > MAX_ROLE or not ROLE_RE.match(role):
+        raise SarkValidationError("%s %s is not a valid role name: lower-case letters, digits, _ and - (starting with a letter, "
+                                  "at most %d characters); nothing was changed" % (option, _shown(role), MAX_ROLE))
+    return role
+
+
+def escape_like(text):
+    """text as a literal inside a LIKE pattern (the default escape character is the backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def hasher():
     if ARGON2_IMPORT_ERROR is not None:
         raise SarkDependencyError("argon2-cffi", ARGON2_IMPORT_ERROR, reason="to hash passwords (argon2id)")
@@ -57,11 +100,11 @@ def password_matches(stored_hash, password):
         return False
 
 
-def shape(row, layout_name):
-    """One user with the same keys in both layouts, never with a password hash."""
+def shape(row, roles_shape):
+    """One user with the same keys in both layouts, never with a password hash (roles_shape: the layout's user_roles)."""
     user = {k: row.get(k) for k in ("id", "username", "email", "full_name", "is_active", "is_admin", "role", "rate_limit_per_minute")}
     user["roles"] = list(row.get("roles") or ([row["role"]] if row.get("role") else []))
-    if layout_name == "runbook":
+    if roles_shape == "list":
         user["role"] = None
     created = row.get("created_at")
     user["created_at"] = created.isoformat() if hasattr(created, "isoformat") else created
@@ -75,6 +118,7 @@ class DbUsers:
         self.conn = conn
         self.layout = layout
         self.name = layout.name
+        self.roles_shape = layout.traits.get("user_roles")
         self.pg = pg
         self.cols = COLUMNS[layout.name]
         self.table = pg.identifier(layout.template("users_table"))
@@ -83,8 +127,9 @@ class DbUsers:
         sql = self.pg.pgsql.SQL("SELECT " + self.cols["select"] + " FROM {}").format(self.table)
         where, args = [], []
         if search:
-            where.append("(coalesce(email, '') ILIKE %s OR " + ("username" if self.name == "runbook" else "coalesce(full_name, '')") + " ILIKE %s)")
-            args += ["%" + search + "%"] * 2
+            other = "username" if self.layout.traits.get("user_identity") == "username" else "coalesce(full_name, '')"
+            where.append("(coalesce(email, '') ILIKE %s OR " + other + " ILIKE %s)")
+            args += ["%" + escape_like(search) + "%"] * 2
         if active is not None:
             where.append("is_active = %s")
             args.append(active)
@@ -92,12 +137,12 @@ class DbUsers:
             where.append("is_admin = %s")
             args.append(admin)
         if role:
-            where.append("%s = ANY(roles)" if self.name == "runbook" else "role = %s")
+            where.append("%s = ANY(roles)" if self.roles_shape == "list" else "role = %s")
             args.append(role)
         if where:
             sql = sql + self.pg.pgsql.SQL(" WHERE " + " AND ".join(where))
         sql = sql + self.pg.pgsql.SQL(" ORDER BY created_at DESC, id LIMIT %s")
-        return [shape(r, self.name) for r in self.pg.fetch_all(self.conn, sql, args + [limit])]
+        return [shape(r, self.roles_shape) for r in self.pg.fetch_all(self.conn, sql, args + [limit])]
 
     def find(self, key=None, user_id=None):
         """(user, password hash) by identity (username or email) or id; (None, None) when unknown."""
@@ -107,10 +152,17 @@ class DbUsers:
         row = self.pg.fetch_one(self.conn, sql, (user_id or key,))
         if row is None:
             return None, None
-        return shape(row, self.name), row.get("pw")
+        return shape(row, self.roles_shape), row.get("pw")
+
+    def roles_in_use(self):
+        """Every role some user has (bounded: distinct values of one column)."""
+        sql = "SELECT DISTINCT r FROM {}, unnest(roles) AS r LIMIT 1000" if self.layout.traits.get("user_roles") == "list" \
+            else "SELECT DISTINCT role AS r FROM {} WHERE role IS NOT NULL LIMIT 1000"
+        return {row["r"] for row in self.pg.fetch_all(self.conn, self.pg.pgsql.SQL(sql).format(self.table))}
 
     def create(self, fields, password_hash):
-        if self.name == "runbook":
+        pgsql = self.pg.pgsql
+        if self.layout.traits.get("user_identity") == "username":
             values = {"username": fields["username"], "email": fields.get("email"), "password_hash": password_hash,
                       "is_active": fields.get("is_active", True), "is_admin": bool(fields.get("is_admin")),
                       "roles": fields.get("roles") or ["user"]}
@@ -118,20 +170,29 @@ class DbUsers:
             values = {"id": str(uuid.uuid4()), "email": fields["email"], "full_name": fields.get("full_name"),
                       "hashed_password": password_hash, "is_active": fields.get("is_active", True),
                       "is_admin": bool(fields.get("is_admin")), "role": fields.get("role") or "developer"}
-        sql = self.pg.pgsql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING id::text").format(
-            self.table, self.pg.pgsql.SQL(", ").join(self.pg.pgsql.Identifier(k) for k in values),
-            self.pg.pgsql.SQL(", ").join(self.pg.pgsql.Placeholder() for _k in values))
+        placeholders = [pgsql.Placeholder() for _k in values]
+        names = list(values)
+        if self.layout.traits.get("users_orm_columns"):
+            # what SARK's ORM fills in itself: these columns have no database default
+            names += ["extra_metadata", "created_at", "updated_at"]
+            placeholders += [pgsql.SQL("'{}'::json"), pgsql.SQL("now()"), pgsql.SQL("now()")]
+        sql = pgsql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING id::text").format(
+            self.table, pgsql.SQL(", ").join(pgsql.Identifier(k) for k in names), pgsql.SQL(", ").join(placeholders))
         return self.pg.fetch_value(self.conn, sql, list(values.values()))
 
     def update(self, user_id, changes, password_hash=None):
+        pgsql = self.pg.pgsql
         columns = dict(changes)
-        columns.pop("roles", None) if self.name == "sark_v2" else columns.pop("role", None)
+        columns.pop("roles", None) if self.layout.traits.get("user_roles") == "single" else columns.pop("role", None)
         if password_hash:
             columns[self.cols["hash"]] = password_hash
         if not columns:
             return
-        sql = self.pg.pgsql.SQL("UPDATE {} SET {} WHERE id::text = %s").format(
-            self.table, self.pg.pgsql.SQL(", ").join(self.pg.pgsql.SQL("{} = %s").format(self.pg.pgsql.Identifier(k)) for k in columns))
+        assignments = [pgsql.SQL("{} = %s").format(pgsql.Identifier(k)) for k in columns]
+        if self.layout.traits.get("users_orm_columns"):
+            # SARK's ORM sets updated_at on every update (onupdate); a write by SQL must do the same
+            assignments.append(pgsql.SQL("{} = now()").format(pgsql.Identifier("updated_at")))
+        sql = pgsql.SQL("UPDATE {} SET {} WHERE id::text = %s").format(self.table, pgsql.SQL(", ").join(assignments))
         with self.conn.cursor() as cur:
             cur.execute(sql, list(columns.values()) + [user_id])
 
@@ -158,18 +219,19 @@ class ApiUsers:
         self.client = client
         self.layout = layout
         self.name = layout.name
+        self.roles_shape = layout.traits.get("user_roles")
 
     def list(self, search=None, active=None, admin=None, role=None, limit=1000):
         query = {"search": search, "role": role, "limit": min(limit, 1000),
                  "is_active": None if active is None else str(active).lower()}
         body = self.client.request("GET", self.layout.route("users_route"), query=query).json() or {}
-        users = [shape(u, self.name) for u in body.get("users") or []]
+        users = [shape(u, self.roles_shape) for u in body.get("users") or []]
         return [u for u in users if admin is None or u["is_admin"] == admin]
 
     def find(self, key=None, user_id=None):
         if user_id:
             try:
-                return shape(self.client.request("GET", self.layout.route("user_route", user_id=user_id)).json(), self.name), None
+                return shape(self.client.request("GET", self.layout.route("user_route", user_id=user_id)).json(), self.roles_shape), None
             except Exception as exc:  # pylint: disable=broad-except
                 if getattr(exc, "status", None) == 404:
                     return None, None
@@ -178,6 +240,9 @@ class ApiUsers:
             if user["username"] == key:
                 return user, None
         return None, None
+
+    def roles_in_use(self):
+        return {role for user in self.list(limit=1000) for role in user["roles"]}
 
     def create(self, fields, password):
         body = {"username": fields["username"], "email": fields.get("email"), "password": password,

@@ -70,6 +70,8 @@ notes:
     both C(sark) and C(sark_audit) hold an C(audit_events) table - name the one SARK writes to.
   - Hours are whole UTC hours; the current, unfinished hour is reported apart (C(current_hour_so_far) in RV(events_per_hour)),
     never as a gap.
+  - The hours before the first event ever recorded are not gaps (the trail had not begun); when no event exists at all the
+    assessment says so instead of reporting every hour as a gap.
   - Works the same with or without TimescaleDB (plain SQL - C(date_trunc) and C(generate_series), no C(time_bucket));
     only V(storage) says more when the extension is there. See C(docs/timescaledb.md).
 seealso:
@@ -123,8 +125,11 @@ schema:
            "labels": {"severity": ["LOW", "MEDIUM", "HIGH", "CRITICAL"]}}
 events_per_hour:
   description:
-    - C(hours) (each C(hour) start and its C(events)), C(gaps) (hours without events), C(empty_hours), C(total),
+    - C(hours) (each C(hour) start and its C(events); C(before_first_event=true) on hours before the first event ever recorded),
+      C(gaps) (hours without events, counted only from the hour of the first recorded event on), C(empty_hours), C(total),
       C(min_per_hour), C(max_per_hour), C(window_start), C(window_end) and C(current_hour_so_far).
+    - C(events_recorded) (false when the table holds no event at all - then there are no gaps, and the assessment says that
+      nothing was ever recorded), C(first_event) and C(hours_before_first_event).
   returned: when selected
   type: dict
   sample: {"gaps": ["2026-01-02T03:00:00+00:00"], "empty_hours": 1, "total": 138, "window_hours": 24}

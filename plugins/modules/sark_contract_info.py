@@ -13,6 +13,7 @@ description:
   - Probes a live deployment - the API routes in C(/openapi.json), the tables, columns and enum labels in PostgreSQL
     (C(information_schema) and C(pg_enum)), and a bounded C(SCAN) sample of Redis key names (never C(KEYS)) - and reports
     which layout it follows (V(runbook), V(sark_v2), V(mixed) or V(unknown)) with the evidence of every signal.
+  - An API route counts as present only with its method (C(/api/v1/servers/{server_id}) with only C(get) has no DELETE).
   - Gives a verdict per runbook procedure (with the step IDs of the collection's C(docs/runbook-map.md)) - V(effective),
     V(different) (with what to use instead) or V(no-op).
   - Each source is optional (O(sources)); at least one must be given. A source that cannot be reached is reported in
@@ -101,7 +102,11 @@ signals:
   type: list
   elements: dict
 procedures:
-  description: Per runbook procedure - C(procedure), C(steps) (IDs), C(verdict) (V(effective), V(different), V(no-op), V(unknown)) and C(instead).
+  description:
+    - Per runbook procedure - C(procedure), C(steps) (IDs), C(verdict) (V(effective), V(different), V(no-op), V(unknown)), C(instead)
+      and, where the deployment's own data decided the verdict, C(basis).
+    - The session and rate-limit steps are V(no-op) on a V(sark_v2) deployment unless its Redis holds such keys (a running
+      SARK 2.x writes only C(policy:decision:*)); C(basis) says which Redis sample decided it, or that Redis was not probed.
   returned: always
   type: list
   elements: dict
@@ -128,6 +133,7 @@ from ansible_collections.sark.ops.plugins.module_utils._contract import (
     decide,
     pg_signals,
     redis_signals,
+    route_methods,
     route_signals,
     scan_sample,
     verdicts,
@@ -140,7 +146,9 @@ from ansible_collections.sark.ops.plugins.module_utils._redis import redis_argum
 
 def probe_api(params):
     spec = SarkApiClient(params).request("GET", "/openapi.json").json() or {}
-    return route_signals(set((spec.get("paths") or {}).keys()))
+    if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
+        raise SarkError("GET /openapi.json did not answer an OpenAPI document with a paths object")
+    return route_signals(route_methods(spec["paths"]))
 
 
 def probe_postgres(params):
@@ -160,12 +168,13 @@ def probe_postgres(params):
     return pg_signals(set(columns), columns, labels)
 
 
-def probe_redis(params):
+def probe_redis(params, sample):
     client = redis_connect(params)
     try:
         keys, more = scan_sample(client, params["redis_scan_count"], params["redis_sample_size"])
     finally:
         client.close()
+    sample.update(keys=keys, truncated=more)
     signals = redis_signals(keys)
     for signal in signals:
         signal["evidence"]["sampled_keys"] = len(keys)
@@ -179,7 +188,8 @@ def run(module):
         raise SarkValidationError("sources is empty: give at least one of api, postgres, redis (with its connection options)")
     if not 10 <= params["redis_scan_count"] <= 100000 or not 1 <= params["redis_sample_size"] <= 100000:
         raise SarkValidationError("redis_scan_count must be 10-100000 and redis_sample_size 1-100000")
-    probes = {"api": probe_api, "postgres": probe_postgres, "redis": probe_redis}
+    redis_sample = {}
+    probes = {"api": probe_api, "postgres": probe_postgres, "redis": lambda p: probe_redis(p, redis_sample)}
     signals, errors = [], {}
     for source in params["sources"]:
         try:
@@ -189,7 +199,7 @@ def run(module):
     if len(errors) == len(params["sources"]):
         raise SarkError("No source could be probed: %s" % "; ".join("%s: %s" % kv for kv in sorted(errors.items())), errors=errors)
     layout, votes = decide(signals)
-    procedures = verdicts(layout)
+    procedures = verdicts(layout, redis_sample or None)
     no_op = sorted({step for p in procedures if p["verdict"] == "no-op" for step in p["steps"]})
     module.evidence.set_count("signals", len(signals))
     configured = Layout.from_params(params).name

@@ -22,13 +22,19 @@ description:
   - Passwords are hashed with argon2id and the runbook's parameters (m=65536, t=3, p=4). The password is never returned or logged.
 options:
   name:
-    description: Username (the identity in the V(runbook) layout; not used by V(sark_v2), which has no username).
+    description:
+      - Username (the identity in the V(runbook) layout; not used by V(sark_v2), which has no username).
+      - Letters, digits and C(. _ @ + -), starting with a letter or digit, at most 255 characters; anything else (quotes,
+        semicolons, spaces) is refused before anything is looked up.
     type: str
   email:
-    description: Email address (the identity in the V(sark_v2) layout).
+    description:
+      - Email address (the identity in the V(sark_v2) layout).
+      - Must be a valid address (C(name@domain.tld), at most 254 characters, no spaces, quotes, semicolons or commas); an invalid one is
+        refused before anything is looked up.
     type: str
   full_name:
-    description: Full name (V(sark_v2) only).
+    description: Full name (V(sark_v2) only; at most 255 characters, no control characters).
     type: str
   state:
     description:
@@ -40,16 +46,21 @@ options:
     choices: [present, absent, deleted]
     default: present
   force:
-    description: Confirms O(state=deleted).
+    description:
+      - Confirms O(state=deleted).
+      - Also allows a role that no user has and that is not one of SARK's built-in roles (V(user), V(admin) in V(runbook);
+        V(admin), V(developer) in V(sark_v2)); without it such a role (most likely a typo) is refused.
     type: bool
     default: false
   rate_limit_per_minute:
     description:
-      - The user's own rate limit (the runbook's "Adjust Rate Limits" step, column C(rate_limit_per_minute)).
+      - The user's own rate limit (the runbook's "Adjust Rate Limits" step, column C(rate_limit_per_minute)), 1 to 1000000.
       - Only the V(runbook) layout has it; SARK 2.x sets limits per API key and globally.
     type: int
   roles:
-    description: Roles of the user (V(runbook), a list; in V(sark_v2) the first one becomes the single O(role)).
+    description:
+      - Roles of the user (V(runbook), a list; a V(sark_v2) user has exactly one, so at most one item there).
+      - Role names are lower-case letters, digits, C(_) and C(-), at most 50 characters; see O(force) for unknown roles.
     type: list
     elements: str
   role:
@@ -105,6 +116,10 @@ attributes:
       - sark.ops.postgres
       - sark.ops.redis
 notes:
+  - In V(sark_v2) a user written through the database gets C(extra_metadata) (V({})), C(created_at) and C(updated_at), which SARK's
+    ORM fills and which have no database default, and every update sets C(updated_at), as the ORM does.
+  - When the user's row was changed but revoking its sessions in Redis then fails (Redis down), the task fails with C(changed=true),
+    RV(done) and RV(not_done); the change is kept, and a rerun of a disable revokes the sessions once Redis is back.
   - SARK 2.x has a C(hashed_password) column but nothing in SARK 2.x writes or reads it, so setting a password there may not
     change how the user logs in; the module warns.
 seealso:
@@ -149,7 +164,7 @@ user:
   type: dict
   sample: {"id": "user-123", "username": "john.doe", "email": "john.doe@example.com", "is_active": false, "is_admin": false, "roles": ["user"]}
 action:
-  description: V(created), V(updated), V(disabled) or V(none).
+  description: V(created), V(updated), V(disabled), V(deleted) or V(none).
   returned: always
   type: str
   sample: disabled
@@ -172,6 +187,16 @@ executed_actions:
   returned: when not in check mode
   type: list
   elements: dict
+done:
+  description: When the task fails after changing the user, what was changed (for example V(is_active=false)).
+  returned: on failure after a change
+  type: list
+  elements: str
+not_done:
+  description: When the task fails after changing the user, what was not done (the session revocation).
+  returned: on failure after a change
+  type: list
+  elements: str
 msg:
   description: What happened, in a sentence.
   returned: always
@@ -185,40 +210,92 @@ evidence:
 from ansible_collections.sark.ops.plugins.module_utils import _postgres as pg
 from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient, api_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import (
+    SarkConnectionError,
+    SarkError,
+    SarkModule,
+    SarkOperationError,
+    SarkValidationError,
+)
 from ansible_collections.sark.ops.plugins.module_utils._postgres import postgres_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect as redis_connect
 from ansible_collections.sark.ops.plugins.module_utils._redis import redis_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._redis_keys import KeySweeper
 from ansible_collections.sark.ops.plugins.module_utils._sessions import SessionStore
-from ansible_collections.sark.ops.plugins.module_utils._users import ApiUsers, DbUsers, hash_password, password_matches
+from ansible_collections.sark.ops.plugins.module_utils._users import (
+    ApiUsers,
+    DbUsers,
+    hash_password,
+    password_matches,
+    validate_email,
+    validate_role,
+    validate_username,
+)
 
 SHOWN = ("username", "email", "full_name", "is_active", "is_admin", "roles", "role", "rate_limit_per_minute")
+MAX_RATE_LIMIT = 1000000
+MAX_FULL_NAME = 255
+
+
+def validate(params, layout):
+    """Bad input fails here, before anything is looked up or changed."""
+    if params["name"] is not None:
+        validate_username(params["name"])
+    if params["email"] is not None:
+        validate_email(params["email"])
+    if params["full_name"] is not None and (len(params["full_name"]) > MAX_FULL_NAME
+                                            or any(ord(ch) < 32 or ord(ch) == 127 for ch in params["full_name"])):
+        raise SarkValidationError("full_name must be at most %d characters without control characters; nothing was changed"
+                                  % MAX_FULL_NAME)
+    for role in wanted_roles(params) or []:
+        validate_role(role, "roles" if params["roles"] is not None else "role")
+    if layout.traits.get("user_roles") == "single" and params["roles"] is not None and len(params["roles"]) > 1:
+        raise SarkValidationError("roles: a %s user has exactly one role, got %d (%s): set role instead; nothing was changed"
+                                  % (layout.name, len(params["roles"]), ", ".join(params["roles"])))
+    limit = params["rate_limit_per_minute"]
+    if limit is not None:
+        if not layout.traits.get("user_rate_limit_column"):
+            raise SarkValidationError("rate_limit_per_minute: the %s layout has no per-user rate limit column; SARK 2.x sets "
+                                      "limits per API key (api_keys.rate_limit) and globally" % layout.name)
+        if not 1 <= limit <= MAX_RATE_LIMIT:
+            raise SarkValidationError("rate_limit_per_minute must be between 1 and %d, got %s; nothing was changed" % (MAX_RATE_LIMIT, limit))
+
+
+def wanted_roles(params):
+    if params["roles"] is not None:
+        return params["roles"]
+    return [params["role"]] if params["role"] else None
+
+
+def check_roles_known(store, layout, params, key):
+    """A role no user has and SARK does not define is most likely a typo: refuse it unless forced."""
+    roles = wanted_roles(params)
+    if not roles or params["force"]:
+        return
+    known = set(layout.traits.get("user_builtin_roles") or ()) | store.roles_in_use()
+    unknown = sorted(set(roles) - known)
+    if unknown:
+        raise SarkValidationError("Unknown role %s for user %s: no user has it and it is not one of SARK's built-in roles (%s). "
+                                  "Check the spelling, or set force: true to grant a new role; nothing was changed"
+                                  % (", ".join(unknown), key, ", ".join(sorted(known))))
 
 
 def desired_fields(params, layout):
     fields = {"is_active": params["state"] == "present"}
     if params["rate_limit_per_minute"] is not None:
-        if layout.name != "runbook":
-            raise SarkValidationError("rate_limit_per_minute: the %s layout has no per-user rate limit column; SARK 2.x sets "
-                                      "limits per API key (api_keys.rate_limit) and globally" % layout.name)
-        if params["rate_limit_per_minute"] < 1:
-            raise SarkValidationError("rate_limit_per_minute must be 1 or more, got %s" % params["rate_limit_per_minute"])
         fields["rate_limit_per_minute"] = params["rate_limit_per_minute"]
     if params["email"] is not None:
         fields["email"] = params["email"]
     if params["admin"] is not None:
         fields["is_admin"] = params["admin"]
-    if layout.name == "sark_v2":
-        role = params["role"] or (params["roles"][0] if params["roles"] else None)
-        if role:
-            fields["role"] = role
+    roles = wanted_roles(params)
+    if layout.traits.get("user_roles") == "single":
+        if roles:
+            fields["role"] = roles[0]
         if params["full_name"] is not None:
             fields["full_name"] = params["full_name"]
-    else:
-        roles = params["roles"] if params["roles"] is not None else ([params["role"]] if params["role"] else None)
-        if roles is not None:
-            fields["roles"] = roles
+    elif roles is not None:
+        fields["roles"] = roles
     return fields
 
 
@@ -237,12 +314,48 @@ def revoke(module, layout, user_id):
     return int(report.get("sessions") or 0)
 
 
-def run(module):  # pylint: disable=too-many-branches,too-many-statements
+def redis_problem(exc):
+    """What went wrong with Redis, in words that fit the cause: a dead peer is not a TLS problem."""
+    cause = exc.__cause__
+    if isinstance(exc, SarkConnectionError) and exc.kind in ("unreachable", "protocol", "timeout") and cause is not None:
+        target = exc.details.get("target") or "the configured address"
+        return "Redis at %s could not be reached or closed the connection (%s)" % (target, str(cause).strip() or type(cause).__name__)
+    return exc.msg
+
+
+def revoke_after_change(module, layout, user, key, done, after):
+    """Revoke the sessions after the user's row changed; a Redis failure keeps (and reports) the change and fails clearly."""
+    try:
+        return revoke(module, layout, user["id"])
+    except SarkError as exc:
+        problem = redis_problem(exc)
+        if module.check_mode:
+            raise SarkOperationError("Counting the sessions of user %s failed: %s. Nothing was changed." % (key, problem),
+                                     user=after) from exc
+        not_done = "revoke the sessions of user %s (id %s) in Redis" % (key, user["id"])
+        if done:
+            advice = ("Run this task again once Redis is reachable: it finds the user disabled and revokes its sessions"
+                      if done.get("disabled") else
+                      "Revoke them once Redis is reachable with sark.ops.sark_session (user_id: %s, state: absent): a rerun of this "
+                      "task finds the password already set and does not revoke them again" % user["id"])
+            msg = ("User %s was changed in the %s (%s), but its sessions were NOT revoked: %s. Its existing sessions stay valid "
+                   "until they expire. %s." % (key, done["where"], done["what"], problem, advice))
+        else:
+            msg = ("User %s needed no change, but revoking its sessions failed: %s. Nothing was changed; run this task again once "
+                   "Redis is reachable." % (key, problem))
+        raise SarkOperationError(msg, user=after, action="disabled" if done.get("disabled") else "none",
+                                 done=[done["what"]] if done else [], not_done=[not_done], sessions_revoked=0,
+                                 error_kind=getattr(exc, "kind", None)) from exc
+
+
+def run(module):  # pylint: disable=too-many-branches,too-many-statements,too-many-locals
     params = module.params
     layout = Layout.from_params(params)
-    key = params["name"] if layout.name == "runbook" else params["email"]
+    validate(params, layout)
+    identity = layout.traits.get("user_identity")
+    key = params["name"] if identity == "username" else params["email"]
     if not key:
-        raise SarkValidationError("The %s layout identifies users by %s: set it" % (layout.name, "name (username)" if layout.name == "runbook" else "email"))
+        raise SarkValidationError("The %s layout identifies users by %s: set it" % (layout.name, "name (username)" if identity == "username" else "email"))
     if params["state"] == "deleted":
         if params["via"] != "database" or not params["force"]:
             raise SarkValidationError("state=deleted removes user %s for good: it needs via=database and force=true "
@@ -257,11 +370,13 @@ def run(module):  # pylint: disable=too-many-branches,too-many-statements
         fields = desired_fields(params, layout)
         result = {"password_changed": False, "sessions_revoked": 0}
         if params["state"] == "deleted":
-            return finish(module, layout, delete_user(module, layout, store, user, key))
+            return finish(module, layout, delete_user(module, layout, store, user, key), key)
+        if params["state"] == "present":
+            check_roles_known(db or store, layout, params, key)
         if user is None:
             if params["state"] == "absent":
                 result.update(changed=False, action="none", user=None, msg="User %s does not exist: nothing to disable" % key)
-                return finish(module, layout, result)
+                return finish(module, layout, result, key)
             if params["via"] == "api" and not params["password"]:
                 raise SarkValidationError("Creating user %s through the API needs password" % key)
             fields.setdefault("username", params["name"])
@@ -276,7 +391,7 @@ def run(module):  # pylint: disable=too-many-branches,too-many-statements
                 after, _unused = store.find(key)
             result.update(changed=True, action="created", user=after, password_changed=bool(params["password"]),
                           diff={"before": {}, "after": {k: (after or {}).get(k) for k in SHOWN}})
-            return finish(module, layout, result)
+            return finish(module, layout, result, key)
         changes = changes_for(user, fields)
         change_password = False
         if params["password"] and params["update_password"] == "always":
@@ -285,16 +400,20 @@ def run(module):  # pylint: disable=too-many-branches,too-many-statements
             module.evidence.plan("update", user=key, id=user["id"], changes=changes, via=params["via"])
         if change_password:
             module.evidence.plan("set_password", user=key, id=user["id"], via=params["via"], hash="argon2id m=65536,t=3,p=4")
+        after = dict(user, **changes)
+        done = {}
         if not module.check_mode and (changes or change_password):
             secret = None
             if change_password:
                 secret = params["password"] if params["via"] == "api" else hash_password(params["password"])
             store.update(user["id"], changes, secret)
             module.evidence.executed("update", user=key, id=user["id"], fields=sorted(changes) + (["password"] if change_password else []))
+            done = {"where": "database" if params["via"] == "database" else "SARK API", "disabled": changes.get("is_active") is False,
+                    "what": ", ".join(["is_active=false" if k == "is_active" and v is False else "%s set" % k for k, v in sorted(changes.items())]
+                                      + (["password set"] if change_password else []))}
         sessions = 0
         if params["revoke_sessions"] and (params["state"] == "absent" or change_password):
-            sessions = revoke(module, layout, user["id"])
-        after = dict(user, **changes)
+            sessions = revoke_after_change(module, layout, user, key, done, after)
         action = "disabled" if changes.get("is_active") is False else ("updated" if changes or change_password else "none")
         result.update(changed=bool(changes or change_password or sessions), action=action, user=after,
                       password_changed=change_password, sessions_revoked=sessions)
@@ -305,7 +424,7 @@ def run(module):  # pylint: disable=too-many-branches,too-many-statements
         if sessions:
             before_shown["sessions"], after_shown["sessions"] = sessions, 0
         result["diff"] = {"before": before_shown, "after": after_shown}
-        return finish(module, layout, result)
+        return finish(module, layout, result, key, sorted(changes))
     finally:
         if conn is not None:
             conn.close()
@@ -317,7 +436,11 @@ def delete_user(module, layout, store, user, key):
         result.update(changed=False, action="none", user=None, msg="User %s does not exist: nothing to delete" % key)
         return result
     module.evidence.plan("delete", user=key, id=user["id"], via="database")
-    sessions = revoke(module, layout, user["id"]) if module.params["revoke_sessions"] else 0
+    try:
+        sessions = revoke(module, layout, user["id"]) if module.params["revoke_sessions"] else 0
+    except SarkError as exc:
+        raise SarkOperationError("Deleting user %s revokes its sessions first, and that failed: %s. Nothing was deleted; run this "
+                                 "task again once Redis is reachable (or set revoke_sessions: false)." % (key, redis_problem(exc))) from exc
     if not module.check_mode:
         store.delete(user["id"])
         module.evidence.executed("delete", user=key, id=user["id"])
@@ -326,18 +449,37 @@ def delete_user(module, layout, store, user, key):
     return result
 
 
-def finish(module, layout, result):
+VERBS = {"created": ("Created", "Would create"), "updated": ("Updated", "Would update"), "disabled": ("Disabled", "Would disable"),
+         "deleted": ("Deleted", "Would delete")}
+
+
+def message(result, key, check_mode, fields=()):
+    """One sentence saying what was (or would be) done."""
+    sessions = result.get("sessions_revoked") or 0
+    revoked = ("would revoke %d session(s)" if check_mode else "revoked %d session(s)") % sessions
+    if not result.get("changed"):
+        if result.get("action") == "none" and result.get("user") and result["user"].get("is_active") is False:
+            return "User %s is already disabled and has no sessions" % key
+        return "User %s is already as asked" % key
+    if result["action"] == "none":
+        return "User %s is already disabled; %s left over" % (key, revoked)
+    text = "%s user %s" % (VERBS[result["action"]][1 if check_mode else 0], key)
+    details = [f for f in fields if not (result["action"] == "disabled" and f == "is_active")]
+    if details:
+        text += " (%s)" % ", ".join(details)
+    if result.get("password_changed") and result["action"] != "created":
+        text += ", " + ("would set" if check_mode else "set") + " its password"
+    if sessions or result["action"] in ("disabled", "deleted"):
+        text += " and " + revoked
+    return text
+
+
+def finish(module, layout, result, key, fields=()):
     if not module.diff_mode or not result.get("changed"):
         result.pop("diff", None)
-    if result.get("password_changed") and layout.name == "sark_v2":
+    if result.get("password_changed") and not layout.traits.get("user_password_used", True):
         module.warn("SARK 2.x does not read users.hashed_password: the new password may not change how the user logs in")
-    if "msg" not in result:
-        verb = "Would" if module.check_mode else "Did"
-        who = result["user"].get("username") or result["user"].get("email")
-        if result["changed"]:
-            result["msg"] = "%s %s user %s (%d session(s) revoked)" % (verb, result["action"], who, result["sessions_revoked"])
-        else:
-            result["msg"] = "User %s is already as asked" % who
+    result.setdefault("msg", message(result, key, module.check_mode, fields))
     result["layout"] = layout.name
     result.update(module.actions())
     return result
@@ -355,7 +497,8 @@ def main():
         role=dict(type="str"),
         admin=dict(type="bool"),
         password=dict(type="str", no_log=True),
-        update_password=dict(type="str", choices=["on_create", "always"], default="on_create"),
+        # not a secret (the word "password" in its name made Ansible warn about a missing no_log)
+        update_password=dict(type="str", choices=["on_create", "always"], default="on_create", no_log=False),
         via=dict(type="str", choices=["api", "database"], default="api"),
         revoke_sessions=dict(type="bool", default=True),
     )

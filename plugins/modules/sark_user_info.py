@@ -16,13 +16,15 @@ description:
   - Users have the same keys in both layouts; password hashes are never read out of the database nor returned.
 options:
   name:
-    description: Only the user with this username (V(runbook)).
+    description: Only the user with this username (V(runbook)); an invalid username (quotes, semicolons, spaces) is refused.
     type: str
   email:
-    description: Only the user with this email.
+    description: Only the user with this email; an invalid address is refused.
     type: str
   search:
-    description: Only users whose username, full name or email contains this text (case-insensitive).
+    description:
+      - Only users whose username, full name or email contains this text (case-insensitive; C(%) and C(_) are plain characters).
+      - 1 to 255 characters without control characters.
     type: str
   active:
     description: Only active (V(true)) or disabled (V(false)) users.
@@ -102,7 +104,9 @@ from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
 from ansible_collections.sark.ops.plugins.module_utils._postgres import postgres_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._users import ApiUsers, DbUsers
+from ansible_collections.sark.ops.plugins.module_utils._users import ApiUsers, DbUsers, validate_email, validate_role, validate_username
+
+MAX_SEARCH = 255
 
 
 def run(module):
@@ -110,6 +114,15 @@ def run(module):
     layout = Layout.from_params(params)
     if not 1 <= params["limit"] <= 1000:
         raise SarkValidationError("limit must be between 1 and 1000, got %s" % params["limit"])
+    if params["name"] is not None:
+        validate_username(params["name"])
+    if params["email"] is not None:
+        validate_email(params["email"])
+    if params["role"] is not None:
+        validate_role(params["role"])
+    search = params["search"]
+    if search is not None and (not search or len(search) > MAX_SEARCH or any(ord(ch) < 32 or ord(ch) == 127 for ch in search)):
+        raise SarkValidationError("search must be 1 to %d characters without control characters" % MAX_SEARCH)
     conn = None
     try:
         if params["via"] == "api":

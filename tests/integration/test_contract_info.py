@@ -32,9 +32,9 @@ def sims(pg_server, redis_server):
                 client.hset("session:user:user-123:s1", "ip", "10.0.0.1")
                 client.set("ratelimit:user:user-123:2025-01-01-10", 5)
             else:
-                client.set("session:s1", json.dumps({"user_id": "u"}))
-                client.sadd("user_sessions:u", "s1")
-                client.zadd("rate_limit:user:u", {"1": 1})
+                # what a running SARK 2.x leaves in Redis: policy decisions only (no session or rate-limit writer)
+                with sim.client() as api:
+                    api.post("/api/v1/policy/evaluate", json={"action": "tool:invoke", "tool": "query"}).raise_for_status()
         yield started
     finally:
         for sim in started.values():
@@ -54,7 +54,9 @@ def test_detects_layout(run_module, sims, layout):
     assert result["layout"] == layout, result["votes"]
     assert not result["changed"] and result["errors"] == {}
     sources = {s["source"] for s in result["signals"] if s["points_to"] == layout}
-    assert sources == {"api", "postgres", "redis"}
+    # SARK 2.x's Redis holds only policy:decision:* keys, which both layouts share: no vote from Redis there
+    assert sources == ({"api", "postgres", "redis"} if layout == "runbook" else {"api", "postgres"})
+    assert not [s for s in result["signals"] if s["points_to"] not in (layout, None)], result["signals"]
     verdict = {p["procedure"]: p["verdict"] for p in result["procedures"]}
     # layout defaults to runbook, like an inventory that never set it
     assert result["configured_layout"] == "runbook"
@@ -79,3 +81,43 @@ def test_one_source_and_none(run_module, sims):
     dead = dict(args(sims["runbook"], ["api", "redis"]), api_url="http://127.0.0.1:1", redis_port=1)
     failed = run_module("sark_contract_info", dead)
     assert failed.failed and "No source could be probed" in failed["msg"]
+
+
+def test_v2_single_server_route_without_delete_is_no_runbook_delete(run_module, sims):
+    """SARK 2.x's OpenAPI lists /api/v1/servers/{server_id} with only `get`: no vote for the runbook's DELETE."""
+    for layout in ("runbook", "sark_v2"):
+        result = run_module("sark_contract_info", args(sims[layout], ["api"]))
+        signal = next(s for s in result["signals"] if s["signal"] == "server_delete")
+        assert signal["evidence"]["runbook_route"] == "DELETE /api/v1/servers/{server_id}"
+        if layout == "runbook":
+            assert signal["points_to"] == "runbook" and signal["evidence"]["runbook_present"] is True
+        else:
+            assert signal["points_to"] == "sark_v2" and signal["evidence"]["runbook_present"] is False
+            assert signal["evidence"]["path_without_method"] == {"/api/v1/servers/{server_id}": ["get"]}
+            assert result["votes"]["runbook"] == 0, result["votes"]
+
+
+def test_v2_session_and_rate_limit_steps_are_no_ops(run_module, sims):
+    """Nothing in a running SARK 2.x writes session or rate-limit keys: those runbook steps act on nothing there."""
+    sim = sims["sark_v2"]
+    client = sim.redis_client()
+    assert not [k for k in client.scan_iter(count=1000) if not k.startswith("policy:decision:")]
+    steps = {"000-26", "000-43", "000-48", "000-53", "000-56"}
+    for sources in (["api", "postgres", "redis"], ["api", "postgres"]):
+        result = run_module("sark_contract_info", dict(args(sim, sources), layout="sark_v2"))
+        verdict = {p["procedure"]: p for p in result["procedures"]}
+        for name in ("sessions_keys", "rate_limit_keys"):
+            assert verdict[name]["verdict"] == "no-op", verdict[name]
+            assert "not wired" in verdict[name]["basis"]
+            assert ("not probed" in verdict[name]["basis"]) == ("redis" not in sources)
+        assert steps <= set(result["no_op_steps"])
+    # a deployment that does write SARK 2.x sessions (wired by its operator): those steps are merely different
+    client.set("session:wired-1", json.dumps({"session_id": "wired-1", "user_id": "u"}), ex=300)
+    client.zadd("rate_limit:user:u", {"1": 1})
+    try:
+        wired = run_module("sark_contract_info", dict(args(sim, ["api", "postgres", "redis"]), layout="sark_v2"))
+        verdict = {p["procedure"]: p["verdict"] for p in wired["procedures"]}
+        assert verdict["sessions_keys"] == verdict["rate_limit_keys"] == "different"
+        assert not steps & set(wired["no_op_steps"])
+    finally:
+        client.delete("session:wired-1", "rate_limit:user:u")

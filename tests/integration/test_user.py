@@ -223,3 +223,47 @@ def test_hard_delete_needs_force_revokes_sessions_and_is_idempotent(run_module, 
     assert row(sim, key_sql) is None and sessions() == 0
     again = run_module("sark_user", args(sim, state="deleted", force=True, via="database", **ident))
     assert not again.changed and "does not exist" in again["msg"]
+
+
+def test_v2_database_writes_fill_the_orm_columns(run_module, sims):
+    """SARK 2.x's users table has no database default for extra_metadata/created_at/updated_at: the module supplies them,
+    and every update sets updated_at as the ORM does (a no-op run leaves it alone)."""
+    sim = sims["sark_v2"]
+    created = run_module("sark_user", args(sim, email="orm.user@example.com", full_name="ORM User", via="database"))
+    assert not created.failed, created.get("msg")
+    assert created.changed and created["msg"] == "Created user orm.user@example.com"
+    meta, created_at, updated_at = row(sim, "SELECT extra_metadata::text, created_at, updated_at FROM users WHERE email = %s",
+                                       ("orm.user@example.com",))
+    assert meta == "{}" and created_at is not None and updated_at is not None
+    renamed = run_module("sark_user", args(sim, email="orm.user@example.com", full_name="ORM User 2", via="database"))
+    assert renamed.changed and renamed["msg"] == "Updated user orm.user@example.com (full_name)"
+    after = row(sim, "SELECT full_name, updated_at, created_at FROM users WHERE email = %s", ("orm.user@example.com",))
+    assert after[0] == "ORM User 2" and after[1] > updated_at and after[2] == created_at
+    same = run_module("sark_user", args(sim, email="orm.user@example.com", full_name="ORM User 2", via="database"))
+    assert not same.changed and row(sim, "SELECT updated_at FROM users WHERE email = %s", ("orm.user@example.com",))[0] == after[1]
+
+
+def test_messages_say_what_was_done(run_module, sims):
+    sim = sims["sark_v2"]
+    email = "msg.user@example.com"
+    assert run_module("sark_user", args(sim, email=email, via="database")).changed
+    user_id = row(sim, "SELECT id::text FROM users WHERE email = %s", (email,))[0]
+    seed_sessions(sim, user_id, 2)
+    disable = args(sim, email=email, state="absent", via="database")
+    planned = run_module("sark_user", disable, check_mode=True)
+    assert planned["msg"] == "Would disable user %s and would revoke 2 session(s)" % email
+    done = run_module("sark_user", disable)
+    assert done["msg"] == "Disabled user %s and revoked 2 session(s)" % email
+    seed_sessions(sim, user_id, 1)
+    leftover = run_module("sark_user", disable)
+    assert leftover.changed and leftover["msg"] == "User %s is already disabled; revoked 1 session(s) left over" % email
+    quiet = run_module("sark_user", disable)
+    assert not quiet.changed and quiet["msg"] == "User %s is already disabled and has no sessions" % email
+    for result in (planned, done, leftover, quiet):
+        assert "Did " not in result["msg"] and " none " not in result["msg"]
+
+
+def test_no_no_log_warning_for_update_password(run_module, sims):
+    result = run_module("sark_user", args(sims["runbook"], name="john.doe"))
+    assert not result.failed, result.get("msg")
+    assert "no_log" not in json.dumps(result.get("warnings") or []), result.get("warnings")

@@ -208,6 +208,9 @@ def add_sim_routes(app, state):
         unknown = sorted(set(changes) - set(SimConfig.MUTABLE))
         if unknown:
             return JSONResponse({"detail": "not changeable at run time: %s" % ", ".join(unknown)}, status_code=422)
+        if state.config.layout == "sark_v2" and changes.get("rate_limit_enabled"):
+            return JSONResponse({"detail": "SARK 2.x does not wire its rate-limit middleware: a sark_v2 deployment "
+                                           "never rate-limits (use /_sim/faults for a 429)"}, status_code=422)
         try:
             values = {name: _coerce_setting(name, value) for name, value in changes.items()}
         except (TypeError, ValueError) as exc:

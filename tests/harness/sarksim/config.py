@@ -32,10 +32,12 @@ class SimConfig:
     # SARK 2.x reports OPA unhealthy whatever OPA does (its health check calls a method the
     # client it builds does not have); set False to judge OPA for real.
     opa_bug: bool = True
+    # runbook only: SARK 2.x has a rate-limit middleware in its code but does not wire it, so a sark_v2
+    # simulator never rate-limits and never writes rate_limit:* keys (this is forced off there)
     rate_limit_enabled: bool = True
-    rate_limit_user: int = 5000        # per hour, both layouts
-    rate_limit_api_key: int = 1000     # per hour, sark_v2
-    rate_limit_ip: int = 100           # per hour, sark_v2
+    rate_limit_user: int = 5000        # per hour
+    rate_limit_api_key: int = 1000     # per hour (kept for the CLI; nothing uses it while sark_v2 is unwired)
+    rate_limit_ip: int = 100           # per hour (likewise)
     policy_cache_ttl: int = 120
     pool_size: int = 10
     request_log_size: int = 2000
@@ -51,6 +53,8 @@ class SimConfig:
             self.version = DEFAULT_VERSIONS[self.layout]
         if self.opa_url:
             self.opa_url = self.opa_url.rstrip("/")
+        if self.layout == "sark_v2":
+            self.rate_limit_enabled = False
 
     @classmethod
     def from_dict(cls, values):

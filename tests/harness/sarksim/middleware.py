@@ -1,12 +1,13 @@
-"""ASGI middleware: request log, fault injection, rate limiting and the sark_v2 CSRF check.
+"""ASGI middleware: request log, fault injection, rate limiting (runbook) and the sark_v2 CSRF check.
 
-Order for a request outside /_sim/: fault plan -> rate limit (/api/ paths) -> CSRF (sark_v2,
+Order for a request outside /_sim/: fault plan -> rate limit (runbook, /api/ paths) -> CSRF (sark_v2,
 mutating methods) -> routing (redirects, 404/405) -> authentication (route dependency).
+SARK 2.x does not wire its rate-limit middleware (nor its session service): in sark_v2 nothing here writes
+rate_limit:* or session keys.
 """
 
 import asyncio
 import datetime
-import hashlib
 import json
 import time
 
@@ -125,8 +126,8 @@ class SimMiddleware:
                     "detail": "Simulated fault: HTTP %d" % fault["status"]}
                 await send_json(send, int(fault["status"]), body, fault_headers)
                 return
-        if path.startswith("/api/") and config.rate_limit_enabled:
-            verdict = await self._rate_limit(scope, headers)
+        if path.startswith("/api/") and config.rate_limit_enabled and config.layout == "runbook":
+            verdict = await self._rate_limit(headers)
             if verdict is not None:
                 extra_headers.extend(verdict.headers)
                 if not verdict.allowed:
@@ -141,7 +142,7 @@ class SimMiddleware:
                 return
         await self.app(scope, receive, send)
 
-    async def _rate_limit(self, scope, headers):
+    async def _rate_limit(self, headers):
         """Count this request in Redis; None when it is not counted (or Redis fails: SARK fails open)."""
         token = bearer_token(headers.get("authorization"))
         claims = None
@@ -151,10 +152,7 @@ class SimMiddleware:
             except AuthError:
                 claims = None
         try:
-            client = self.state.async_redis()
-            if self.state.config.layout == "runbook":
-                return await self._fixed_hour_window(client, claims)
-            return await self._sliding_window(client, scope, headers, token, claims)
+            return await self._fixed_hour_window(self.state.async_redis(), claims)
         except (redis.RedisError, OSError):
             return None
 
@@ -175,41 +173,3 @@ class SimMiddleware:
         if count > limit:
             return RateVerdict(False, headers, {"detail": "Rate limit exceeded: %d requests per hour" % limit})
         return RateVerdict(True, headers)
-
-    async def _sliding_window(self, client, scope, headers, token, claims):
-        """sark_v2: ZSET rate_limit:{identifier}, member/score = request time, TTL 3660 s."""
-        config = self.state.config
-        api_key = headers.get("x-api-key")
-        if api_key:
-            identifier, limit = "api_key:%s" % api_key, config.rate_limit_api_key
-        elif claims:
-            identifier, limit = "user:%s" % claims["sub"], config.rate_limit_user
-        elif token:
-            # SARK hashes an unverified token; a stable digest keeps the key the same across workers
-            digest = int(hashlib.sha256(token.encode("utf-8")).hexdigest(), 16) % (10 ** 8)
-            identifier, limit = "token:%d" % digest, config.rate_limit_user
-        else:
-            identifier, limit = "ip:%s" % client_ip(scope, headers), config.rate_limit_ip
-        key = "rate_limit:%s" % identifier
-        now = time.time()
-        pipe = client.pipeline(transaction=True)
-        pipe.zremrangebyscore(key, 0, now - WINDOW_SECONDS)
-        pipe.zcard(key)
-        pipe.zadd(key, {str(now): now})  # SARK logs refused requests too
-        pipe.expire(key, WINDOW_SECONDS + 60)
-        results = await pipe.execute()
-        count = results[1]
-        allowed = count < limit
-        remaining = max(0, limit - count - (1 if allowed else 0))
-        out = [("X-RateLimit-Limit", limit), ("X-RateLimit-Remaining", remaining),
-               ("X-RateLimit-Reset", int(now + WINDOW_SECONDS))]
-        if allowed:
-            return RateVerdict(True, out)
-        retry_after = WINDOW_SECONDS
-        oldest = await client.zrange(key, 0, 0, withscores=True)
-        if oldest:
-            retry_after = max(1, int(oldest[0][1] + WINDOW_SECONDS - now))
-        out.append(("Retry-After", retry_after))
-        body = {"error": "Rate limit exceeded", "message": "Too many requests. Limit: %d per hour" % limit,
-                "retry_after": retry_after}
-        return RateVerdict(False, out, body)

@@ -205,8 +205,10 @@ def _v2_seed(target, sark_db, audit_db, users, servers, times, rng):
     for dbname in (sark_db, audit_db):  # SARK 2.x keeps the same tables in both databases
         with connect(target, dbname) as conn, conn.cursor() as cur:
             for user in users:
-                cur.execute("INSERT INTO users (id, email, full_name, is_active, is_admin, role)"
-                            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                # as SARK's ORM writes a user: extra_metadata, created_at and updated_at have no database default
+                cur.execute("INSERT INTO users (id, email, full_name, is_active, is_admin, role, extra_metadata,"
+                            " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, '{}', now(), now())"
+                            " ON CONFLICT (id) DO NOTHING",
                             (user["id"], user["email"], user["full_name"], user["is_active"], user["is_admin"],
                              user["role"]))
             if dbname == sark_db:

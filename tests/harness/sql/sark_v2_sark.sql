@@ -40,9 +40,11 @@ CREATE TABLE IF NOT EXISTS users (
     is_active       boolean NOT NULL DEFAULT true,
     is_admin        boolean NOT NULL DEFAULT false,
     role            varchar(50) NOT NULL DEFAULT 'developer',
-    extra_metadata  json NOT NULL DEFAULT '{}',
-    created_at      timestamptz NOT NULL DEFAULT now(),
-    updated_at      timestamptz NOT NULL DEFAULT now()
+    -- SARK 2.x's ORM fills these three itself: no database default, so a row written by SQL must supply them
+    -- (extra_metadata '{}') and every UPDATE must set updated_at
+    extra_metadata  json NOT NULL,
+    created_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS teams (

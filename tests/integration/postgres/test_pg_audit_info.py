@@ -199,3 +199,37 @@ def test_wrong_layout_bad_filter_and_limits_fail_clearly(run_module, pg_primary,
         assert result.failed and message in result["msg"], (extra, result.get("msg"))
     rb = run_module(MODULE, dict(pgh.connection_args(pg_primary, audit["runbook"]["db"]), layout="sark_v2", filter=["critical"]))
     assert rb.failed and "set layout: runbook" in rb["msg"]
+
+
+@pytest.mark.parametrize("layout", ["runbook", "sark_v2"])
+def test_hours_before_the_first_event_are_no_gaps(run_module, pg_primary, pgh, layout):
+    """A trail that began 3 hours ago has no gaps in the 21 hours before it; an empty table says nothing was ever recorded."""
+    db = pgh.make_database(pg_primary, "au_first_%s" % layout.replace("_", ""))
+    try:
+        schema.apply_schema(pg_primary, db, layout, "sark_audit")
+        opts = dict(pgh.connection_args(pg_primary, db), layout=layout, window_hours=24, filter=["events_per_hour"])
+        empty = run_module(MODULE, opts)
+        assert not empty.failed, empty.get("msg")
+        hours = empty["events_per_hour"]
+        assert hours["gaps"] == [] and hours["empty_hours"] == 0, hours["gaps"]
+        assert hours["events_recorded"] is False and hours["first_event"] is None and hours["hours_before_first_event"] == 24
+        assert empty["assessment"]["verdict"] == "warning"
+        assert any("No audit event was ever recorded" in f for f in empty["assessment"]["findings"]), empty["assessment"]
+
+        time_col, event, severity = ("time", "login", "low") if layout == "runbook" else ("timestamp", "USER_LOGIN", "LOW")
+        extra = (", id", ", gen_random_uuid()") if layout == "sark_v2" else ("", "")
+        # events 3 and 1 hours back (whole hours), none 2 hours back: that hour is the only gap
+        pg_primary.execute(
+            "INSERT INTO audit_events (%s, event_type, severity%s) VALUES"
+            " (date_trunc('hour', now()) - interval '3 hours' + interval '10 minutes', '%s', '%s'%s),"
+            " (date_trunc('hour', now()) - interval '1 hour' + interval '10 minutes', '%s', '%s'%s)"
+            % (time_col, extra[0], event, severity, extra[1], event, severity, extra[1]), db)
+        started = run_module(MODULE, opts)
+        hours = started["events_per_hour"]
+        two_back = [h["hour"] for h in hours["hours"]][-2]
+        assert hours["events_recorded"] is True and hours["gaps"] == [two_back], hours["gaps"]
+        assert hours["hours_before_first_event"] == 21 and hours["empty_hours"] == 1
+        assert sum(1 for h in hours["hours"] if h.get("before_first_event")) == 21
+        assert any("since the first recorded event" in f for f in started["assessment"]["findings"])
+    finally:
+        pg_primary.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % db)

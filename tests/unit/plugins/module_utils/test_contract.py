@@ -4,17 +4,46 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of the layout probe's signal logic and of the argon2id helpers."""
 
-from ansible_collections.sark.ops.plugins.module_utils._contract import decide, pg_signals, redis_signals, route_signals, verdicts
+from ansible_collections.sark.ops.plugins.module_utils._contract import decide, pg_signals, redis_signals, route_methods, route_signals, verdicts
 from ansible_collections.sark.ops.plugins.module_utils._users import hash_password, password_matches
 
 
 def test_routes_point_to_layouts():
-    v2 = route_signals({"/api/v1/servers/", "/api/v1/bulk/servers/status", "/api/v1/export/servers.json", "/api/v1/policy/list",
-                        "/health/ready"})
+    v2 = route_signals(route_methods({"/api/v1/servers/": {"get": {}, "post": {}}, "/api/v1/bulk/servers/status": {"patch": {}},
+                                      "/api/v1/export/servers.json": {"get": {}}, "/api/v1/policy/list": {"get": {}},
+                                      "/health/ready": {"get": {}}, "/api/v1/servers/{server_id}": {"get": {}}}))
     assert decide(v2)[0] == "sark_v2"
-    runbook = route_signals({"/api/v1/users", "/api/v1/servers", "/api/v1/servers/{server_id}", "/api/v1/policies",
-                             "/api/v1/admin/announce"})
+    runbook = route_signals(route_methods({"/api/v1/users": {"get": {}, "post": {}}, "/api/v1/servers": {"get": {}},
+                                           "/api/v1/servers/{server_id}": {"get": {}, "delete": {}, "patch": {}},
+                                           "/api/v1/policies": {"get": {}}, "/api/v1/admin/announce": {"post": {}}}))
     assert decide(runbook)[0] == "runbook"
+
+
+def test_a_route_counts_only_with_its_method():
+    """SARK 2.x lists /api/v1/servers/{server_id} with only `get`: that is no runbook DELETE."""
+    signals = {s["signal"]: s for s in route_signals(route_methods({"/api/v1/servers/{server_id}": {"get": {}, "parameters": []}}))}
+    delete = signals["server_delete"]
+    assert delete["points_to"] == "sark_v2" and delete["evidence"]["runbook_present"] is False
+    assert delete["evidence"]["runbook_route"] == "DELETE /api/v1/servers/{server_id}"
+    assert delete["evidence"]["path_without_method"] == {"/api/v1/servers/{server_id}": ["get"]}
+    with_delete = {s["signal"]: s for s in route_signals(route_methods({"/api/v1/servers/{server_id}": {"delete": {}}}))}
+    assert with_delete["server_delete"]["points_to"] == "runbook"
+
+
+def test_session_and_rate_limit_steps_are_no_ops_where_nothing_writes_them():
+    quiet = {p["procedure"]: p for p in verdicts("sark_v2", {"keys": ["policy:decision:u:a:r:0123456789abcdef"], "truncated": False})}
+    for name in ("sessions_keys", "rate_limit_keys"):
+        assert quiet[name]["verdict"] == "no-op" and "not wired" in quiet[name]["basis"]
+    unprobed = {p["procedure"]: p for p in verdicts("sark_v2")}
+    assert unprobed["sessions_keys"]["verdict"] == "no-op" and "not probed" in unprobed["sessions_keys"]["basis"]
+    sample = {"keys": ["session:s1", "user_sessions:u", "rate_limit:user:u"], "truncated": True}
+    wired = {p["procedure"]: p for p in verdicts("sark_v2", sample)}
+    assert wired["sessions_keys"]["verdict"] == "different" and wired["rate_limit_keys"]["verdict"] == "different"
+    assert "not the whole keyspace" in wired["sessions_keys"]["basis"]
+    # runbook session keys are no SARK 2.x sessions
+    runbook_keys = {p["procedure"]: p for p in verdicts("sark_v2", {"keys": ["session:user:u:s1"], "truncated": False})}
+    assert runbook_keys["sessions_keys"]["verdict"] == "no-op"
+    assert all(p["verdict"] == "effective" for p in verdicts("runbook", {"keys": [], "truncated": False}))
 
 
 def test_mixed_and_unknown():
