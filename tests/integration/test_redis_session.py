@@ -212,7 +212,7 @@ def test_cap_is_exact_on_real_redis(run, redis_server, redis_client, layout, eng
     assert 0 < len(gone) <= cap < matched  # the premise: some pages fit, a later one crosses the cap
     before = set(redis_client.scan_iter(match="*", count=1000))
     stopped = run("sark_session", redis_args(redis_server, layout, operation="revoke", scope="all", force=True, max_keys=cap,
-                                            scan_count=10, engine=engine))
+                                             scan_count=10, engine=engine))
     assert stopped.failed and "safety cap" in stopped["msg"], stopped.get("msg")
     assert stopped["progress"]["engine"] == engine
     assert stopped["removed"] == len(gone) and stopped["matched"] == matched, (stopped["removed"], stopped["matched"], len(gone), matched)
