@@ -15,6 +15,9 @@ command Redis itself recorded (LATENCY), and the module's peak RSS (os.wait4 rus
 then the ratios and the targets of issue #3. Usage:
 
     python benchmarks/bench_session_revoke.py [--keys N] [--users U] [--repeat R] [--json results.json]
+
+Exit status: 1 when a correctness check fails - a sark_session run failed, or removed (counted in Redis) or reported
+another number of keys than the scenario holds; 0 otherwise. The performance targets are reported, never enforced.
 """
 
 import argparse
@@ -182,7 +185,8 @@ class ModuleProcess:
         result = json.loads(text)
         progress = result.get("progress") or {}
         return {"ok": not result.get("failed"), "note": (result.get("msg") or "")[:90], "rss_mb": round(usage.ru_maxrss / 1024.0, 1),
-                "module_ms": progress.get("duration_ms"), "engine": progress.get("engine"), "batches": progress.get("batches")}
+                "module_ms": progress.get("duration_ms"), "engine": progress.get("engine"), "batches": progress.get("batches"),
+                "reported_removed": result.get("removed")}
 
 
 BOOKKEEPING = ("ping", "info", "config|resetstat", "latency|reset", "latency|latest", "dbsize", "client|setname", "restore",
@@ -269,6 +273,8 @@ def run(args):
             print("seeded %d %s sessions for %d users in %.1fs (dbsize %d)"
                   % (args.keys, layout, args.users, time.perf_counter() - started, client.dbsize()), flush=True)
             dataset.snapshot(layout)
+            patterns = ["session:user:*"] if layout == "runbook" else ["session:*", "user_sessions:*"]
+            expected_all = sum(1 for pattern in patterns for _key in client.scan_iter(match=pattern, count=5000))
 
             # global logout: every session (and, for sark_v2, every index); the runbook's command as written
             revoke_all = dict(base, layout=layout, operation="revoke", scope="all", force=True, max_keys=args.keys * 2)
@@ -278,7 +284,7 @@ def run(args):
                 ("(c) sark_session", functools.partial(module, "sark_session", revoke_all)),
             ]
             scenario = "global logout (%s)" % layout
-            rows[scenario] = repeat(args, scenario, methods, functools.partial(dataset.restore, layout), dataset)
+            rows[scenario] = repeat(args, scenario, methods, functools.partial(dataset.restore, layout), dataset, expected_all)
 
             # one user's logout (the user has keys/users sessions); the same keys are put back before each run
             dataset.restore(layout)
@@ -295,23 +301,41 @@ def run(args):
                 ("(c) sark_session", functools.partial(module, "sark_session", revoke_user)),
             ]
             scenario = "one user's logout (%s)" % layout
-            rows[scenario] = repeat(args, scenario, methods, functools.partial(restore_keys, dataset, saved), dataset)
+            rows[scenario] = repeat(args, scenario, methods, functools.partial(restore_keys, dataset, saved), dataset, len(saved))
     finally:
         dataset.server.stop()
         shutil.rmtree(work, ignore_errors=True)
     return rows
 
 
-def repeat(args, scenario, methods, before, dataset):
-    """Each method args.repeat times, interleaved (a b c a b c ...) so a busy neighbour slows them alike."""
+def repeat(args, scenario, methods, before, dataset, expected):
+    """Each method args.repeat times, interleaved (a b c a b c ...) so a busy neighbour slows them alike.
+
+    Every run of the module (c) is checked: it must succeed and remove exactly `expected` keys (counted in Redis, and as
+    it reports them); a failed check is recorded in args.problems and makes the benchmark exit non-zero. The baselines
+    (a) and (b) are reported as they are (the runbook's EVAL/KEYS is expected to fail on a large keyspace)."""
     runs = {label: [] for label, _method in methods}
     for _round in range(args.repeat):
         for label, method in methods:
             before()
             row = measure(dataset, label, method)
+            row["expected"] = expected
             runs[label].append(row)
             print_row(scenario, row)
+            if label.startswith("(c)"):
+                args.problems.extend(correctness_problems(scenario, row, expected))
     return [summarize_runs(label, entries) for label, entries in runs.items()]
+
+
+def correctness_problems(scenario, row, expected):
+    problems = []
+    if not row["ok"]:
+        problems.append("%s: %s failed: %s" % (scenario, row["method"], row["note"]))
+    if row["removed"] != expected:
+        problems.append("%s: %s removed %d keys (counted in Redis), expected %d" % (scenario, row["method"], row["removed"], expected))
+    if row.get("reported_removed") is not None and row["reported_removed"] != row["removed"]:
+        problems.append("%s: %s reported %s keys removed, Redis lost %d" % (scenario, row["method"], row["reported_removed"], row["removed"]))
+    return problems
 
 
 def median(values):
@@ -401,14 +425,23 @@ def main():
     parser.add_argument("--json", help="also write the measurements to this file")
     args = parser.parse_args()
     args.users = args.users or max(1, args.keys // 10)
+    args.problems = []
     print("load average before: %s" % " ".join("%.2f" % x for x in os.getloadavg()), flush=True)
     rows = run(args)
     print()
     print(summarize(rows, args))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"keys": args.keys, "users": args.users, "rows": rows}, handle, indent=2)
+            json.dump({"keys": args.keys, "users": args.users, "rows": rows, "problems": args.problems}, handle, indent=2)
+    # performance targets are reported above, not enforced; correctness is
+    if args.problems:
+        print("\nCORRECTNESS CHECKS FAILED (%d):" % len(args.problems))
+        for problem in args.problems:
+            print("  " + problem)
+        return 1
+    print("\ncorrectness: every sark_session run succeeded and removed exactly the expected keys")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

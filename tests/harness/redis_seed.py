@@ -208,6 +208,25 @@ class ForkedResult(dict):
         return bool(self.get("changed"))
 
 
+def freeze_clock(now):
+    """Stop datetime.datetime.now()/utcnow() and time.time() at `now` in this process (call it in a forked child only)."""
+    import time  # pylint: disable=import-outside-toplevel
+    stamp = now.timestamp()
+    real = datetime.datetime
+
+    class FrozenDatetime(real):
+        @classmethod
+        def now(cls, tz=None):
+            return real.fromtimestamp(stamp, tz)
+
+        @classmethod
+        def utcnow(cls):
+            return real.fromtimestamp(stamp, datetime.timezone.utc).replace(tzinfo=None)
+
+    datetime.datetime = FrozenDatetime
+    time.time = lambda: stamp
+
+
 class ForkedModuleRunner:
     """Run a module like conftest's run_module does - its own process, reading a JSON args file, printing its result -
     but forked from the test process, which has imported ansible and redis once already.
@@ -231,7 +250,9 @@ class ForkedModuleRunner:
             importlib.import_module(name)
         self.root = os.path.join(self.collections_dir, "ansible_collections", "sark", "ops")
 
-    def __call__(self, name, args=None, check_mode=False, diff=False, env=None, timeout=120):
+    def __call__(self, name, args=None, check_mode=False, diff=False, env=None, timeout=120, now=None):
+        """now (an aware datetime): the module's clock - datetime.now() and time.time() - stands still at that moment
+        (the forked process only), so a test's seeds and the module agree on the hour whenever the test runs."""
         import runpy  # pylint: disable=import-outside-toplevel
         import signal  # pylint: disable=import-outside-toplevel
         import sys  # pylint: disable=import-outside-toplevel
@@ -239,6 +260,8 @@ class ForkedModuleRunner:
         import threading  # pylint: disable=import-outside-toplevel
         import time  # pylint: disable=import-outside-toplevel
         if threading.active_count() > 1 and self.fallback is not None:
+            if now is not None:
+                raise AssertionError("now= needs a forked module run, and this test process has threads")
             return self.fallback(name, args, check_mode=check_mode, diff=diff, env=env, timeout=timeout)
         module_path = os.path.join(self.root, "plugins", "modules", name + ".py")
         payload = dict(args or {})
@@ -264,6 +287,8 @@ class ForkedModuleRunner:
                     if key.startswith(self.SCRUB):
                         del os.environ[key]
                 os.environ.update(env or {})
+                if now is not None:
+                    freeze_clock(now)
                 from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
                 basic._ANSIBLE_ARGS = None  # pylint: disable=protected-access
                 sys.argv = [module_path, paths["args.json"]]

@@ -27,6 +27,18 @@ def free_port(below=None):
             return port
 
 
+def free_cluster_port():
+    """A port for a Redis Cluster node: it and its cluster bus port (port + 10000, so below 55536) both free right now."""
+    while True:
+        port = free_port(below=55000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 def wait_for(predicate, timeout, what, interval=0.05):
     """Poll predicate() until it is true or raise TimeoutError naming what we waited for."""
     deadline = time.monotonic() + timeout
@@ -223,15 +235,25 @@ class RedisCluster:
 
     def __init__(self, primaries=3, workdir=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="sark-redis-cluster-")
-        # the cluster bus listens on port + 10000, so node ports must stay below 55536
-        self.nodes = [RedisServer(workdir=os.path.join(self.workdir, "n%d" % i), cluster=True,
-                                  port=free_port(below=55000))
+        self.nodes = [RedisServer(workdir=os.path.join(self.workdir, "n%d" % i), cluster=True, port=free_cluster_port())
                       for i in range(primaries)]
 
     def start(self):
         for node in self.nodes:
             os.makedirs(node.workdir, exist_ok=True)
-            node.start()
+            for attempt in range(5):
+                try:
+                    node.start()
+                    break
+                except (TimeoutError, RuntimeError) as exc:
+                    # another process (the machine is shared) took the port or its bus port since we looked: take others
+                    if "Address already in use" not in str(exc) or attempt == 4:
+                        raise
+                    node.stop()
+                    for stale in ("nodes.conf",):
+                        if os.path.exists(os.path.join(node.workdir, stale)):
+                            os.unlink(os.path.join(node.workdir, stale))
+                    node.port = free_cluster_port()
         addrs = ["%s:%d" % (LOOPBACK, n.port) for n in self.nodes]
         out = subprocess.run(["redis-cli", "--cluster", "create"] + addrs + ["--cluster-yes"],
                              capture_output=True, text=True, timeout=60, check=False)

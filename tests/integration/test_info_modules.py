@@ -7,7 +7,7 @@ import time
 import pytest
 
 from harness.sarksim import SarkSimulator
-from harness.servers import PostgresServer, RedisCluster, RedisServer, free_port, make_tls_material
+from harness.servers import PostgresServer, RedisCluster, RedisServer, free_port, make_tls_material, wait_for
 
 REDIS_PW = "r3dis-Secret-pw"
 
@@ -185,14 +185,20 @@ def test_pg_info_real_figures_connections_and_long_running(run_module, pg_server
 
     def sleep_query():
         try:
-            sleeper.cursor().execute("SELECT pg_sleep(6)")
+            sleeper.cursor().execute("SELECT pg_sleep(120)")
         except Exception:  # pylint: disable=broad-except
             pass  # cancelled at the end of the test, as intended
+
+    def sleeping_for():
+        rows = pg_server.execute("SELECT extract(epoch FROM now() - query_start) FROM pg_stat_activity WHERE pid = %s "
+                                 "AND state = 'active' AND query = 'SELECT pg_sleep(120)'", params=(sleeper_pid,), fetch=True)
+        return float(rows[0][0]) if rows else 0.0
 
     thread = threading.Thread(target=sleep_query, daemon=True)
     thread.start()
     try:
-        time.sleep(1.2)
+        # no sleep: wait (bounded) until the server has seen the query run past the threshold; it runs on until cancelled
+        wait_for(lambda: sleeping_for() > 1.2, 30, "the sleeper's query running for 1.2 s")
         result = run_module("sark_pg_info", pg_args(pg_server, pg_database="sarkinfo", long_running_threshold=1))
         assert result["is_available"] and not result.get("failed")
         size = pg_server.execute("SELECT pg_database_size('sarkinfo')", fetch=True)[0][0]
@@ -207,7 +213,7 @@ def test_pg_info_real_figures_connections_and_long_running(run_module, pg_server
         pids = [q["pid"] for q in result["long_running"]]
         assert sleeper_pid in pids
         sleeper_row = [q for q in result["long_running"] if q["pid"] == sleeper_pid][0]
-        assert sleeper_row["query"] == "SELECT pg_sleep(6)" and sleeper_row["duration_s"] >= 1
+        assert sleeper_row["query"] == "SELECT pg_sleep(120)" and sleeper_row["duration_s"] >= 1.2
         assert result["assessment"]["verdict"] == "warning"
         assert result["version"]["major"] == 15 and result["version"]["in_recovery"] is False
         assert "sark-test-pw" not in result["_stdout"]
@@ -259,12 +265,33 @@ def test_pg_info_wrong_password_wrong_port_stopped_server(run_module, pg_server)
         assert_clean_failure(result)
 
 
+def set_log_connections(server, value):
+    """Turn connection logging on or off for new connections, and wait (bounded) until a new connection has it."""
+    server.execute("ALTER SYSTEM SET log_connections = %s" % ("on" if value else "off"))
+    server.execute("SELECT pg_reload_conf()")
+    wait_for(lambda: server.execute("SHOW log_connections", fetch=True)[0][0] == ("on" if value else "off"), 10,
+             "log_connections %s" % value)
+
+
 def test_pg_info_env_fallbacks_and_application_name(run_module, pg_server):
-    result = run_module("sark_pg_info", {"filter": ["connections"], "pg_sslmode": "disable"},
-                        env={"PGHOST": "127.0.0.1", "PGPORT": str(pg_server.port), "PGUSER": "postgres",
-                             "PGPASSWORD": "sark-test-pw"})
-    assert result["is_available"]
-    assert result["evidence"]["requested"]["pg_password"] == "********"
+    """Only PG* variables say where to connect; the server's own connection log shows who connected and under which
+    application_name (read independently of the module's report)."""
+    set_log_connections(pg_server, True)
+    try:
+        with open(pg_server.log_path, "rb") as handle:
+            start = handle.seek(0, os.SEEK_END)
+        result = run_module("sark_pg_info", {"filter": ["connections"], "pg_sslmode": "disable"},
+                            env={"PGHOST": "127.0.0.1", "PGPORT": str(pg_server.port), "PGUSER": "postgres",
+                                 "PGPASSWORD": "sark-test-pw"})
+        with open(pg_server.log_path, "r", encoding="utf-8", errors="replace") as handle:
+            handle.seek(start)
+            logged = handle.read()
+    finally:
+        set_log_connections(pg_server, False)
+    assert result["is_available"] and not result.failed, result.get("error")
+    assert result["evidence"]["requested"]["pg_password"] == "********" and "sark-test-pw" not in result["_stdout"]
+    authorized = [line for line in logged.splitlines() if "connection authorized:" in line]
+    assert any("user=postgres database=postgres application_name=sark.ops/sark_pg_info" in line for line in authorized), logged[-2000:]
 
 
 # ---------------------------------------------------------------- sark_health

@@ -10,6 +10,7 @@ from harness.sarksim import SarkSimulator
 from harness.webhook_receiver import WebhookReceiver
 
 ROUTING_KEY = "R0ut1ngKey0123456789abcdefABCDEF"  # 32 characters, like a PagerDuty integration key
+SHORT_KEY = "Sh0rtPdK3y"  # too short to be a key; a string found nowhere else in a result
 SLACK_PATH = "/slack/services/T0000/B0000/XyzSecretPart"
 MESSAGE = "Emergency maintenance - all users logged out"
 
@@ -120,7 +121,10 @@ def test_slack_payload_and_secret_url(run_module, receiver):
     args = {"target": "slack", "webhook_url": receiver.url + SLACK_PATH, "text": "SARK maintenance tonight",
             "slack_blocks": blocks, "slack_channel": "#incidents"}
     check = run_module("sark_notify", args, check_mode=True)
+    assert not check.failed and check.changed, check
     assert check["payload"] == {"text": "SARK maintenance tonight", "blocks": blocks, "channel": "#incidents"}
+    assert check["deliveries"] == [] and check["executed_actions"] == [] and check["planned_actions"][0]["action"] == "send_slack"
+    assert receiver.received() == [], "check mode must send nothing"
     sent = run_module("sark_notify", args)
     assert sent.changed and sent["deliveries"][0]["status"] == 200 and sent["deliveries"][0]["response"] == "ok"
     assert receiver.received(SLACK_PATH)[0]["json"]["blocks"] == blocks
@@ -155,6 +159,8 @@ def test_pagerduty_trigger_acknowledge_resolve(run_module, receiver):
     assert new["dedup_key"] and len(new["dedup_key"]) == 32  # assigned by the receiver, like PagerDuty does
 
     no_key, short = run_parallel(run_module, ("sark_notify", dict(base, event_action="acknowledge"), {}),
-                                 ("sark_notify", dict(base, routing_key="abc", text="x"), {}))
+                                 ("sark_notify", dict(base, routing_key=SHORT_KEY, text="x"), {}))
     assert no_key.failed and "needs dedup_key" in no_key["msg"] and len(receiver.received()) == 4
-    assert short.failed and "32-character integration key" in short["msg"] and "abc" not in short["_stdout"].replace('"abc"', "")
+    # a key that appears nowhere else: any occurrence in the output (JSON value, message, traceback) is a leak
+    assert short.failed and "32-character integration key" in short["msg"]
+    assert SHORT_KEY not in short["_stdout"] and SHORT_KEY not in short["_stderr"]

@@ -189,19 +189,30 @@ def test_expired_token_gives_clear_message(run_module, opa_auth):
     assert "expired-token" not in bad["_stdout"] and "opa-secret-token" not in ok["_stdout"]
 
 
+def requests_seen(opa):
+    """(method, path) of every request OPA received since the last reset, in order."""
+    return [(r["method"], r["path"]) for r in http("GET", opa.url + "/_test/requests")[1]["requests"]]
+
+
 def test_server_error_is_retried_then_reported(run_module, opa):
+    upload(opa, "mcp_allow", MCP_ALLOW)
+    http("POST", opa.url + "/_test/reset")
     http("POST", opa.url + "/_test/fail", {"status": 503, "count": 1})
     ok = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "list", "opa_backoff": 0.01})
-    assert not ok.failed
+    assert not ok.failed, ok.get("msg")
+    assert [p["id"] for p in ok["policies"]] == ["mcp_allow"]  # the answer of the retry, not of the failure
+    assert requests_seen(opa) == [("GET", "/v1/policies")] * 2  # one 503, one retry
+
     http("POST", opa.url + "/_test/reset")
     http("POST", opa.url + "/_test/fail", {"status": 500, "count": 10})
     bad = run_module("sark_opa_policy", {"opa_url": opa.url, "policy_id": "server_access", "src": SERVER_ACCESS,
                                          "opa_retries": 2, "opa_backoff": 0.01})
-    assert bad.failed and bad["status"] == 500 and bad["attempts"] == 3
+    assert bad.failed and bad["status"] == 500 and bad["attempts"] == 3 and bad.changed is False
     assert "still failed after 2 retries" in bad["msg"] and "injected failure" in bad["msg"]
-    assert len(http("GET", opa.url + "/_test/requests")[1]["requests"]) == 3
+    # the read of the current policy, tried three times; no PUT was sent after it failed
+    assert requests_seen(opa) == [("GET", "/v1/policies/server_access")] * 3
     http("POST", opa.url + "/_test/reset")
-    assert stored(opa, "server_access") is None
+    assert stored(opa, "server_access") is None and stored(opa, "mcp_allow") == read(MCP_ALLOW)
 
 
 def test_bad_input(run_module, opa):

@@ -1,13 +1,15 @@
 """sark_ratelimit against a real Redis: status, reset (window, subject, all), top, both layouts, bad input."""
 
 import datetime
-import time
 
 import pytest
 
 from harness.redis_seed import ForkedModuleRunner, current_window, keys_matching, redis_args, run_three_ways, seed_ratelimits
 
 API_KEY = "sk-live-0123456789abcdef"
+# The clock of the window tests, seeds and module alike: the last microsecond of an hour, on purpose - the module's clock
+# is stopped there (ForkedModuleRunner now=), so no test can see the hour turn between seeding and the module's run.
+NOW = datetime.datetime(2026, 12, 1, 10, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 
 
 @pytest.fixture(scope="module")
@@ -15,52 +17,62 @@ def run(collections_dir, run_module):
     return ForkedModuleRunner(collections_dir, fallback=run_module)
 
 
-def seed_subjects(client, layout):
-    return seed_ratelimits(client, layout, [("user", "u1", 150), ("user", "u2", 30), ("api_key", API_KEY, 990), ("ip", "10.1.2.3", 100)])
+def seed_subjects(client, layout, now=None):
+    return seed_ratelimits(client, layout, [("user", "u1", 150), ("user", "u2", 30), ("api_key", API_KEY, 990), ("ip", "10.1.2.3", 100)],
+                           now=now)
 
 
 def test_status_fixed_hourly_window(run_module, run, redis_server, redis_client):
-    seed_subjects(redis_client, "runbook")
-    result = run_module("sark_ratelimit", redis_args(redis_server, "runbook", subject="u1"))
+    seed_subjects(redis_client, "runbook", now=NOW)
+    result = run("sark_ratelimit", redis_args(redis_server, "runbook", subject="u1"), now=NOW)
     status = result["status"]
-    now = datetime.datetime.now(datetime.timezone.utc)
-    next_hour = (now.replace(minute=0, second=0, microsecond=0) + datetime.timedelta(hours=1))
-    assert status["key"] == "ratelimit:user:u1:%s" % current_window()
+    assert status["key"] == "ratelimit:user:u1:2026-12-01-10" == "ratelimit:user:u1:%s" % current_window(NOW)
     assert (status["limit"], status["used"], status["remaining"], status["limited"]) == (5000, 150, 4850, False)
-    assert status["reset_epoch"] == int(next_hour.timestamp()) and status["model"] == "fixed_hourly"
+    assert status["reset_epoch"] == int(datetime.datetime(2026, 12, 1, 11, tzinfo=datetime.timezone.utc).timestamp())
+    assert status["window"] == "2026-12-01-10" and status["model"] == "fixed_hourly"
     assert 0 < status["ttl"] <= 3600 and not result.changed
+    # a microsecond later it is the next hour's counter, which nobody has touched
+    later = run("sark_ratelimit", redis_args(redis_server, "runbook", subject="u1"), now=NOW + datetime.timedelta(microseconds=1))
+    assert later["status"]["window"] == "2026-12-01-11" and later["status"]["used"] == 0 and later["status"]["exists"] is False
+    # the module in its own interpreter (as Ansible runs it), on the same window named explicitly
+    explicit = run_module("sark_ratelimit", redis_args(redis_server, "runbook", subject="u1", window="2026-12-01-10"))
+    assert explicit["status"]["used"] == 150 and explicit["status"]["key"] == status["key"]
 
-    limited = run("sark_ratelimit", redis_args(redis_server, "runbook", subject="10.1.2.3", kind="ip"))
+    limited = run("sark_ratelimit", redis_args(redis_server, "runbook", subject="10.1.2.3", kind="ip"), now=NOW)
     assert limited["status"]["limited"] is True and limited["status"]["remaining"] == 0
 
-    secret = run("sark_ratelimit", redis_args(redis_server, "runbook", subject=API_KEY, kind="api_key", limit=2000))
+    secret = run("sark_ratelimit", redis_args(redis_server, "runbook", subject=API_KEY, kind="api_key", limit=2000), now=NOW)
     assert secret["status"]["used"] == 990 and secret["status"]["remaining"] == 1010
     assert API_KEY not in secret["_stdout"] and secret["status"]["subject"] == "sk-l********"
 
 
 def test_status_sliding_window(run, redis_server, redis_client):
-    seed_subjects(redis_client, "sark_v2")
-    stamp = time.time()
+    seed_subjects(redis_client, "sark_v2", now=NOW)
+    stamp = NOW.timestamp()
     # three requests older than the window must not count
     redis_client.zadd("rate_limit:user:u1", {"old-%d" % n: stamp - 4000 - n for n in range(3)})
-    result = run("sark_ratelimit", redis_args(redis_server, "sark_v2", subject="u1"))
+    result = run("sark_ratelimit", redis_args(redis_server, "sark_v2", subject="u1"), now=NOW)
     status = result["status"]
     assert status["key"] == "rate_limit:user:u1" and status["model"] == "sliding_window"
     assert (status["used"], status["entries"], status["remaining"]) == (150, 153, 4850)
-    in_window = redis_client.zrangebyscore("rate_limit:user:u1", stamp - 3600, "+inf", withscores=True)
-    oldest_in_window = min(score for _member, score in in_window)
-    assert abs(status["reset_epoch"] - int(oldest_in_window + 3600)) <= 1
-    api = run("sark_ratelimit", redis_args(redis_server, "sark_v2", subject=API_KEY, kind="api_key"))
+    # the oldest request in the window is 149 * 10 s old: the window frees a slot when it is an hour old
+    assert status["reset_epoch"] == int(stamp - 1490 + 3600)
+    api = run("sark_ratelimit", redis_args(redis_server, "sark_v2", subject=API_KEY, kind="api_key"), now=NOW)
     assert api["status"]["limit"] == 1000 and api["status"]["used"] == 360  # one request every 10 s: 360 in the last hour
+    # 15 s on, the request from 3590 s before NOW is older than an hour: the window really slides
+    slid = run("sark_ratelimit", redis_args(redis_server, "sark_v2", subject=API_KEY, kind="api_key"),
+               now=NOW + datetime.timedelta(seconds=15))
+    assert slid["status"]["used"] == 359
     assert API_KEY not in api["_stdout"]
 
 
 @pytest.mark.parametrize("layout", ["runbook", "sark_v2"])
 def test_reset_current_window(run, redis_server, redis_client, layout):
-    keys = seed_subjects(redis_client, layout)
+    keys = seed_subjects(redis_client, layout, now=NOW)
     if layout == "runbook":
         redis_client.set("ratelimit:user:u1:2020-01-01-00", 4999)  # an older window stays
-    check, real, again = run_three_ways(run, "sark_ratelimit", redis_args(redis_server, layout, operation="reset", subject="u1"))
+    check, real, again = run_three_ways(lambda *a, **k: run(*a, now=NOW, **k), "sark_ratelimit",
+                                        redis_args(redis_server, layout, operation="reset", subject="u1"))
     assert check.changed and check["matched"] == 1 and check["removed"] == 0
     assert check["diff"]["before"]["used"] == 150 and check["diff"]["after"]["used"] == 0
     assert real.changed and real["removed"] == 1 and real["status"]["used"] == 0 and real["status"]["remaining"] == 5000
@@ -72,15 +84,15 @@ def test_reset_current_window(run, redis_server, redis_client, layout):
 
 
 def test_reset_every_window_of_a_subject(run, redis_server, redis_client):
-    seed_subjects(redis_client, "runbook")
+    seed_subjects(redis_client, "runbook", now=NOW)
     for hour in ("2020-01-01-00", "2020-01-01-01"):
         redis_client.set("ratelimit:user:u1:%s" % hour, 10)
-    redis_client.set("ratelimit:user:u10:%s" % current_window(), 5)  # u10 starts with u1: must stay
+    redis_client.set("ratelimit:user:u10:%s" % current_window(NOW), 5)  # u10 starts with u1: must stay
     check, real, again = run_three_ways(run, "sark_ratelimit",
                                         redis_args(redis_server, "runbook", operation="reset", scope="subject", subject="u1"))
     assert check["matched"] == 3 and real["removed"] == 3 and not again.changed
     assert keys_matching(redis_client, "ratelimit:user:u1:*") == []
-    assert redis_client.exists("ratelimit:user:u10:%s" % current_window(), "ratelimit:user:u2:%s" % current_window()) == 2
+    assert redis_client.exists("ratelimit:user:u10:%s" % current_window(NOW), "ratelimit:user:u2:%s" % current_window(NOW)) == 2
 
 
 @pytest.mark.parametrize("layout", ["runbook", "sark_v2"])
@@ -99,8 +111,8 @@ def test_reset_all_needs_force(run, redis_server, redis_client, layout):
 
 @pytest.mark.parametrize("layout", ["runbook", "sark_v2"])
 def test_top_subjects(run, redis_server, redis_client, layout):
-    seed_subjects(redis_client, layout)
-    result = run("sark_ratelimit", redis_args(redis_server, layout, operation="top", top=3))
+    seed_subjects(redis_client, layout, now=NOW)
+    result = run("sark_ratelimit", redis_args(redis_server, layout, operation="top", top=3), now=NOW)
     rows = result["top"]
     assert [r["kind"] for r in rows] == ["ip", "api_key", "user"]  # by share of the limit used: 100/100, then 990/1000
     assert rows[0]["limited"] is True and rows[0]["ratio"] == 1.0
@@ -110,7 +122,7 @@ def test_top_subjects(run, redis_server, redis_client, layout):
 
 
 def test_bad_input_and_wrong_types(run, redis_server, redis_client):
-    keys = seed_subjects(redis_client, "runbook")
+    keys = seed_subjects(redis_client, "runbook", now=NOW)
     base = redis_args(redis_server, "runbook", operation="reset")
     for args, message in [
         (dict(base), "needs subject"),
@@ -120,13 +132,13 @@ def test_bad_input_and_wrong_types(run, redis_server, redis_client):
         (dict(base, scope="all", subject="u1", force=True), "drop subject"),
         (dict(base, subject="u1", layout="v3"), "layout"),
     ]:
-        result = run("sark_ratelimit", args)
+        result = run("sark_ratelimit", args, now=NOW)
         assert result.failed and message in result["msg"], (args, result["msg"])
     assert redis_client.exists(*keys) == 4
 
     redis_client.delete(keys[0])
     redis_client.zadd(keys[0], {"x": 1})
-    wrong = run("sark_ratelimit", dict(base, subject="u1"))
+    wrong = run("sark_ratelimit", dict(base, subject="u1"), now=NOW)
     assert wrong.failed and "is a Redis zset" in wrong["msg"] and "string" in wrong["msg"]
     assert redis_client.zcard(keys[0]) == 1
 

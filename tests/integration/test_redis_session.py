@@ -172,6 +172,53 @@ def test_cap_stops_before_deleting_more(run, redis_server, redis_client, layout)
     assert total_sessions(redis_client, layout) == 60 - stopped["removed"] - paged["removed"]
 
 
+# what a sweep of all sessions scans: (pattern, TYPE filter) of the layout
+SESSION_SWEEP = {"runbook": ("session:user:*:*", None), "sark_v2": ("session:*", "string")}
+
+
+def scan_pages(client, pattern, count, key_type=None):
+    """The SCAN pages (cursor 0 back to 0) a sweep with this COUNT sees, read with the test's own client."""
+    pages, cursor = [], 0
+    while True:
+        cursor, keys = client.scan(cursor=cursor, match=pattern, count=count, _type=key_type)
+        pages.append(set(keys))
+        if int(cursor) == 0:
+            return pages
+
+
+def capped_sweep(pages, cap):
+    """The cap's exact promise: whole pages are removed while they fit; the first page that would cross the cap is
+    left alone (and counted as matched). Returns (keys removed, matched)."""
+    removed = set()
+    for page in pages:
+        if len(removed) + len(page) > cap:
+            return removed, len(removed) + len(page)
+        removed |= page
+    return removed, len(removed)
+
+
+@pytest.mark.parametrize("engine", ["client", "script"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_cap_is_exact_on_real_redis(run, redis_server, redis_client, layout, engine):
+    """On real SCAN pages (not the unit test's exact fake ones): the sweep removes exactly the whole pages that fit under
+    max_keys and stops at the first page that would cross it. The pages are read beforehand with the same COUNT:
+    the sweep only deletes keys of pages already scanned, so later pages stay what they were."""
+    seed_sessions(redis_client, layout, ["u%d" % n for n in range(30)], per_user=2)
+    pattern, key_type = SESSION_SWEEP[layout]
+    pages = scan_pages(redis_client, pattern, 10, key_type)
+    assert pages == scan_pages(redis_client, pattern, 10, key_type)  # the keyspace is settled: the same pages twice
+    cap = 25
+    gone, matched = capped_sweep(pages, cap)
+    assert 0 < len(gone) <= cap < matched  # the premise: some pages fit, a later one crosses the cap
+    before = set(redis_client.scan_iter(match="*", count=1000))
+    stopped = run("sark_session", redis_args(redis_server, layout, operation="revoke", scope="all", force=True, max_keys=cap,
+                                             scan_count=10, engine=engine))
+    assert stopped.failed and "safety cap" in stopped["msg"], stopped.get("msg")
+    assert stopped["progress"]["engine"] == engine
+    assert stopped["removed"] == len(gone) and stopped["matched"] == matched, (stopped["removed"], stopped["matched"], len(gone), matched)
+    assert set(redis_client.scan_iter(match="*", count=1000)) == before - gone  # exactly those keys, no others
+
+
 def test_bad_input_changes_nothing(run, redis_server, redis_client):
     seed_three_users(redis_client, "runbook")
     before = keys_matching(redis_client, "*")

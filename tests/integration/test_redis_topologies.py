@@ -3,6 +3,7 @@
 import pytest
 
 from harness.redis_seed import (
+    BREAKER_KEYS,
     ForkedModuleRunner,
     count_keys,
     run_three_ways,
@@ -62,11 +63,17 @@ def test_cluster_sessions(run, cluster, cluster_client, layout):
     assert count_keys(cluster_client, pattern, "hash" if layout == "runbook" else "string") == 33
 
     for engine in ("client", "script"):
+        # each engine gets a cluster with sessions on every primary, and must leave none on any of them
+        cluster_client.flushall(target_nodes=cluster_client.PRIMARIES)
+        seed_sessions(cluster_client, layout, ["u%d" % n for n in range(12)], per_user=3)
+        sessions, indexes = keys_per_node(cluster, "session:*"), keys_per_node(cluster, "user_sessions:*")
+        assert all(n > 0 for n in sessions) and sum(sessions) == 36, sessions
         logout = run("sark_session", cluster_args(cluster, layout, operation="revoke", scope="all", force=True, engine=engine,
                                                   scan_count=10))
         assert not logout.failed, logout["msg"]
         assert logout["progress"]["nodes"] == 3 and logout["progress"]["engine"] == engine
-    assert sum(keys_per_node(cluster, "session:*")) == 0 and sum(keys_per_node(cluster, "user_sessions:*")) == 0
+        assert logout.changed and logout["removed"] == sum(sessions) + sum(indexes), (engine, logout["removed"], sessions, indexes)
+        assert keys_per_node(cluster, "session:*") == [0, 0, 0] and keys_per_node(cluster, "user_sessions:*") == [0, 0, 0], engine
 
 
 def test_cluster_cache_ratelimit_siem(run, cluster, cluster_client, tmp_path):
@@ -91,8 +98,15 @@ def test_cluster_cache_ratelimit_siem(run, cluster, cluster_client, tmp_path):
 
     set_breaker(cluster_client, "splunk", "open", 5)
     set_breaker(cluster_client, "global", "open", 9)
+    before = {key: cluster_client.get(key) for name in ("global", "splunk") for key in BREAKER_KEYS[name]}
+    assert before[BREAKER_KEYS["splunk"][0]] == b"open" and before[BREAKER_KEYS["global"][1]] == b"9"
+    check = run("sark_siem_breaker", cluster_args(cluster, operation="reset", expected_state="open"), check_mode=True, diff=True)
+    assert not check.failed and check.changed, check
+    assert check["reset"] == ["global", "splunk"], check
+    assert {key: cluster_client.get(key) for key in before} == before  # check mode changed no breaker
     check, real, again = run_three_ways(run, "sark_siem_breaker", cluster_args(cluster, operation="reset", expected_state="open"))
-    assert real["reset"] == ["global", "splunk"] and not again.changed
+    assert check["reset"] == ["global", "splunk"] and check.changed
+    assert real["reset"] == ["global", "splunk"] and real.changed and not again.changed and again["reset"] == []
     assert cluster_client.exists("circuit:splunk:state", "siem:circuit_breaker:failure_count") == 0
 
 

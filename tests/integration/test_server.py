@@ -286,14 +286,27 @@ def test_expired_token(run_module, sims):
 
 def test_500_retried_then_clear_error(run_module, sims):
     sim = sims["runbook"]
+    rows(sim, "DELETE FROM servers WHERE name IN ('retry-me', 'retry-me-2') RETURNING id")
     reset_log(sim)
     httpx.post(sim.url + "/_sim/faults", json={"path_prefix": "/api/v1/servers", "status": 500, "count": 3}, timeout=10)
     result = run_module("sark_server", api(sim, name="retry-me", endpoint="https://retry.example.com", api_retries=3))
     assert not result.failed, result.get("msg")  # three 500s, then the fourth attempt succeeds
     assert result.changed
+    # the attempts, as the simulator saw them: the lookup three times refused, then answered; one create
+    seen = [(r["method"], r["status"], bool(r["fault"])) for r in requests_log(sim, "/api/v1/servers")]
+    assert seen[:5] == [("GET", 500, True)] * 3 + [("GET", 200, False), ("POST", 201, False)], seen
+    assert all(entry == ("GET", 200, False) for entry in seen[5:]), seen  # reading the created server back, nothing else
+    # and the row written, once
+    assert rows(sim, "SELECT endpoint FROM servers WHERE name = 'retry-me'") == [("https://retry.example.com",)]
+
+    reset_log(sim)
     httpx.post(sim.url + "/_sim/faults", json={"path_prefix": "/api/v1/servers", "status": 500, "count": 10}, timeout=10)
     failed = run_module("sark_server", api(sim, name="retry-me-2", endpoint="https://retry2.example.com", api_retries=2))
     assert failed.failed and "HTTP 500" in failed["msg"] and "after 2 retries" in failed["msg"]
+    assert failed["status"] == 500 and failed["attempts"] == 3 and failed.changed is False
+    seen = [(r["method"], r["status"], bool(r["fault"])) for r in requests_log(sim, "/api/v1/servers")]
+    assert seen == [("GET", 500, True)] * 3, seen  # one try and two retries; nothing created after the failed lookup
+    assert rows(sim, "SELECT count(*) FROM servers WHERE name = 'retry-me-2'") == [(0,)]
     reset_log(sim)
 
 

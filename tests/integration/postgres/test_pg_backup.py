@@ -26,12 +26,28 @@ def sark_databases(pg_primary, pgh):
 @pytest.fixture(scope="module")
 def backed_up(run_module, pg_primary, pgh, sark_databases, tmp_path_factory):
     """One real backup of the runbook layout's two databases, with a restore test (shared by the tests below)."""
-    directory = str(tmp_path_factory.mktemp("backups"))
+    directory = os.path.join(str(tmp_path_factory.mktemp("backups")), "sark")  # made by the real run, not by check mode
     databases = [sark_databases["runbook"]["sark"], sark_databases["runbook"]["audit"]]
     opts = dict(pgh.connection_args(pg_primary), databases=databases, backup_dir=directory, restore_test=True)
+    databases_before = database_names(pg_primary)
     check = run_module(MODULE, opts, check_mode=True, diff=True)
+    # what check mode left behind, read from the disk and the server (not from the module's report)
+    after_check = {"dir_exists": os.path.lexists(directory), "files": tree(directory) if os.path.isdir(directory) else [],
+                   "databases": database_names(pg_primary), "databases_before": databases_before}
     real = run_module(MODULE, opts, diff=True)
-    return {"dir": directory, "databases": databases, "opts": opts, "check": check, "real": real}
+    return {"dir": directory, "databases": databases, "opts": opts, "check": check, "real": real, "after_check": after_check}
+
+
+def tree(directory):
+    """Every entry under directory (hidden and temporary files included), relative paths."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        found.extend(os.path.relpath(os.path.join(root, name), directory) for name in dirs + files)
+    return sorted(found)
+
+
+def database_names(server):
+    return sorted(row[0] for row in server.execute("SELECT datname FROM pg_database", fetch=True))
 
 
 def test_check_mode_plans_and_touches_nothing(backed_up, pgh):
@@ -47,6 +63,12 @@ def test_check_mode_plans_and_touches_nothing(backed_up, pgh):
     assert any(a["action"] == "restore_test" for a in check["planned_actions"])
     assert check["executed_actions"] == []
     assert check["diff"]["before"] == {"backups": []} and len(check["diff"]["after"]["backups"]) == 2
+    # touched nothing: no file (dump, checksum, manifest, .tmp) in backup_dir, no restore-test scratch database
+    after = backed_up["after_check"]
+    assert {"action": "mkdir", "path": backed_up["dir"], "mode": "0700"} in check["planned_actions"]
+    assert not after["dir_exists"] and after["files"] == [], after
+    assert after["databases"] == after["databases_before"]
+    assert backed_up["opts"].get("restore_test_database", "sark_ops_restore_test") not in after["databases"]
 
 
 def test_backup_checksum_manifest_and_restore_test_row_counts(backed_up, pg_primary, pgh, sark_databases):

@@ -2,7 +2,6 @@
 check mode, for real and a second time; backends created by the tests themselves."""
 
 import itertools
-import time
 
 import psycopg2
 import pytest
@@ -198,10 +197,14 @@ def test_reindex_table_concurrently_index_and_database(run_module, pg_primary, p
     assert one["results"][0]["after"]["valid"] is True
 
     whole = args(pgh, pg_primary, db, action="reindex")
+    nodes = {index: index_filenode(pg_primary, db, index) for index in ("bloated_pkey", "bloated_payload")}
     check = run_module(MODULE, whole, check_mode=True)
+    assert not check.failed and check.changed, check.get("msg")
     assert check["planned_actions"][-1] == 'REINDEX DATABASE CONCURRENTLY "%s"' % db
-    assert check["selection"]["mode"] == "database"
-    node = index_filenode(pg_primary, db, "bloated_pkey")
+    assert check["selection"]["mode"] == "database" and check["executed_actions"] == []
+    # check mode rebuilt nothing: every index keeps its file
+    assert {index: index_filenode(pg_primary, db, index) for index in nodes} == nodes
+    node = nodes["bloated_pkey"]
     real = run_module(MODULE, whole)
     assert not real.failed, real["msg"]
     assert index_filenode(pg_primary, db, "bloated_pkey") != node
@@ -213,10 +216,17 @@ def test_lock_timeout_bounds_a_blocked_statement(run_module, pg_primary, pgh, db
     blocker = pg_primary.connect(db, autocommit=False)
     try:
         blocker.cursor().execute("LOCK TABLE bloated IN ACCESS EXCLUSIVE MODE")
-        result = run_module(MODULE, args(pgh, pg_primary, db, action="vacuum", tables=["bloated"], lock_timeout=0.3))
+        # the lock is held until after the module returns: without lock_timeout the VACUUM would wait for it for as long
+        # as statement_timeout (an hour), so returning at all is the proof; the run's own timeout turns a hang into a failure
+        result = run_module(MODULE, args(pgh, pg_primary, db, action="vacuum", tables=["bloated"], lock_timeout=0.3), timeout=90)
         assert result.failed and "lock_timeout reached" in result["msg"]
-        assert result["results"][0]["status"] == "failed" and result["results"][0]["duration_ms"] < 5000
-        assert result.changed is False
+        assert result["results"][0]["status"] == "failed" and result.changed is False
+        # it waited for the lock (at least lock_timeout), and far less than the statement_timeout it would otherwise get
+        assert 300 <= result["results"][0]["duration_ms"] < 60000, result["results"][0]["duration_ms"]
+        # and it gave up: nothing of the module is left waiting for the lock on the server
+        waiting = pg_primary.execute("SELECT count(*) FROM pg_locks WHERE relation = %s::regclass AND NOT granted",
+                                     db, params=("bloated",), fetch=True)[0][0]
+        assert waiting == 0
     finally:
         blocker.rollback()
         blocker.close()
@@ -346,24 +356,59 @@ def test_cancel_escalates_to_terminate_only_for_backends_still_matching(run_modu
     assert again.changed is False and again["matched"] == 0
 
 
+def idle_seconds(server, pids):
+    """How long the server has seen each backend idle (its own clock, as the module reads it)."""
+    rows = server.execute("SELECT pid, extract(epoch FROM now() - state_change) FROM pg_stat_activity "
+                          "WHERE pid = ANY(%s) AND state = 'idle'", params=(list(pids),), fetch=True)
+    return {pid: float(age) for pid, age in rows}
+
+
+class KeepFresh:
+    """Runs SELECT 1 on a connection every few milliseconds until stopped: that backend is never idle for anything
+    near a second, however long a module subprocess takes to start on a loaded machine."""
+
+    def __init__(self, conn, every=0.02):
+        import threading  # pylint: disable=import-outside-toplevel
+        self.conn, self.every, self.pokes = conn, every, 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        with self.conn.cursor() as cur:
+            while not self.stop.is_set():
+                cur.execute("SELECT 1")
+                self.pokes += 1
+                self.stop.wait(self.every)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
 def test_terminate_idle_sessions_check_real_idempotent(run_module, pg_primary, pgh, backends):
     idle = backends.idle("sark-test-idle", 2) + backends.idle("sark-test-idle-other", 1)
-    time.sleep(1.2)
-    fresh = backends.idle("sark-test-idle", 1)  # idle, but not for long enough
+    expected = sorted(i["pid"] for i in idle)
+    # no sleep: wait (bounded) until the server itself has seen them idle for longer than min_duration (ages only grow)
+    pgh.wait_for(lambda: len(idle_seconds(pg_primary, expected)) == 3 and min(idle_seconds(pg_primary, expected).values()) > 1.2,
+                 30, "3 backends idle for more than 1.2 s")
+    fresh = backends.idle("sark-test-idle", 1)  # idle between pokes, but never for long enough
     opts = dict(pgh.connection_args(pg_primary), action="terminate_backends", states=["idle"], min_duration=1,
                 application_names=["sark-test-idle*"])
-    poke = fresh[0]["conn"].cursor()
-    poke.execute("SELECT 1")  # keeps it idle for less than min_duration
-    check = run_module(MODULE, opts, check_mode=True)
-    expected = sorted(i["pid"] for i in idle)
-    assert check.changed and sorted(b["pid"] for b in check["backends"]) == expected
-    poke.execute("SELECT 1")
-    real = run_module(MODULE, opts, diff=True)
-    assert not real.failed, real["msg"]
-    assert real["signalled"]["terminated"] == 3 and all(b["exited"] for b in real["backends"])
-    assert real["diff"]["after"] == {"backends": []}
-    pgh.wait_gone(pg_primary, expected)
+    with KeepFresh(fresh[0]["conn"]) as keeper:
+        check = run_module(MODULE, opts, check_mode=True)
+        assert check.changed and sorted(b["pid"] for b in check["backends"]) == expected
+        assert backends.alive(expected) == {pid: "idle" for pid in expected}  # check mode terminated nothing
+        real = run_module(MODULE, opts, diff=True)
+        assert not real.failed, real["msg"]
+        assert real["signalled"]["terminated"] == 3 and all(b["exited"] for b in real["backends"])
+        assert sorted(b["pid"] for b in real["backends"]) == expected
+        assert real["diff"]["after"] == {"backends": []}
+        pgh.wait_gone(pg_primary, expected)
+        again = run_module(MODULE, opts)
+        assert again.changed is False and again["matched"] == 0
+    assert keeper.pokes > 0
     assert backends.alive([fresh[0]["pid"]]) == {fresh[0]["pid"]: "idle"}
-    poke.execute("SELECT 1")
-    again = run_module(MODULE, opts)
-    assert again.changed is False and again["matched"] == 0

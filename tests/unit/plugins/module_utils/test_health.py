@@ -40,10 +40,30 @@ def test_v2_shape_judges_each_dependency_and_ignores_opa_when_asked():
     assert ignored["reported_overall_healthy"] is False
 
 
-def test_ready_probe_false_dependency_makes_unhealthy_only_if_counted():
-    ready = probe({"ready": False, "database": True, "redis": False, "opa": False})
-    result = evaluate_health({"detailed": probe(V2_BODY), "ready": ready}, {"opa"})
-    assert result["ready"] is False and result["not_ready"] == ["redis"]
+def test_ready_probe_false_dependency_degrades_only_if_counted():
+    """/health/ready (always HTTP 200) naming a dependency false lowers a healthy verdict to degraded (sark_health's
+    documented verdicts) - unless that dependency is ignored; an unanswered ready probe is unhealthy."""
+    healthy = dict(V2_BODY, status="healthy", overall_healthy=True,
+                   dependencies=dict(V2_BODY["dependencies"], opa={"healthy": True, "latency_ms": 2.0, "error": None}))
+    assert evaluate_health({"detailed": probe(healthy)})["verdict"] == "healthy"  # the premise: detailed alone is healthy
+    all_ready = evaluate_health({"detailed": probe(healthy), "ready": probe({"ready": True, "database": True, "redis": True, "opa": True})})
+    assert all_ready["verdict"] == "healthy" and all_ready["ready"] is True and all_ready["not_ready"] == []
+
+    redis_down = probe({"ready": False, "database": True, "redis": False, "opa": False})
+    counted = evaluate_health({"detailed": probe(healthy), "ready": redis_down}, {"opa"})
+    assert counted["verdict"] == "degraded" and counted["ready"] is False and counted["not_ready"] == ["redis"]
+
+    opa_only = probe({"ready": False, "database": True, "redis": True, "opa": False})
+    ignored = evaluate_health({"detailed": probe(healthy), "ready": opa_only}, {"opa"})
+    assert ignored["verdict"] == "healthy" and ignored["ready"] is True and ignored["not_ready"] == []
+    not_ignored = evaluate_health({"detailed": probe(healthy), "ready": opa_only})
+    assert not_ignored["verdict"] == "degraded" and not_ignored["not_ready"] == ["opa"]
+
+    unanswered = evaluate_health({"detailed": probe(healthy), "ready": {"ok": False, "status": 503, "error": "HTTP 503"}})
+    assert unanswered["verdict"] == "unhealthy" and unanswered["ready"] is False
+    # an already unhealthy verdict stays unhealthy (a ready probe never makes things look better)
+    worse = evaluate_health({"detailed": probe(V2_BODY), "ready": redis_down})
+    assert worse["verdict"] == "unhealthy"
 
 
 def test_unavailable_and_unknown_shapes():

@@ -1,6 +1,15 @@
+import re
+
 import pytest
 
-from ansible_collections.sark.ops.plugins.module_utils._layout import TEMPLATES, Layout, glob_escape
+from ansible_collections.sark.ops.plugins.module_utils._layout import (
+    ABSENT_REASONS,
+    LAYOUT_NAMES,
+    TEMPLATES,
+    Layout,
+    glob_escape,
+    placeholders,
+)
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
 
 
@@ -11,9 +20,23 @@ def test_runbook_and_v2_session_keys_differ():
 
 
 def test_every_template_is_defined_for_both_layouts():
-    for name, values in TEMPLATES.items():
-        assert len(values) == 2, name
-        assert any(v is not None for v in values), name
+    """For each layout every template either works (fills in, reads back) or is absent with its own reason - never the
+    generic "not part of this layout", never a reason for something the layout has."""
+    for name in LAYOUT_NAMES:
+        layout = Layout(name)
+        assert sorted(layout.templates) == sorted(TEMPLATES)
+        for key, values in TEMPLATES.items():
+            assert len(values) == len(LAYOUT_NAMES) and any(v is not None for v in values), key
+            if layout.has(key):
+                value = layout.template(key)
+                filled = layout.key(key, **{field: "v%d" % n for n, field in enumerate(placeholders(value))})
+                assert "{" not in filled and layout.parser(key).match(filled), (name, key, filled)
+            else:
+                assert (name, key) in ABSENT_REASONS, "%s: %s is absent without a reason" % (name, key)
+                with pytest.raises(SarkValidationError, match=re.escape(ABSENT_REASONS[(name, key)])):
+                    layout.template(key)
+    for name, key in ABSENT_REASONS:
+        assert key in TEMPLATES and not Layout(name).has(key), "a reason for %s in %s, which has it" % (key, name)
 
 
 def test_absent_template_names_the_reason():

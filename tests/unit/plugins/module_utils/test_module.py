@@ -1,6 +1,7 @@
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     MASK,
     Evidence,
+    SarkAPIError,
     SarkConnectionError,
     SarkError,
     mask_secrets,
@@ -43,10 +44,25 @@ def test_evidence_records_plan_execution_counts_and_duration():
     assert record["duration_ms"] >= 0
 
 
-def test_errors_carry_details():
+def test_errors_carry_details(capsys):
+    """What an error carries reaches the failed result: its details as fields, a connection error's kind as error_kind,
+    an API error's status; details that are None are left out."""
     err = SarkConnectionError("down", kind="auth", target="redis://x")
-    assert isinstance(err, SarkError)
-    assert err.kind == "auth" and err.details == {"target": "redis://x"}
+    assert isinstance(err, SarkError) and err.kind == "auth" and err.details == {"target": "redis://x"}
+
+    def connect(module):
+        raise SarkConnectionError("Redis refused the password", kind="auth", target="redis://127.0.0.1:6379", hint=None)
+
+    result = _run_module(capsys, connect)
+    assert result["failed"] is True and result["changed"] is False and result["msg"] == "Redis refused the password"
+    assert result["error_kind"] == "auth" and result["target"] == "redis://127.0.0.1:6379" and "hint" not in result
+
+    def api(module):
+        raise SarkAPIError("SARK answered HTTP 409", status=409, body="conflict", server_id="srv-1")
+
+    result = _run_module(capsys, api)
+    assert result["failed"] is True and result["msg"] == "SARK answered HTTP 409"
+    assert result["status"] == 409 and result["server_id"] == "srv-1" and "error_kind" not in result
 
 
 def _run_module(capsys, func, check_mode=False):

@@ -29,9 +29,29 @@ def test_validate_params(extra, message):
     assert message in err.value.msg
 
 
-def test_validate_params_accepts_wildcards_and_exclusions():
-    validate_params(dict(DEFAULTS, filter=["by_*", "!by_type", "critical"]))
-    assert "events_per_hour" in SUBSETS and "storage" in SUBSETS
+@pytest.mark.parametrize("accepted, refused", [
+    (["by_*", "!by_type", "critical"], ["by_*", "!by_typ", "critical"]),  # an exclusion is checked like an entry
+    (["*"], ["critical", "sesions"]),
+    (["!storage"], ["!storag*x"]),
+    ([], ["by_severity", ""]),
+])
+def test_validate_params_accepts_wildcards_and_exclusions(accepted, refused):
+    """Wildcards and !exclusions that name real subsets pass; one misspelt entry next to them does not."""
+    validate_params(dict(DEFAULTS, filter=accepted))
+    with pytest.raises(SarkValidationError) as err:
+        validate_params(dict(DEFAULTS, filter=refused))
+    assert "unknown subset(s)" in err.value.msg and "known subsets: %s" % ", ".join(SUBSETS) in err.value.msg
+
+
+def test_validate_params_accepts_the_limits_inclusive():
+    from ansible_collections.sark.ops.plugins.module_utils._pg_audit import LIMITS  # pylint: disable=import-outside-toplevel
+
+    for name, (low, high) in LIMITS.items():
+        for value in (low, high):
+            validate_params(dict(DEFAULTS, **{name: value}))
+        for value in (low - 1, high + 1):
+            with pytest.raises(SarkValidationError, match="%s must be between %d and %d" % (name, low, high)):
+                validate_params(dict(DEFAULTS, **{name: value}))
 
 
 def test_trim_shortens_nested_values_only():

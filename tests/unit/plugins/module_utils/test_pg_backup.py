@@ -112,10 +112,32 @@ def test_validate_params(extra, message):
     assert message in err.value.msg
 
 
-def test_validate_params_accepts():
-    backup.validate_params(params(restore_test=True, keep=7, max_age_days=30, compress=9))
-    backup.validate_params(params(action="verify", databases=[], backup_file="/b/x.dump"))
-    backup.validate_params(params(action="prune", databases=[], keep=3))
+# (accepted, the one change that gets the same call refused, the refusal): acceptance is proven at the edge it sits on,
+# so a validator that lets everything through fails here as surely as one that refuses too much
+ACCEPTED_AT_THE_EDGE = [
+    (dict(restore_test=True, keep=1, max_age_days=30, compress=9), {"keep": 0}, "keep must be at least 1"),
+    (dict(compress=0, max_age_days=0.5), {"compress": 10}, "compress must be between 0 and 9"),
+    (dict(max_age_days=0.01), {"max_age_days": 0}, "max_age_days must be more than 0"),
+    (dict(action="verify", databases=[], backup_file="/b/x.dump"), {"action": "prune", "keep": 3}, "backup_file applies to action=verify only"),
+    (dict(action="verify", databases=[]), {"action": "backup"}, "needs databases"),
+    (dict(action="prune", databases=[], keep=3), {"keep": None}, "needs keep and/or max_age_days"),
+    (dict(action="prune", databases=[], max_age_days=7), {"max_age_days": None}, "needs keep and/or max_age_days"),
+    (dict(restore_test=True, restore_test_database="sark_ops_scratch"), {"restore_test_database": "sark_audit"}, "is one of the databases"),
+    (dict(restore_test=False, restore_test_database="sark_audit"), {"restore_test": True}, "is one of the databases"),
+    (dict(dump_timeout=1, reuse_within=0, lock_wait_timeout=0), {"reuse_within": -0.5}, "reuse_within must be 0 or more"),
+    (dict(pg_connect_params={"target_session_attrs": "read-write"}), {"pg_connect_params": {"keepalives": 1}}, "no libpq environment variable"),
+]
+
+
+@pytest.mark.parametrize("accepted, refused_by, message", ACCEPTED_AT_THE_EDGE)
+def test_validate_params_accepts(accepted, refused_by, message):
+    given = params(**accepted)
+    untouched = dict(given)
+    backup.validate_params(given)  # raises nothing...
+    assert given == untouched  # ...and changes nothing it was given
+    with pytest.raises(SarkValidationError) as err:
+        backup.validate_params(params(**dict(accepted, **refused_by)))
+    assert message in err.value.msg
 
 
 def test_tool_version_toc_and_counts(tmp_path):

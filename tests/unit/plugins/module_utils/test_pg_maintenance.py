@@ -85,12 +85,27 @@ def test_validate_params_refuses_before_connecting(extra, message):
     assert message in err.value.msg
 
 
-def test_validate_params_accepts_sensible_combinations():
-    validate_params(params(min_dead_tuple_ratio=0.2, last_run_older_than=3600))
-    validate_params(params(full=True, confirm_full=True, tables=["audit_events"]))
-    validate_params(params(action="reindex", indexes=["public.ix"], concurrently=False))
-    validate_params(params(action="cancel_backends", states=["active"], min_duration=300, escalate=True, pg_database=None))
-    validate_params(params(action="terminate_backends", pids=[4242], pg_database=None))
+@pytest.mark.parametrize("accepted, refused_by, message", [
+    (dict(min_dead_tuple_ratio=0.2, last_run_older_than=3600), {"action": "analyze"}, "min_dead_tuple_ratio applies to action vacuum only"),
+    (dict(min_dead_tuple_ratio=0.0, min_dead_tuples=0, last_run_older_than=0), {"min_dead_tuple_ratio": 1.0}, "below 1"),
+    (dict(full=True, confirm_full=True, tables=["audit_events"]), {"confirm_full": False}, "Set confirm_full=true"),
+    (dict(action="reindex", indexes=["public.ix"], concurrently=False), {"indexes": ["public.ix;"]}, "not a plain relation name"),
+    (dict(action="cancel_backends", states=["active"], min_duration=300, escalate=True, pg_database=None),
+     {"action": "terminate_backends"}, "escalate applies to action cancel_backends only"),
+    (dict(action="terminate_backends", pids=[4242], pg_database=None), {"pids": []}, "needs at least one filter"),
+    (dict(action="terminate_backends", pids=[1], pg_database=None), {"pids": [0]}, "pids must be positive"),
+    (dict(action="vacuum", max_tables=1, lock_timeout=0), {"max_tables": 0}, "max_tables must be at least 1"),
+    (dict(action="analyze", pg_database="sark_audit"), {"pg_database": None}, "set pg_database"),
+])
+def test_validate_params_accepts_sensible_combinations(accepted, refused_by, message):
+    """Each sensible combination passes, unchanged, and the one change next to it that is not sensible is refused."""
+    given = params(**accepted)
+    untouched = dict(given)
+    validate_params(given)
+    assert given == untouched
+    with pytest.raises(SarkValidationError) as err:
+        validate_params(params(**dict(accepted, **refused_by)))
+    assert message in err.value.msg
 
 
 def stat_row(**extra):

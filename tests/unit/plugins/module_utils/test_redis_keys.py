@@ -131,12 +131,35 @@ def test_unlink_keys_respects_budget():
     assert sweeper(node).unlink_keys([b"a", b"b"], KeyBudget(2)) == 2
 
 
-def test_stats_progress_reports_rate():
+class FakeClock:
+    """time.monotonic for _redis_keys, moved by the test."""
+
+    def __init__(self, now=100.0):
+        self.now = now
+
+    def monotonic(self):
+        return self.now
+
+
+def test_stats_progress_reports_rate(monkeypatch):
+    from ansible_collections.sark.ops.plugins.module_utils import _redis_keys  # pylint: disable=import-outside-toplevel
+
+    clock = FakeClock()
+    monkeypatch.setattr(_redis_keys, "time", clock)
     stats = SweepStats("x:*")
-    stats.matched = 1000
+    stats.matched, stats.removed, stats.pages, stats.calls, stats.nodes = 1000, 400, 7, 3, 1
+    clock.now += 0.5  # still running: the rate so far
+    running = stats.progress()
+    assert running["duration_ms"] == 500.0 and running["keys_per_second"] == 2000
+    clock.now += 1.5
     stats.finish()
+    clock.now += 60  # after finish() the figures no longer move
     progress = stats.progress()
-    assert progress["keys"] == 1000 and progress["duration_ms"] >= 0
+    assert progress == {"batches": 3, "pages": 7, "keys": 1000, "removed": 400, "nodes": 1, "duration_ms": 2000.0,
+                        "keys_per_second": 500, "engine": None}
+    instant = SweepStats("y:*")
+    instant.matched = 5
+    assert instant.finish().progress()["keys_per_second"] is None and instant.progress()["duration_ms"] == 0.0  # no time: no rate
 
 
 def test_top_counter_is_exact_below_capacity_and_bounded_above():

@@ -99,10 +99,47 @@ def import_rows(count):
     return [ImportRow(n + 1, "s%d" % n, "https://s%d" % n, {"name": "s%d" % n}) for n in range(count)]
 
 
+class GatedApi(FakeApi):
+    """FakeApi whose first calls wait (bounded) until `gate` requests are in flight at once: concurrency is forced by an
+    event, not hoped for from thread scheduling. A create() that runs fewer requests at a time never opens the gate and
+    fails with a clear error; the first ones then hold briefly, so a worker beyond the bound would show in the peak."""
+
+    def __init__(self, gate, failing=(), timeout=30.0):
+        super().__init__(failing)
+        self.gate = gate
+        self.timeout = timeout
+        self.all_in = threading.Condition(self.lock)
+        self.opened = False
+
+    def register(self, spec):
+        with self.lock:
+            waiting = not self.opened
+        if waiting:
+            with self.all_in:
+                self.in_flight += 1
+                self.calls += 1
+                self.peak = max(self.peak, self.in_flight)
+                self.all_in.notify_all()
+                if not self.all_in.wait_for(lambda: self.opened or self.in_flight >= self.gate, timeout=self.timeout):
+                    self.in_flight -= 1
+                    raise AssertionError("only %d requests ever in flight at once, expected %d" % (self.peak, self.gate))
+                self.opened = True
+                self.all_in.notify_all()
+            try:
+                time.sleep(0.05)  # hold: a request beyond the bound would arrive now and raise the peak
+                if spec["name"] in self.failing:
+                    raise SarkAPIError("HTTP 500 from POST /api/v1/servers", status=500)
+                return "id-" + spec["name"]
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
+        return super().register(spec)
+
+
 def test_import_create_bounded_concurrency_and_results():
-    api, rows = FakeApi(failing={"s3"}), import_rows(60)
+    api, rows = GatedApi(4, failing={"s3"}), import_rows(60)
     stopped = ServerImport(api, rows, concurrency=4, max_failures=10).create(rows)
-    assert not stopped and api.calls == 60 and 1 < api.peak <= 4
+    assert not stopped and api.calls == 60 and api.opened and api.peak == 4
     assert [r.line for r in rows if r.result == "failed"] == [4]
     assert rows[3].reason.startswith("HTTP 500")
     assert all(r.result == "created" and r.id == "id-" + r.name for r in rows if r.line != 4)
