@@ -24,6 +24,7 @@ class PlayResult:
         self.stdout = runner_result.stdout_text
         self.tasks = {}
         self.failed = {}
+        self.failures = []  # (task name, result) in order, also when one task fails several times
         for event in runner_result.events:
             data = event.get("event_data") or {}
             name = data.get("task", "")
@@ -31,6 +32,7 @@ class PlayResult:
                 self.tasks[name] = data["res"]
             elif event.get("event") == "runner_on_failed":
                 self.failed[name] = data["res"]
+                self.failures.append((name, data["res"]))
                 if data.get("ignore_errors"):
                     self.tasks[name] = data["res"]
 
@@ -42,10 +44,10 @@ class PlayResult:
 
 @pytest.fixture(scope="session")
 def k8s_play(playbook, kube_api):
-    def run(tasks_yaml, extravars=None, expect_ok=True, header=None):
+    def run(tasks_yaml, extravars=None, expect_ok=True, header=None, cmdline=None):
         play = ("- name: k8s test\n  hosts: localhost\n  gather_facts: false\n%s  tasks:\n" % (header or "")
                 + "\n".join("    " + line if line.strip() else line for line in tasks_yaml.strip("\n").splitlines()) + "\n")
-        result = PlayResult(playbook(play, extravars=extravars, envvars=dict(kube_api.env)))
+        result = PlayResult(playbook(play, extravars=extravars, envvars=dict(kube_api.env), cmdline=cmdline))
         if expect_ok:
             assert result.status == "successful", result.stdout[-6000:]
         return result
