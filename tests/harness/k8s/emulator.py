@@ -22,6 +22,21 @@ import uuid
 
 import aiohttp.web
 import kmock
+from kmock._internal import parsing as _kmock_parsing
+
+_kmock_parse_path = _kmock_parsing.parse_path
+
+
+def _parse_path(path):
+    # kmock 0.8's path parser raises on /api/v1/namespaces (a POST creating a namespace); we parse resource
+    # paths ourselves (Path below) and only need kmock's parse for discovery.
+    try:
+        return _kmock_parse_path(path)
+    except ValueError:
+        return _kmock_parse_path("/")
+
+
+_kmock_parsing.parse_path = _parse_path
 
 from .patching import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .selectors import SelectorError, match_fields, match_labels
