@@ -76,7 +76,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
+  - sark.ops.k8s_auth
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
   - sark.ops.attributes.EVIDENCE
@@ -213,77 +213,9 @@ evidence:
   type: dict
 '''
 
-import copy
-import traceback
-
+from ansible_collections.sark.ops.plugins.module_utils._k8s import K8sReader, k8s_auth_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import CRITICAL, OK, ORDER, WARNING, diagnose_workload, overall
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkDependencyError, SarkError, SarkLimitError, SarkModule
-
-try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    HAS_K8S_CORE = True
-    K8S_CORE_ERROR = None
-except ImportError:
-    AUTH_ARG_SPEC = {}
-    HAS_K8S_CORE = False
-    K8S_CORE_ERROR = traceback.format_exc()
-
-try:
-    from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
-    HAS_K8S = True
-    K8S_ERROR = None
-except ImportError:
-    DynamicApiError = ResourceNotFoundError = Exception
-    HAS_K8S = False
-    K8S_ERROR = traceback.format_exc()
-
-
-def _auth_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    return spec
-
-
-def _api_error(exc, what):
-    status = getattr(exc, "status", None)
-    reason = getattr(exc, "summary", None)
-    text = reason() if callable(reason) else str(exc)
-    if status in (401, 403):
-        return SarkError("Kubernetes refused to %s (HTTP %s): check the credentials (kubeconfig, api_key, K8S_AUTH_*) "
-                         "and the RBAC rights for list/get: %s" % (what, status, text), status=status)
-    return SarkError("Kubernetes API error while trying to %s%s: %s" % (what, " (HTTP %s)" % status if status else "", text), status=status)
-
-
-class Reader:
-    """The objects the diagnosis needs, read with kubernetes.core's client (one list call per kind)."""
-
-    def __init__(self, module):
-        self.module = module
-        params = module.params
-        try:
-            self.client = get_api_client(**{k: params.get(k) for k in AUTH_ARG_SPEC})
-        except Exception as exc:  # kubernetes.core raises CoreException or the library's ConfigException
-            raise SarkError("cannot build a Kubernetes client: %s (give kubeconfig/context or host and api_key, or set K8S_AUTH_*)" % exc) from exc
-
-    def list(self, kind, api_version, namespace, label_selector=None, name=None):
-        try:
-            resource = self.client.resource(kind, api_version)
-        except ResourceNotFoundError as exc:
-            raise SarkError("the Kubernetes API does not serve %s %s" % (api_version, kind)) from exc
-        params = {"namespace": namespace}
-        if label_selector:
-            params["label_selector"] = label_selector
-        if name:
-            params["field_selector"] = "metadata.name=%s" % name
-        try:
-            items = self.client.get(resource, **params).to_dict().get("items") or []
-        except DynamicApiError as exc:
-            raise _api_error(exc, "list %s in %s" % (kind, namespace)) from exc
-        except Exception as exc:  # urllib3 connection errors and the like
-            raise SarkError("cannot reach the Kubernetes API to list %s in %s: %s" % (kind, namespace, exc)) from exc
-        self.module.evidence.count("objects_read", len(items))
-        self.module.evidence.count("requests")
-        return items
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkLimitError, SarkModule
 
 
 def _selector(workload):
@@ -296,16 +228,12 @@ def _matches(labels, selector):
 
 
 def run(module):
-    if not HAS_K8S_CORE:
-        raise SarkDependencyError("the kubernetes.core collection", K8S_CORE_ERROR, "sark_workload_info uses kubernetes.core's client")
-    if not HAS_K8S:
-        raise SarkDependencyError("kubernetes", K8S_ERROR, "kubernetes.core's client needs it")
     params = module.params
     for key in ("max_workloads", "max_pods", "max_events", "max_revisions", "restart_threshold", "memory_limit_percent"):
         if params[key] < 1:
             raise SarkError("%s must be at least 1, got %d" % (key, params[key]))
     namespace = params["namespace"]
-    reader = Reader(module)
+    reader = K8sReader(module)
     label_selector = ",".join(params["label_selectors"]) or None
     workloads = []
     for kind in params["kinds"]:
@@ -362,7 +290,7 @@ def main():
         memory_limit_percent=dict(type="int", default=90),
         metrics=dict(type="bool", default=True),
     )
-    spec.update(_auth_spec())
+    spec.update(k8s_auth_argument_spec())
     SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
 
 

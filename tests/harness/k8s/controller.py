@@ -462,8 +462,8 @@ class Controller:  # pylint: disable=too-many-instance-attributes
                                         "creationTimestamp": now_iso(), "labels": dict((spec["selector"].get("matchLabels") or {}))},
                            "spec": copy.deepcopy(tmpl.get("spec") or {}), "status": {"phase": "Pending"}}
                     self.emu.put("", "persistentvolumeclaims", pvc)
-            pod = self._new_pod(sts, "StatefulSet", name, {"controller-revision-hash": revision,
-                                                          "statefulset.kubernetes.io/pod-name": name})
+            labels = {"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": name}
+            pod = self._new_pod(sts, "StatefulSet", name, labels)
             pod["spec"]["hostname"] = name
             volumes = pod["spec"].setdefault("volumes", [])
             for tmpl in spec.get("volumeClaimTemplates") or []:
@@ -624,7 +624,8 @@ class Controller:  # pylint: disable=too-many-instance-attributes
         self._write_pod(pod, status)
 
     def _write_pod(self, pod, status):
-        if status != pod.get("status") or pod["spec"].get("nodeName") != (self.emu.get("", "pods", pod["metadata"]["namespace"], pod["metadata"]["name"]) or {}).get("spec", {}).get("nodeName"):
+        stored = self.emu.get("", "pods", pod["metadata"]["namespace"], pod["metadata"]["name"]) or {}
+        if status != pod.get("status") or pod["spec"].get("nodeName") != stored.get("spec", {}).get("nodeName"):
             pod["status"] = status
             self.emu.put("", "pods", pod)
 

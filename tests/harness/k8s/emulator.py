@@ -52,7 +52,7 @@ CRDS = {
     ("networking.istio.io", "v1", "virtualservices"): ("VirtualService", "virtualservice", {"vs"}),
     ("aquasecurity.github.io", "v1alpha1", "vulnerabilityreports"): ("VulnerabilityReport", "vulnerabilityreport", {"vuln", "vulns"}),
 }
-CRD_GROUPS = {group for group, _, _ in CRDS}
+CRD_GROUPS = {key[0] for key in CRDS}
 
 # The same object is served under several versions; stored once under the first.
 STORAGE_VERSION = {("autoscaling", "horizontalpodautoscalers"): "v2", ("networking.istio.io", "virtualservices"): "v1"}

@@ -58,8 +58,7 @@ def test_restart_scale_and_rollback_entry_points(k8s_play):
 ''' + role("restart", "restart", restart_now, 1) + '''
 - name: opa after restart check
   kubernetes.core.k8s_info: {kind: Deployment, name: opa, namespace: sark-system}
-''' + role("scale", "scale", scale, 2) + role("rollback", "rollback", rollback, 3)
-                 + '''
+''' + role("scale", "scale", scale, 2) + role("rollback", "rollback", rollback, 3) + '''
 - name: opa after check mode
   kubernetes.core.k8s_info: {kind: Deployment, name: opa, namespace: sark-system}
 ''', cmdline="--check")

@@ -1,5 +1,11 @@
 """sark.ops.sark_workload_info against SARK's seeded workloads and against broken workloads the test creates."""
 
+import ast
+import os
+
+ARGS_COMMON = "ansible_collections/kubernetes/core/plugins/module_utils/args_common.py"
+OUR_K8S = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "plugins", "module_utils", "_k8s.py")
+
 DEPLOY = '''
 - name: deployment {name}
   kubernetes.core.k8s:
@@ -65,10 +71,10 @@ def test_broken_workloads_are_diagnosed(k8s_play):
 - name: namespace diag
   kubernetes.core.k8s: {definition: {apiVersion: v1, kind: Namespace, metadata: {name: diag}}}
 ''' + deploy("crashing", "ghcr.io/sark/sark-crashloop:1.0")
-      + deploy("oom", "ghcr.io/sark/memory-hog:1.0", resources="{limits: {memory: 256Mi}}")
-      + deploy("badimage", "ghcr.io/sark/sark:does-not-exist")
-      + deploy("pending", "ghcr.io/sark/sark:2.1.0", resources="{requests: {memory: 500Gi}}")
-      + deploy("halfway", "nginx:1.25", replicas=2, deadline=2) + '''
+        + deploy("oom", "ghcr.io/sark/memory-hog:1.0", resources="{limits: {memory: 256Mi}}")
+        + deploy("badimage", "ghcr.io/sark/sark:does-not-exist")
+        + deploy("pending", "ghcr.io/sark/sark:2.1.0", resources="{requests: {memory: 500Gi}}")
+        + deploy("halfway", "nginx:1.25", replicas=2, deadline=2) + '''
 - name: wait for halfway to be ready
   kubernetes.core.k8s_info:
     kind: Deployment
@@ -117,3 +123,24 @@ def test_broken_workloads_are_diagnosed(k8s_play):
     envs = {e["name"]: e["value"] for e in crashing["pods"][0]["containers"][0]["env"]}
     assert envs == {"API_TOKEN": "********", "DB_URL": "postgresql://u:********@db/x"}
     assert "pw-never-shown" not in str(result) and "tok-never-shown" not in str(result)
+
+
+
+def _spec_from(path, names):
+    """Evaluate the module-level dict assignments `names` of a Python file (without importing it)."""
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    scope = {"dict": dict}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id in names:
+            scope[node.targets[0].id] = eval(compile(ast.Expression(node.value), path, "eval"), scope)  # pylint: disable=eval-used
+    return scope
+
+
+def test_auth_options_are_kubernetes_cores():
+    """_k8s.K8S_AUTH_ARG_SPEC is a copy (sanity runs without kubernetes.core): it must equal the original."""
+    roots = [p for p in os.environ.get("SARK_DEPS_COLLECTIONS", os.path.expanduser("~/.cache/sark-ops/collections")).split(os.pathsep) if p]
+    original = next(os.path.join(r, ARGS_COMMON) for r in roots if os.path.exists(os.path.join(r, ARGS_COMMON)))
+    theirs = _spec_from(original, ("AUTH_PROXY_HEADERS_SPEC", "AUTH_ARG_SPEC"))["AUTH_ARG_SPEC"]
+    ours = _spec_from(OUR_K8S, ("_PROXY_HEADERS_SPEC", "K8S_AUTH_ARG_SPEC"))["K8S_AUTH_ARG_SPEC"]
+    assert ours == theirs
