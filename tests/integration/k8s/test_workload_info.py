@@ -125,7 +125,6 @@ def test_broken_workloads_are_diagnosed(k8s_play):
     assert "pw-never-shown" not in str(result) and "tok-never-shown" not in str(result)
 
 
-
 def _spec_from(path, names):
     """Evaluate the module-level dict assignments `names` of a Python file (without importing it)."""
     with open(path, encoding="utf-8") as handle:
