@@ -1,4 +1,4 @@
-"""The local demo stack: Redis, PostgreSQL 15 and the SARK simulator on 127.0.0.1.
+"""The local demo stack: Redis, PostgreSQL 15, the SARK simulator and a Kubernetes API on 127.0.0.1.
 
     python -m harness.demo up --dir DIR [--layout runbook|sark_v2]   # start, write DIR/inventory.yml
     python -m harness.demo down --dir DIR                             # stop every process by PID
@@ -12,8 +12,10 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 
 import yaml
 
@@ -35,6 +37,9 @@ def inventory(stack):
         "sark_pg_connection": {"pg_host": LOOPBACK, "pg_port": stack["pg_port"], "pg_user": "postgres",
                                "pg_password": DEMO_PG_PASSWORD, "pg_sslmode": "disable"},
     }
+    if stack.get("kubeconfig"):
+        # the test Kubernetes API with SARK's workloads (tests/harness/k8s/scenario.yml); kubernetes.core options
+        conn["sark_k8s_connection"] = {"kubeconfig": stack["kubeconfig"]}
     host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     return {"sark_control": {"hosts": {"localhost": host}, "vars": conn}}
 
@@ -59,6 +64,7 @@ def up(state_dir, layout):
         os.makedirs(sim.workdir, exist_ok=True)
         sim.start()
         started.append(sim)
+        kube_pid, kubeconfig = start_kube_api(state_dir)
     except BaseException:
         for server in reversed(started):
             server.stop()
@@ -67,7 +73,8 @@ def up(state_dir, layout):
     stack = {"layout": layout, "state_dir": os.path.abspath(state_dir),
              "api_url": sim.url, "api_token": sim.token,
              "redis_port": redis.port, "pg_port": pg.port, "pg_dir": pg_dir,
-             "pids": {"sarksim": sim.pid, "postgres": pg.pid, "redis": redis.pid}}
+             "kubeconfig": kubeconfig,
+             "pids": {"sarksim": sim.pid, "postgres": pg.pid, "redis": redis.pid, "kube-api": kube_pid}}
     with open(_state_file(state_dir), "w", encoding="utf-8") as handle:
         json.dump(stack, handle, indent=2)
     inv_path = os.path.join(state_dir, "inventory.yml")
@@ -79,9 +86,28 @@ def up(state_dir, layout):
     with open(vars_path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(inventory(stack)["sark_control"]["vars"], handle, default_flow_style=False)
     os.chmod(vars_path, 0o600)
-    print("demo stack (%s layout) up: SARK simulator %s, Redis %s:%d, PostgreSQL %s:%d; inventory %s"
-          % (layout, sim.url, LOOPBACK, redis.port, LOOPBACK, pg.port, inv_path))
+    print("demo stack (%s layout) up: SARK simulator %s, Redis %s:%d, PostgreSQL %s:%d, Kubernetes API (kubeconfig %s); "
+          "inventory %s" % (layout, sim.url, LOOPBACK, redis.port, LOOPBACK, pg.port, kubeconfig, inv_path))
     return stack
+
+
+def start_kube_api(state_dir, timeout=30.0):
+    """The test Kubernetes API as a process of its own (python -m harness.k8s.server); returns (pid, kubeconfig)."""
+    kubeconfig = os.path.join(os.path.abspath(state_dir), "kubeconfig")
+    pid_file = os.path.join(os.path.abspath(state_dir), "kube-api.pid")
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [tests_dir, os.environ.get("PYTHONPATH", "")] if p))
+    with open(os.path.join(state_dir, "kube-api.log"), "w", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.k8s.server", "--kubeconfig", kubeconfig, "--pid-file", pid_file],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(pid_file):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+            raise RuntimeError("the Kubernetes API did not start: see %s" % os.path.join(state_dir, "kube-api.log"))
+        time.sleep(0.1)
+    return proc.pid, kubeconfig
 
 
 def down(state_dir, remove=False):
@@ -91,7 +117,7 @@ def down(state_dir, remove=False):
         return
     with open(path, encoding="utf-8") as handle:
         stack = json.load(handle)
-    for name in ("sarksim", "redis"):
+    for name in ("sarksim", "redis", "kube-api"):
         stop_pid(stack["pids"].get(name))
     # PostgreSQL's fast shutdown is SIGINT
     import signal  # pylint: disable=import-outside-toplevel
