@@ -1,6 +1,6 @@
 """The test Kubernetes API (tests/harness/k8s) for kubernetes.core and sark.ops modules.
 
-One API server per session (scenario.yml, SARK's workloads); each test that changes a seeded workload puts it
+One API server per test file (scenario.yml, SARK's workloads); each test that changes a seeded workload puts it
 back or works on objects of its own. ``k8s_play`` runs a playbook against it through ansible-runner (the
 ``playbook`` fixture) with ``K8S_AUTH_KUBECONFIG`` in the environment, the way AWX's Kubernetes credential
 injects it, and returns the results by task name.
@@ -11,8 +11,10 @@ import pytest
 from harness.k8s.server import KubeAPI
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kube_api():
+    # one API per test file, stopped (its thread joined) at the file's end: a fresh scenario for each file, and no
+    # thread left in the test process for the tests that fork a module run with a frozen clock
     with KubeAPI() as api:
         yield api
 
@@ -42,7 +44,7 @@ class PlayResult:
         return self.tasks[name]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def k8s_play(playbook, kube_api):
     def run(tasks_yaml, extravars=None, expect_ok=True, header=None, cmdline=None):
         play = ("- name: k8s test\n  hosts: localhost\n  gather_facts: false\n%s  tasks:\n" % (header or "")
