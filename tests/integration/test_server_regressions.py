@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import SarkSimulator, schema  # noqa: E402
+from harness.sarksim import schema, simulators  # noqa: E402
 
 DBS = {"runbook": ("srvreg_rb", "srvreg_rb_audit", 7), "sark_v2": ("srvreg_v2", "srvreg_v2_audit", 8)}
 TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}
@@ -25,21 +25,8 @@ BOM = "\ufeff"
 
 @pytest.fixture(scope="module")
 def sims(pg_server, redis_server):
-    started = {}
-    for layout, (sark_db, audit_db, redis_db) in DBS.items():
-        started[layout] = SarkSimulator(layout, pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db=sark_db,
-                                        audit_db=audit_db, seed=True)
-    try:
-        for sim in started.values():
-            sim.spawn()
-        for sim in started.values():
-            sim.wait_ready()
-            httpx.post(sim.url + "/_sim/config", json={"rate_limit_enabled": False}, timeout=10).raise_for_status()
-            sim.pg_server = pg_server
+    with simulators(pg_server, redis_server, DBS, rate_limit_enabled=False) as started:
         yield started
-    finally:
-        for sim in started.values():
-            sim.cleanup()
 
 
 @pytest.fixture(autouse=True)

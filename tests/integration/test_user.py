@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import SarkSimulator  # noqa: E402
+from harness.sarksim import simulators  # noqa: E402
 
 DBS = {"runbook": ("usr_rb", "usr_rb_audit", 8), "sark_v2": ("usr_v2", "usr_v2_audit", 9)}
 V2_JOHN = "00000000-0000-4000-8000-000000000123"
@@ -23,22 +23,8 @@ V2_JOHN = "00000000-0000-4000-8000-000000000123"
 
 @pytest.fixture(scope="module")
 def sims(pg_server, redis_server):
-    started = {}
-    for layout, (sark_db, audit_db, redis_db) in DBS.items():
-        started[layout] = SarkSimulator(layout, pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db=sark_db,
-                                        audit_db=audit_db, seed=True)
-        started[layout].redis_db = redis_db
-        started[layout].pg_server = pg_server
-        started[layout].redis_server = redis_server
-    try:
-        for sim in started.values():
-            sim.spawn()
-        for sim in started.values():
-            sim.wait_ready()
+    with simulators(pg_server, redis_server, DBS) as started:
         yield started
-    finally:
-        for sim in started.values():
-            sim.cleanup()
 
 
 def args(sim, **extra):

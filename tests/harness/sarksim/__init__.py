@@ -8,6 +8,7 @@
         client = sim.client()          # bearer admin token and (sark_v2) a CSRF cookie+header pair
 """
 
+import contextlib
 import os
 import secrets
 import sys
@@ -22,7 +23,7 @@ from .config import LAYOUTS, SimConfig, admin_id
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-__all__ = ["SarkSimulator", "SimConfig", "make_token", "csrf_headers", "new_csrf_token", "admin_id", "LAYOUTS"]
+__all__ = ["SarkSimulator", "simulators", "SimConfig", "make_token", "csrf_headers", "new_csrf_token", "admin_id", "LAYOUTS"]
 
 
 def _answers(url):
@@ -167,3 +168,30 @@ class SarkSimulator(Server):
         info.update({"layout": self.layout, "url": self.url, "redis_url": self.redis_url,
                      "sark_db": self.sark_db, "audit_db": self.audit_db})
         return info
+
+
+@contextlib.contextmanager
+def simulators(pg, redis, dbs, rate_limit_enabled=None):
+    """One seeded simulator per layout, started side by side; yields {layout: simulator}.
+
+    dbs maps a layout to (sark database, audit database, Redis db). Each simulator also carries redis_db,
+    pg_server and redis_server for the tests that read its stores directly. rate_limit_enabled=False turns the
+    runbook layout's rate limiting off (bulk tests would hit the 5000/hour user limit; sark_v2 has none).
+    """
+    started = {}
+    try:
+        for layout, (sark_db, audit_db, redis_db) in dbs.items():
+            sim = SarkSimulator(layout, pg=pg, redis=redis, redis_db=redis_db, sark_db=sark_db, audit_db=audit_db, seed=True)
+            sim.redis_db, sim.pg_server, sim.redis_server = redis_db, pg, redis
+            started[layout] = sim
+        for sim in started.values():
+            sim.spawn()
+        for sim in started.values():
+            sim.wait_ready()
+            if rate_limit_enabled is not None:
+                import httpx  # pylint: disable=import-outside-toplevel
+                httpx.post(sim.url + "/_sim/config", json={"rate_limit_enabled": rate_limit_enabled}, timeout=10).raise_for_status()
+        yield started
+    finally:
+        for sim in started.values():
+            sim.cleanup()

@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import SarkSimulator  # noqa: E402
+from harness.sarksim import simulators  # noqa: E402
 from harness.servers import free_port  # noqa: E402
 
 DBS = {"runbook": ("rel_srv_rb", "rel_srv_rb_audit", 5), "sark_v2": ("rel_srv_v2", "rel_srv_v2_audit", 6)}
@@ -29,21 +29,8 @@ BULK = "/api/v1/bulk/servers/register"
 
 @pytest.fixture(scope="module")
 def sims(pg_server, redis_server):
-    started = {}
-    for layout, (sark_db, audit_db, redis_db) in DBS.items():
-        started[layout] = SarkSimulator(layout, pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db=sark_db,
-                                        audit_db=audit_db, seed=True)
-    try:
-        for sim in started.values():
-            sim.spawn()
-        for sim in started.values():
-            sim.wait_ready()
-            httpx.post(sim.url + "/_sim/config", json={"rate_limit_enabled": False}, timeout=10).raise_for_status()
-            sim.pg_server = pg_server
+    with simulators(pg_server, redis_server, DBS, rate_limit_enabled=False) as started:
         yield started
-    finally:
-        for sim in started.values():
-            sim.cleanup()
 
 
 @pytest.fixture(autouse=True)
