@@ -259,9 +259,8 @@ class ForkedModuleRunner:
         import tempfile  # pylint: disable=import-outside-toplevel
         import threading  # pylint: disable=import-outside-toplevel
         import time  # pylint: disable=import-outside-toplevel
-        if threading.active_count() > 1 and self.fallback is not None:
-            if now is not None:
-                raise AssertionError("now= needs a forked module run, and this test process has threads")
+        threaded = threading.active_count() > 1  # forking a threaded process is unsafe
+        if threaded and self.fallback is not None and now is None:
             return self.fallback(name, args, check_mode=check_mode, diff=diff, env=env, timeout=timeout)
         module_path = os.path.join(self.root, "plugins", "modules", name + ".py")
         payload = dict(args or {})
@@ -272,6 +271,10 @@ class ForkedModuleRunner:
         paths = {k: os.path.join(work, k) for k in ("args.json", "stdout", "stderr")}
         with open(paths["args.json"], "w", encoding="utf-8") as handle:
             json.dump({"ANSIBLE_MODULE_ARGS": payload}, handle)
+        if threaded:
+            # a frozen clock without fork: a fresh interpreter stops its clock, then runs the module the same way
+            self._run_fresh(name, module_path, paths, env, timeout, now)
+            return self._result(name, paths, work)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -316,6 +319,28 @@ class ForkedModuleRunner:
                 os.waitpid(pid, 0)
                 raise AssertionError("module %s did not finish within %ss" % (name, timeout))
             time.sleep(0.002)
+        return self._result(name, paths, work)
+
+    BOOT = ("import datetime, runpy, sys; sys.path.insert(0, sys.argv[1]); from harness.redis_seed import freeze_clock; "
+            "freeze_clock(datetime.datetime.fromisoformat(sys.argv[2])); sys.argv = sys.argv[3:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+
+    def _run_fresh(self, name, module_path, paths, env, timeout, now):
+        import subprocess  # pylint: disable=import-outside-toplevel
+        import sys  # pylint: disable=import-outside-toplevel
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith(self.SCRUB)}
+        child_env.update(env or {})
+        child_env["PYTHONPATH"] = os.pathsep.join([self.collections_dir] + [p for p in [child_env.get("PYTHONPATH")] if p])
+        tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        with open(paths["stdout"], "w", encoding="utf-8") as out, open(paths["stderr"], "w", encoding="utf-8") as err:
+            try:
+                subprocess.run([sys.executable, "-c", self.BOOT, tests_dir, now.isoformat(), module_path, paths["args.json"]],
+                               stdout=out, stderr=err, env=child_env, timeout=timeout, check=False)
+            except subprocess.TimeoutExpired as exc:
+                raise AssertionError("module %s did not finish within %ss" % (name, timeout)) from exc
+
+    @staticmethod
+    def _result(name, paths, work):
         with open(paths["stdout"], encoding="utf-8") as handle:
             stdout = handle.read()
         with open(paths["stderr"], encoding="utf-8") as handle:

@@ -46,6 +46,24 @@ def test_status_fixed_hourly_window(run_module, run, redis_server, redis_client)
     assert API_KEY not in secret["_stdout"] and secret["status"]["subject"] == "sk-l********"
 
 
+def test_frozen_clock_holds_also_when_the_test_process_has_threads(run, redis_server, redis_client):
+    """Other suites leave daemon threads (servers, sleeping queries): the frozen clock then runs in a fresh interpreter."""
+    import threading  # pylint: disable=import-outside-toplevel
+    seed_subjects(redis_client, "runbook", now=NOW)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        assert threading.active_count() > 1
+        status = run("sark_ratelimit", redis_args(redis_server, "runbook", subject="u1"), now=NOW)["status"]
+        later = run("sark_ratelimit", redis_args(redis_server, "runbook", subject="u1"), now=NOW + datetime.timedelta(microseconds=1))
+    finally:
+        stop.set()
+        thread.join()
+    assert status["window"] == "2026-12-01-10" and status["used"] == 150
+    assert later["status"]["window"] == "2026-12-01-11" and later["status"]["used"] == 0
+
+
 def test_status_sliding_window(run, redis_server, redis_client):
     seed_subjects(redis_client, "sark_v2", now=NOW)
     stamp = NOW.timestamp()

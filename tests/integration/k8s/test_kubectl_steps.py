@@ -118,15 +118,17 @@ def test_set_env_rollout_status_history_and_undo(k8s_play):
   check_mode: true
 - name: kubectl rollout undo deployment/sark -n production
   kubernetes.core.k8s_rollback: {api_version: apps/v1, kind: Deployment, name: sark, namespace: production}
+# kubectl rollout status: the controller has seen this generation and the new ReplicaSet has progressed (k8s_info's
+# wait_condition alone could still read the previous rollout's condition before the controller acted on the undo)
 - name: wait for the rollback
-  kubernetes.core.k8s_info:
-    kind: Deployment
-    name: sark
-    namespace: production
-    wait: true
-    wait_timeout: 30
-    wait_sleep: 1
-    wait_condition: {type: Progressing, status: "True", reason: NewReplicaSetAvailable}
+  kubernetes.core.k8s_info: {kind: Deployment, name: sark, namespace: production}
+  register: rollback
+  until: >-
+    rollback.resources[0].status.observedGeneration | default(0) == rollback.resources[0].metadata.generation
+    and (rollback.resources[0].status.conditions | default([]) | selectattr('type', 'equalto', 'Progressing')
+         | map(attribute='reason') | list) == ['NewReplicaSetAvailable']
+  retries: 30
+  delay: 1
 - name: the pods after the undo
   kubernetes.core.k8s_info: {kind: Pod, namespace: production, label_selectors: [app=sark]}
 ''')
@@ -136,10 +138,13 @@ def test_set_env_rollout_status_history_and_undo(k8s_play):
     real = r["kubectl set env deployment/sark READ_ONLY_MODE=true -n production"]
     env = {e["name"]: e.get("value") for e in real["result"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert real["changed"] is True and env["READ_ONLY_MODE"] == "true" and env["JWT_ALGORITHM"] == "HS256"  # merged by name
-    assert real["result"]["status"]["updatedReplicas"] == 3 and real["result"]["status"]["readyReplicas"] == 3
+    # k8s wait (kubernetes.core's deployment_ready) means all replicas available for this generation, not all updated
+    assert real["result"]["status"]["readyReplicas"] == 3
+    assert real["result"]["status"]["observedGeneration"] == real["result"]["metadata"]["generation"]
     assert r["kubectl set env deployment/sark READ_ONLY_MODE=true -n production (again)"]["changed"] is False
     dep = r["kubectl rollout status deployment/sark -n production"]["resources"][0]
     assert dep["status"]["observedGeneration"] == dep["metadata"]["generation"] == 2  # check mode did not write
+    assert dep["status"]["updatedReplicas"] == dep["status"]["readyReplicas"] == dep["status"]["replicas"] == 3
     history = sorted((int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]),
                       rs["metadata"]["annotations"].get("kubernetes.io/change-cause"), rs["spec"]["replicas"])
                      for rs in r["kubectl rollout history deployment/sark -n production"]["resources"])
