@@ -181,7 +181,9 @@ class RedisServer(Server):
             argv += ["--requirepass", self.password]
         if self.cluster:
             argv += ["--cluster-enabled", "yes", "--cluster-config-file", os.path.join(self.workdir, "nodes.conf"),
-                     "--cluster-node-timeout", "2000"]
+                     # no replicas, so no failover to speed up: a short timeout only lets a loaded machine mark a
+                     # slow primary failed and the whole cluster down in the middle of a test
+                     "--cluster-node-timeout", "15000"]
         for rule in self.acl_users:
             argv += ["--user"] + rule.split()
         return argv + self.extra_args
@@ -260,10 +262,10 @@ class RedisCluster:
         if out.returncode != 0:
             raise RuntimeError("redis-cli --cluster create failed: %s %s" % (out.stdout, out.stderr))
 
-        def converged():
-            info = subprocess.run(["redis-cli", "-p", str(self.nodes[0].port), "cluster", "info"],
-                                  capture_output=True, text=True, timeout=5, check=False).stdout
-            return "cluster_state:ok" in info
+        def converged():  # every node, not only the first, must see all slots served
+            return all("cluster_state:ok" in subprocess.run(["redis-cli", "-p", str(node.port), "cluster", "info"],
+                                                            capture_output=True, text=True, timeout=5, check=False).stdout
+                       for node in self.nodes)
         wait_for(converged, 20, "redis cluster state ok", interval=0.2)
         return self
 
