@@ -14,7 +14,7 @@ options:
       - Which SARK data layout the deployment follows.
       - V(runbook) is what the SARK operations runbooks document; V(sark_v2) is what the SARK 2.x code does.
         They differ in key names, tables and API routes; see the collection's C(docs/layouts.md).
-        Use M(sark.ops.sark_contract_info) to ask a live deployment which one it follows.
+        Use M(sark.ops.sark_layout_info) to ask a live deployment which one it follows.
       - If not set, the value of the E(SARK_LAYOUT) environment variable is used.
     type: str
     choices: [runbook, sark_v2]

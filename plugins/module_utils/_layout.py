@@ -62,56 +62,83 @@ TEMPLATES = {
     "announce_route": ("/api/v1/admin/announce", None),
 }
 
+# The HTTP methods each route template answers to, in every layout that has the route.
+ROUTE_METHODS = {
+    "health_route": ("get",),
+    "health_detailed_route": ("get",),
+    "health_live_route": ("get",),
+    "health_ready_route": ("get",),
+    "users_route": ("get", "post"),
+    "user_route": ("get", "patch"),
+    "servers_route": ("get", "post"),
+    "server_route": ("patch", "delete"),
+    "server_get_route": ("get",),
+    "servers_bulk_register_route": ("post",),
+    "servers_bulk_status_route": ("patch",),
+    "servers_export_route": ("get",),
+    "policies_route": ("get",),
+    "policy_evaluate_route": ("post",),
+    "announce_route": ("post",),
+}
+
+# The columns of the tables sark.ops reads or writes, per layout (name -> (runbook columns, sark_v2 columns)).
+COLUMNS = {
+    "users_table": (
+        ("id", "username", "email", "password_hash", "is_active", "is_admin", "roles", "rate_limit_per_minute", "created_at"),
+        ("id", "email", "full_name", "hashed_password", "is_active", "is_admin", "role", "extra_metadata", "created_at",
+         "updated_at"),
+    ),
+}
+
 # Facts that are not templates: types and behaviours that differ between layouts.
 TRAITS = {
     "runbook": {
-        "session_type": "hash",
         # the Redis type of each key template, where the layout knows it: a sweep touches only keys of that type
         "key_types": {"session_key": "hash", "policy_decision_key": "string", "ratelimit_key": "string"},
-        "ratelimit_model": "fixed_hourly",
         "ratelimit_window_format": "%Y-%m-%d-%H",
         # the runbook shows only user counters (limit 5000/h); api keys and IPs get SARK 2.x's limits
         "ratelimit_limits": {"user": 5000, "api_key": 1000, "ip": 100},
-        "siem_in_redis": True,
-        "breaker_in_redis": True,
-        "csrf_required": False,
-        "users_api": True,
-        "health_shape": "components",
         # servers: names unique (409), list items carry the endpoint, one list call returns up to 10,000
         "server_names_unique": True,
         "server_list_has_endpoint": True,
         "server_list_max": 10000,
         "servers_bulk_max": None,
-        # users table: identity column, roles as a list, a per-user rate limit, no ORM-filled columns
+        "server_statuses": ("active", "inactive", "unhealthy", "decommissioned"),
+        "server_default_status": "active",
+        # what a registration (and an import row) may set
+        "server_fields": ("name", "endpoint", "tags", "owner_id"),
+        # users table: identity column, password column, roles as a list, a per-user rate limit, no ORM-filled columns
         "user_identity": "username",
+        "user_password_column": "password_hash",
         "user_roles": "list",
         "user_builtin_roles": ("user", "admin"),
         "user_rate_limit_column": True,
         "users_orm_columns": False,
         "user_password_used": True,
+        # audit event names (lower case; matched case-insensitively)
+        "session_events": ("login", "logout"),
+        # enum labels as its tables were made (the probe votes only on upper case: migrations make lower case everywhere)
+        "enum_label_case": "lower",
         # Redis writers of a running deployment (the runbook documents sessions and rate-limit counters)
         "writes_sessions": True,
         "writes_rate_limits": True,
     },
     "sark_v2": {
-        "session_type": "string",
         "key_types": {"session_key": "string", "user_sessions_key": "set", "policy_decision_key": "string", "ratelimit_key": "zset"},
-        "ratelimit_model": "sliding_window",
         "ratelimit_window_seconds": 3600,
         # per hour; the contract names no limit for token:{n} identifiers
         "ratelimit_limits": {"user": 5000, "api_key": 1000, "ip": 100, "token": None},
-        "siem_in_redis": False,
-        "breaker_in_redis": False,
-        "csrf_required": True,
-        "users_api": False,
-        "health_shape": "dependencies",
         # servers: names not unique, list items without endpoint, one page of <= 200 (cursor and tags= answer 500),
         # bulk register/status take 1-100 items and fail_on_first_error=true is broken upstream (always send false)
         "server_names_unique": False,
         "server_list_has_endpoint": False,
         "server_list_max": 200,
         "servers_bulk_max": 100,
+        "server_statuses": ("registered", "active", "inactive", "unhealthy", "decommissioned"),
+        "server_default_status": "registered",
+        "server_fields": ("name", "endpoint", "transport", "tools", "description", "sensitivity_level", "metadata"),
         "user_identity": "email",
+        "user_password_column": "hashed_password",
         "user_roles": "single",
         "user_builtin_roles": ("admin", "developer"),
         "user_rate_limit_column": False,
@@ -120,11 +147,33 @@ TRAITS = {
         "users_orm_columns": True,
         # SARK 2.x has a hashed_password column but nothing reads or writes it
         "user_password_used": False,
+        "session_events": ("user_login", "user_logout"),
+        "enum_label_case": "upper",
         # a running SARK 2.x writes only policy:decision:* keys: its session service and rate-limit middleware are not wired
         "writes_sessions": False,
         "writes_rate_limits": False,
     },
 }
+
+# What the drift probe (_layout_probe.py) compares; every signal it gives derives from the facts above.
+# API signal -> (route template, the method it needs): a layout "has" it when its template exists and answers that method.
+PROBE_ROUTES = {
+    "users_api": ("users_route", "get"),
+    "servers_route_slash": ("servers_route", "get"),
+    "server_delete": ("server_route", "delete"),
+    "bulk_status": ("servers_bulk_status_route", "patch"),
+    "export": ("servers_export_route", "get"),
+    "policies": ("policies_route", "get"),
+    "announce": ("announce_route", "post"),
+    "health_probes": ("health_ready_route", "get"),
+}
+# Redis key templates the probe samples for (one signal each where the layouts differ)
+REDIS_KEY_TEMPLATES = ("session_key", "user_sessions_key", "ratelimit_key", "policy_decision_key", "policy_version_key",
+                       "siem_queue_key", "siem_failed_key", "breaker_state_key", "breaker_failures_key",
+                       "siem_breaker_state_key", "siem_breaker_failures_key")
+# writer -> (the trait that says the layout's SARK writes them, the key templates it writes)
+WRITERS = {"sessions": ("writes_sessions", ("session_key", "user_sessions_key")),
+           "rate_limits": ("writes_rate_limits", ("ratelimit_key",))}
 
 # Why a layout lacks something, for error messages that say what to do instead.
 ABSENT_REASONS = {
@@ -162,6 +211,25 @@ def layout_argument_spec():
                     fallback=(env_fallback, ["SARK_LAYOUT"])),
         layout_templates=dict(type="dict", default={}),
     )
+
+
+def default_template(name, key):
+    """The template of a layout as shipped (no user override), or None where the layout has no such thing."""
+    return TEMPLATES[key][LAYOUT_NAMES.index(name)]
+
+
+def columns_of(name, table):
+    return COLUMNS[table][LAYOUT_NAMES.index(name)]
+
+
+def trait_values(trait):
+    """{layout: value} of one trait, for code that must recognise every layout's variant (e.g. of an event name)."""
+    return {name: TRAITS[name].get(trait) for name in LAYOUT_NAMES}
+
+
+def layouts_where(key, values):
+    """The layouts whose shipped template `key` is one of values (e.g. which layout names its audit time column so)."""
+    return [name for name in LAYOUT_NAMES if default_template(name, key) in values]
 
 
 def placeholders(template):
@@ -222,6 +290,14 @@ class Layout:
             raise SarkValidationError("%s is not available in the %s layout: %s" % (key, self.name, reason),
                                       layout=self.name)
         return value
+
+    def route_methods(self, key):
+        """The HTTP methods a route template answers to in this layout (empty where the layout has no such route)."""
+        return ROUTE_METHODS.get(key, ()) if self.has(key) else ()
+
+    def columns(self, table):
+        """The columns of a table in this layout."""
+        return columns_of(self.name, table)
 
     def key_type(self, key):
         """The Redis type the layout stores under a template (hash, string, set, zset), or None when it does not say."""

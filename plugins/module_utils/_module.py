@@ -98,6 +98,18 @@ def isoformat(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else None
 
 
+def glob_match(value, patterns):
+    """Does value match one of the shell wildcards (case-sensitive, as Redis SCAN MATCH and PostgreSQL names are)?"""
+    return any(fnmatch.fnmatchcase(value, p) for p in patterns)
+
+
+def selected_by(value, patterns):
+    """Shell wildcards include, a leading '!' excludes; with only exclusions (or none) what is not excluded is selected."""
+    includes = [p for p in patterns or () if not p.startswith("!")]
+    excludes = [p[1:] for p in patterns or () if p.startswith("!")]
+    return (not includes or glob_match(value, includes)) and not glob_match(value, excludes)
+
+
 def match_filter(names, patterns):
     """Select names by a filter list: shell wildcards include, a leading '!' excludes.
 
@@ -105,15 +117,7 @@ def match_filter(names, patterns):
     Returns the selected names in their original order.
     """
     patterns = [p.strip() for p in (patterns or []) if p and p.strip()]
-    includes = [p for p in patterns if not p.startswith("!")]
-    excludes = [p[1:] for p in patterns if p.startswith("!")]
-    selected = []
-    for name in names:
-        included = not includes or any(fnmatch.fnmatchcase(name, p) for p in includes)
-        excluded = any(fnmatch.fnmatchcase(name, p) for p in excludes)
-        if included and not excluded:
-            selected.append(name)
-    return selected
+    return [name for name in names if selected_by(name, patterns)]
 
 
 def unknown_filter_entries(names, patterns):
@@ -121,7 +125,7 @@ def unknown_filter_entries(names, patterns):
     unknown = []
     for pattern in patterns or []:
         bare = pattern[1:] if pattern.startswith("!") else pattern
-        if not any(fnmatch.fnmatchcase(name, bare) for name in names):
+        if not any(glob_match(name, [bare]) for name in names):
             unknown.append(pattern)
     return unknown
 

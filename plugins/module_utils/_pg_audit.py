@@ -11,6 +11,7 @@ the runbook layout) and matched case-insensitively, never assumed.
 
 import json
 
+from ansible_collections.sark.ops.plugins.module_utils._layout import layouts_where, trait_values
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkPreconditionError, SarkValidationError, unknown_filter_entries
 from ansible_collections.sark.ops.plugins.module_utils._pg_stats import jsonable
 from ansible_collections.sark.ops.plugins.module_utils._postgres import fetch_all, fetch_one, fetch_value, pgsql
@@ -18,8 +19,6 @@ from ansible_collections.sark.ops.plugins.module_utils._postgres import fetch_al
 SUBSETS = ("events_per_hour", "by_severity", "by_type", "critical", "policy_evaluations", "sessions", "storage")
 LIMITS = {"window_hours": (1, 2160), "critical_minutes": (1, 43200), "critical_limit": (0, 1000),
           "session_lookback_hours": (0, 720), "top_n": (1, 1000), "details_max_length": (0, 100000)}
-# canonical (lower case) event names per layout: (login, logout)
-SESSION_EVENTS = {"runbook": ("login", "logout"), "sark_v2": ("user_login", "user_logout")}
 AUTHORIZATION_EVENTS = {"allowed": ("authorization_allowed", "policy_allowed"), "denied": ("authorization_denied", "policy_denied")}
 DECISION_WORDS = {"allowed": ("allow", "allowed", "permit", "true"), "denied": ("deny", "denied", "false")}
 TIME_COLUMN_CANDIDATES = ("time", "timestamp", "created_at", "event_time", "occurred_at")
@@ -81,8 +80,8 @@ class AuditTable:
             others = [c for c in TIME_COLUMN_CANDIDATES if c in self.columns and self.columns[c]["is_time"]]
             hint = ""
             if others:
-                guess = "sark_v2" if "timestamp" in others and layout.name != "sark_v2" else (
-                    "runbook" if "time" in others and layout.name != "runbook" else None)
+                # another layout whose audit time column the table has
+                guess = next((n for n in layouts_where("audit_time_column", others) if n != layout.name), None)
                 advice = ("this looks like a %s deployment - set layout: %s" % (guess, guess) if guess
                           else "set layout_templates.audit_time_column")
                 hint = " It has %s: %s." % (", ".join(others), advice)
@@ -294,8 +293,8 @@ STATS_SQL = ("count(*) AS sessions, avg(s)::float8 AS avg_s, min(s)::float8 AS m
 def sessions(table, hours, lookback_hours):
     """Session durations ending in the window: from login_time/logout_time where the table has them, else by pairing
     each logout with the same user's login just before it."""
-    preferred = SESSION_EVENTS.get(table.layout.name, SESSION_EVENTS["runbook"])
-    pairs = [preferred] + [p for p in SESSION_EVENTS.values() if p != preferred]
+    preferred = tuple(table.layout.traits["session_events"])
+    pairs = [preferred] + [tuple(p) for p in trait_values("session_events").values() if tuple(p) != preferred]
     events = next((p for p in pairs if table.label_condition("event_type", [p[1]]) is not None), None)
     if events is None:
         return {"available": False, "reason": "%s has no logout event type (labels: %s)" % (

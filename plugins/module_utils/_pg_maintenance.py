@@ -11,13 +11,13 @@ sark.ops connection).
 """
 
 import difflib
-import fnmatch
 import re
 import time
 
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkPreconditionError,
     SarkValidationError,
+    selected_by,
 )
 from ansible_collections.sark.ops.plugins.module_utils._postgres import fetch_all, fetch_one, fetch_value, pgsql, psycopg2
 
@@ -384,14 +384,7 @@ def protected_reason(row):
 
 def _matches_patterns(value, patterns):
     """Shell wildcards include, a leading '!' excludes; None/empty patterns match everything."""
-    if not patterns:
-        return True
-    includes = [p for p in patterns if not p.startswith("!")]
-    excludes = [p[1:] for p in patterns if p.startswith("!")]
-    value = value or ""
-    if includes and not any(fnmatch.fnmatchcase(value, p) for p in includes):
-        return False
-    return not any(fnmatch.fnmatchcase(value, p) for p in excludes)
+    return selected_by(value or "", patterns)
 
 
 def backend_matches(row, flt):

@@ -88,7 +88,7 @@ class SessionStore:
         self.sweeper = sweeper
         self.evidence = evidence
         self.show_secrets = show_secrets
-        self.session_type = layout.key_type("session_key") or layout.traits.get("session_type", "hash")
+        self.session_type = layout.key_type("session_key")
         # Every sweep matches the session type only (SCAN ... TYPE, evaluated in Redis): a session key template that
         # overlaps other data (a short or overridden template) can never take keys of another type with it.
         self.match_type = self.session_type

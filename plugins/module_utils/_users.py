@@ -28,14 +28,22 @@ except ImportError:
     PasswordHasher = None
 
 ARGON2_PARAMS = {"memory_cost": 65536, "time_cost": 3, "parallelism": 4}
-COLUMNS = {
-    "runbook": {"key": "username", "hash": "password_hash",
-                "select": "id::text AS id, username, email, NULL AS full_name, is_active, is_admin, roles, NULL AS role, "
-                          "rate_limit_per_minute, created_at"},
-    "sark_v2": {"key": "email", "hash": "hashed_password",
-                "select": "id::text AS id, NULL AS username, email, full_name, is_active, is_admin, NULL AS roles, role, "
-                          "NULL::integer AS rate_limit_per_minute, created_at"},
-}
+# what a user looks like in both layouts; a column the layout lacks reads as NULL
+USER_FIELDS = ("id", "username", "email", "full_name", "is_active", "is_admin", "roles", "role", "rate_limit_per_minute",
+               "created_at")
+# how a present column is read, and what a missing one reads as (a typed NULL where the type matters to a reader)
+PRESENT = {"id": "id::text"}
+MISSING = {"rate_limit_per_minute": "NULL::integer"}
+
+
+def select_list(layout):
+    """The SELECT list of the layout's users table, one column per USER_FIELDS entry (NULL where it has none)."""
+    have = layout.columns("users_table")
+    out = []
+    for field in USER_FIELDS:
+        expr = PRESENT.get(field, field) if field in have else MISSING.get(field, "NULL")
+        out.append(field if expr == field else "%s AS %s" % (expr, field))
+    return ", ".join(out)
 
 
 # the WHATWG (HTML) definition of a valid e-mail address: no spaces, quotes, semicolons, commas or backslashes
@@ -117,10 +125,10 @@ class DbUsers:
     def __init__(self, conn, layout, pg):
         self.conn = conn
         self.layout = layout
-        self.name = layout.name
         self.roles_shape = layout.traits.get("user_roles")
         self.pg = pg
-        self.cols = COLUMNS[layout.name]
+        self.cols = {"key": layout.traits["user_identity"], "hash": layout.traits["user_password_column"],
+                     "select": select_list(layout)}
         self.table = pg.identifier(layout.template("users_table"))
 
     def list(self, search=None, active=None, admin=None, role=None, limit=1000):
@@ -218,7 +226,6 @@ class ApiUsers:
                                       % layout.absent_reason("users_route"))
         self.client = client
         self.layout = layout
-        self.name = layout.name
         self.roles_shape = layout.traits.get("user_roles")
 
     def list(self, search=None, active=None, admin=None, role=None, limit=1000):

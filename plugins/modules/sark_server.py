@@ -284,16 +284,10 @@ from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkValidationError,
 )
 from ansible_collections.sark.ops.plugins.module_utils._postgres import postgres_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._servers import (
-    STATUSES,
-    ServerApi,
-    ServerImport,
-    endpoint_problem,
-    hard_delete,
-    read_csv_rows,
-    validate_columns,
-    write_report,
-)
+from ansible_collections.sark.ops.plugins.module_utils._layout import trait_values
+from ansible_collections.sark.ops.plugins.module_utils._server_export import hard_delete
+from ansible_collections.sark.ops.plugins.module_utils._server_import import ServerImport, read_csv_rows, validate_columns, write_report
+from ansible_collections.sark.ops.plugins.module_utils._servers import ServerApi, endpoint_problem
 
 DIFF_SAMPLE = 100
 SHOWN = ("id", "name", "endpoint", "status", "tags", "owner_id", "sensitivity_level", "transport")
@@ -303,11 +297,11 @@ def shown(server):
     return {k: server.get(k) for k in SHOWN} if server else {}
 
 
-def pick_one(matches, params, v2):
+def pick_one(matches, params, names_unique):
     """The one server a name (+ endpoint) names, or a clear error when it is ambiguous."""
     if len(matches) <= 1:
         return matches[0] if matches else None
-    if v2 and not params["endpoint"]:
+    if not names_unique and not params["endpoint"]:
         raise SarkPreconditionError(
             "%d servers are named %r (SARK 2.x names are not unique): give endpoint or server_id to say which. Ids: %s"
             % (len(matches), params["name"], ", ".join(m["id"] for m in matches[:10])), matches=[shown(m) for m in matches[:10]])
@@ -321,7 +315,7 @@ def lookup(api, params):
             raise SarkPreconditionError("Server %s is named %r, not %r: nothing was changed. Check server_id and name."
                                         % (params["server_id"], server["name"], params["name"]))
         return server
-    return pick_one(api.find(params["name"], params["endpoint"] if api.v2 else None), params, api.v2)
+    return pick_one(api.find(params["name"], None if api.names_unique else params["endpoint"]), params, api.names_unique)
 
 
 def act(module, api, step, **details):
@@ -339,7 +333,7 @@ def ensure_present(module, api, server):
     statuses = api.statuses()
     if params["status"] and params["status"] not in statuses:
         raise SarkValidationError("status %r does not exist in the %s layout (use one of %s)"
-                                  % (params["status"], api.name, ", ".join(statuses)))
+                                  % (params["status"], api.layout.name, ", ".join(statuses)))
     if server is None:
         if not params["name"] or not params["endpoint"] and params["transport"] == "http":
             raise SarkValidationError("Registering a server needs name and endpoint (server %s was not found)"
@@ -347,25 +341,24 @@ def ensure_present(module, api, server):
         fields = ("name", "endpoint", "tags", "owner_id", "description", "transport", "sensitivity_level", "tools", "metadata")
         spec = {k: params[k] for k in fields}
         after = {"name": params["name"], "endpoint": params["endpoint"], "tags": params["tags"] or [],
-                 "status": params["status"] or ("registered" if api.v2 else "active")}
+                 "status": params["status"] or api.default_status}
         box = {}
 
         def register():
             box["id"] = api.register(spec)
             return "POST %s" % api.layout.route("servers_route")
         act(module, api, ("register", register), name=params["name"], endpoint=params["endpoint"])
-        default = "registered" if api.v2 else "active"
-        if params["status"] and params["status"] != default:
+        if params["status"] and params["status"] != api.default_status:
             act(module, api, ("set_status", lambda: api.set_status(box["id"], params["status"])), status=params["status"])
         created = api.get(box["id"]) if box.get("id") else None
         return "registered", None, created or after
     changes = {}
     if params["endpoint"] and (server["endpoint"] or "") != params["endpoint"]:
-        if api.v2:
+        if not api.layout.has("server_route"):
             raise SarkPreconditionError("Server %s has endpoint %r; the SARK 2.x API cannot change an endpoint. Register a new "
                                         "server (and set this one absent) instead." % (server["id"], server["endpoint"]))
         changes["endpoint"] = params["endpoint"]
-    if params["tags"] is not None and not api.v2 and list(server["tags"] or []) != list(params["tags"]):
+    if params["tags"] is not None and "tags" in api.fields and list(server["tags"] or []) != list(params["tags"]):
         changes["tags"] = params["tags"]
     after = dict(server)
     action = "none"
@@ -406,7 +399,7 @@ def purge(module, layout):
                 query = query + pg.pgsql.SQL(" AND endpoint = %s")
                 args.append(params["endpoint"])
             found = pg.fetch_all(conn, query, args)
-            server = pick_one(found, params, layout.name == "sark_v2")
+            server = pick_one(found, params, layout.traits["server_names_unique"])
             if server is None:
                 return {"changed": False, "action": "none", "server": None, "msg": "No server %r in the database" % params["name"]}
             if len(found) > 1:
@@ -437,7 +430,7 @@ def run_import(module, api):
     validate_columns(params["csv_columns"])
     started = time.monotonic()
     rows, columns = read_csv_rows(params["import_csv"], list(params["csv_columns"]), params["csv_header"], params["max_rows"],
-                                  api.v2, params["transport"])
+                                  api.fields, params["transport"])
     job = ServerImport(api, rows, params["concurrency"], params["max_failures"])
     to_create = job.classify()
     bulk = api.layout.has("servers_bulk_register_route")
@@ -502,11 +495,8 @@ def run(module):
     if params["import_csv"]:
         if params["name"] or params["server_id"]:
             raise SarkValidationError("import_csv imports a file: do not combine it with name or server_id")
-        api = ServerApi(SarkApiClient(params), layout, bulk=True)
-        try:
-            result = run_import(module, api)
-        finally:
-            api.close()
+        # kept-alive connections are per worker thread and close when the threads end: nothing to release here
+        result = run_import(module, ServerApi(SarkApiClient(params), layout, bulk=True))
     elif not (params["name"] or params["server_id"]):
         raise SarkValidationError("Give name (and endpoint), server_id, or import_csv")
     elif params["endpoint"] is not None and endpoint_problem(params["endpoint"].strip()):
@@ -541,7 +531,7 @@ def main():
         name=dict(type="str"),
         endpoint=dict(type="str"),
         server_id=dict(type="str"),
-        status=dict(type="str", choices=sorted(STATUSES["sark_v2"])),
+        status=dict(type="str", choices=sorted({s for values in trait_values("server_statuses").values() for s in values})),
         tags=dict(type="list", elements="str"),
         owner_id=dict(type="str"),
         description=dict(type="str"),

@@ -1,4 +1,4 @@
-"""sark_server and sark_server_info against the SARK simulator in both layouts (real PostgreSQL).
+"""sark_server, sark_server_info and sark_server_export against the SARK simulator in both layouts (real PostgreSQL).
 
 Every mutating operation: check mode with diff (nothing changes), real run (read back from the
 database), second run (unchanged). Plus the 10,000-row import, exports, and bad input.
@@ -162,23 +162,60 @@ def test_v2_listing_past_the_page_cap_and_export(run_module, sims, tmp_path):
     schema.seed_servers(sim.pg_server, "sark_v2", 450, prefix="page-", sark_db=sim.sark_db)
     total = rows(sim, "SELECT count(*) FROM mcp_servers")[0][0]
     result = run_module("sark_server_info", api(sim, search="page-", max_results=10))
-    assert result["count"] == 450 and len(result["servers"]) == 10 and result["truncated"]
+    assert result["count"] == 450 and len(result["servers"]) == 10 and result["truncated"] and not result.changed
     target = tmp_path / "servers.csv"
-    args = api(sim, export_path=str(target), export_fields=["id", "name", "endpoint"])
-    check = run_module("sark_server_info", args, check_mode=True)
-    assert check.changed and not target.exists() and check["export"]["rows"] == total
-    real = run_module("sark_server_info", args)
-    assert real.changed and real["export"]["written"]
+    args = api(sim, path=str(target), fields=["id", "name", "endpoint"])
+    check = run_module("sark_server_export", args, check_mode=True, diff=True)
+    assert check.changed and check["export"]["rows"] == total and not check["export"]["written"]
+    # check mode writes nothing, not even a scratch file beside the target
+    assert not target.exists() and os.listdir(tmp_path) == []
+    assert check["planned_actions"] == [{"action": "write", "path": str(target), "format": "csv", "rows": total,
+                                         "bytes": check["export"]["bytes"]}] and check["executed_actions"] == []
+    assert check["diff"]["before"] == "exists: false\n" and "rows: %d" % total in check["diff"]["after"]
+    real = run_module("sark_server_export", args)
+    assert real.changed and real["export"]["written"] and real["executed_actions"][0]["rows"] == total
+    assert real["export"]["sha256"] == check["export"]["sha256"] and os.path.getsize(target) == real["export"]["bytes"]
     with open(target, newline="", encoding="utf-8") as handle:
         exported = list(csv.reader(handle))
     assert exported[0] == ["id", "name", "endpoint"] and len(exported) == total + 1
     assert {r[0] for r in exported[1:]} == {r[0] for r in rows(sim, "SELECT id::text FROM mcp_servers")}
-    again = run_module("sark_server_info", args)
-    assert not again.changed
-    as_json = run_module("sark_server_info", api(sim, export_path=str(tmp_path / "s.json"), export_format="json", search="page-1"))
+    stamp = os.stat(target).st_mtime_ns
+    again = run_module("sark_server_export", args, diff=True)
+    assert not again.changed and not again["export"]["written"] and again["planned_actions"] == []
+    assert os.stat(target).st_mtime_ns == stamp and os.listdir(tmp_path) == ["servers.csv"]
+    assert not run_module("sark_server_export", args, check_mode=True).changed
+    # one more server: the file is stale, check mode says so and leaves it, the real run rewrites it
+    schema.seed_servers(sim.pg_server, "sark_v2", 1, prefix="late-", sark_db=sim.sark_db)
+    stale = run_module("sark_server_export", args, check_mode=True)
+    assert stale.changed and stale["export"]["rows"] == total + 1 and os.stat(target).st_mtime_ns == stamp
+    assert run_module("sark_server_export", args).changed
+    with open(target, newline="", encoding="utf-8") as handle:
+        assert len(list(csv.reader(handle))) == total + 2
+    as_json = run_module("sark_server_export", api(sim, path=str(tmp_path / "s.json"), format="json", search="page-1"))
     with open(tmp_path / "s.json", encoding="utf-8") as handle:
         body = json.load(handle)
     assert body["count"] == as_json["count"] == len(body["servers"]) == 111  # page-1, page-10..19, page-100..199
+    assert sorted(body["servers"][0]) == ["endpoint", "id", "name", "status"]
+
+
+def test_export_bad_input_and_info_never_writes(run_module, sims, tmp_path):
+    sim = sims["runbook"]
+    target = tmp_path / "servers.csv"
+    target.write_text("keep me\n")
+    missing = run_module("sark_server_export", api(sim, path=str(tmp_path / "nowhere" / "s.csv")))
+    assert missing.failed and "does not exist: create it first" in missing["msg"]
+    as_dir = run_module("sark_server_export", api(sim, path=str(tmp_path)))
+    assert as_dir.failed and "is a directory" in as_dir["msg"]
+    sensitivity = run_module("sark_server_export", api(sim, path=str(target), sensitivity=["high"]))
+    assert sensitivity.failed and "sensitivity" in sensitivity["msg"]
+    status = run_module("sark_server_export", api(sim, path=str(target), status=["registered"]))
+    assert status.failed and "registered does not exist in the runbook layout" in status["msg"]
+    assert target.read_text() == "keep me\n" and sorted(os.listdir(tmp_path)) == ["servers.csv"]
+    # sark_server_info only reads: the export options are gone, and it never reports a change
+    refused = run_module("sark_server_info", api(sim, export_path=str(target)))
+    assert refused.failed and "export_path" in refused["msg"]
+    listed = run_module("sark_server_info", api(sim), check_mode=False)
+    assert not listed.changed and target.read_text() == "keep me\n"
 
 
 def write_csv(path, lines):

@@ -109,7 +109,7 @@ def tasks(servers, secrets, work):
         ("sark_user", dict(api, name="secretuser", email="secretuser@example.com", password=s["user_password"])),
         ("sark_user_info", dict(api)),
         ("sark_server", dict(api, name="secret-srv", endpoint="http://127.0.0.1:9/mcp")),
-        ("sark_server_info", dict(api, export_path=os.path.join(work, "servers.csv"))),
+        ("sark_server_export", dict(api, path=os.path.join(work, "servers.csv"))),
         ("sark_opa_policy", dict(opa, operation="list")),
         ("sark_alert_info", dict(prom, **am)),
         ("sark_alert_silence", dict(am, matchers=[{"name": "alertname", "value": "SecretsTest"}], comment="secrets test",
@@ -118,7 +118,7 @@ def tasks(servers, secrets, work):
         ("sark_notify", dict(hook, target="slack", webhook_url=s["slack_url"], text="secrets test")),
         ("sark_notify", dict(hook, target="pagerduty", pagerduty_url=servers["hook"].url + "/v2/enqueue",
                              routing_key=s["routing_key"], summary="secrets test")),
-        ("sark_contract_info", dict(api, **dict(pgc, **dict(redis, sources=["api", "postgres", "redis"], pg_database=SIM_DB)))),
+        ("sark_layout_info", dict(api, **dict(pgc, **dict(redis, sources=["api", "postgres", "redis"], pg_database=SIM_DB)))),
     ]
     return out
 

@@ -135,8 +135,8 @@ def test_sark_user_refuses_wrong_types(run_module, env, extra, fragment):
     ("sark_user_info", {"limit": 10 ** 9}, "limit must be between 1 and 1000"),
     ("sark_audit_info", {"window_hours": -1}, "window_hours must be between 1 and 2160, got -1"),
     ("sark_audit_info", {"critical_limit": 10 ** 7}, "critical_limit must be between 0 and 1000"),
-    ("sark_contract_info", {"sources": ["postgres"], "redis_sample_size": 0}, "redis_sample_size 1-100000"),
-    ("sark_contract_info", {"sources": ["postgres"], "redis_scan_count": 10 ** 9}, "redis_scan_count must be 10-100000"),
+    ("sark_layout_info", {"sources": ["postgres"], "redis_sample_size": 0}, "redis_sample_size 1-100000"),
+    ("sark_layout_info", {"sources": ["postgres"], "redis_scan_count": 10 ** 9}, "redis_scan_count must be 10-100000"),
 ])
 def test_negative_and_huge_caps_are_refused(run_module, env, module, extra, fragment):
     base = user_args(env, "runbook", name="john.doe") if module == "sark_user" else dict(pg_args(env, "runbook"))
@@ -184,7 +184,7 @@ def test_unreachable_hosts_are_reported_not_crashed(run_module, env):
     pg_down = expect_refused(run_module, env, "sark_user", dict(user_args(env, "sark_v2", email="jane.roe@example.com", state="absent"),
                                                                 pg_port=1), "Cannot connect to PostgreSQL at", "port 1")
     assert "Check pg_host/pg_port" in pg_down["msg"]
-    contract = expect_refused(run_module, env, "sark_contract_info", dict(dead, sources=["api", "redis"], redis_port=1),
+    contract = expect_refused(run_module, env, "sark_layout_info", dict(dead, sources=["api", "redis"], redis_port=1),
                               "No source could be probed")
     assert set(contract["errors"]) == {"api", "redis"}
 

@@ -87,7 +87,8 @@ def test_missing_placeholder_value():
 
 
 def test_traits():
-    assert Layout("runbook").traits["session_type"] == "hash"
-    assert Layout("sark_v2").traits["csrf_required"] is True
+    assert Layout("runbook").key_type("session_key") == "hash"
+    assert Layout("sark_v2").key_type("session_key") == "string"
+    assert not Layout("sark_v2").traits["server_names_unique"] and Layout("runbook").traits["server_names_unique"]
     assert Layout("sark_v2").key("audit_time_column") == "timestamp"
     assert Layout("runbook").key("audit_time_column") == "time"

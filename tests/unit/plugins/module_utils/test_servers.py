@@ -12,15 +12,8 @@ import pytest
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkAPIError, SarkLimitError
-from ansible_collections.sark.ops.plugins.module_utils._servers import (
-    ImportRow,
-    ServerImport,
-    iter_json_array,
-    matches,
-    normalize,
-    parse_row,
-    read_csv_rows,
-)
+from ansible_collections.sark.ops.plugins.module_utils._server_import import ImportRow, ServerImport, parse_row, read_csv_rows
+from ansible_collections.sark.ops.plugins.module_utils._servers import iter_json_array, matches, normalize
 
 
 def chunked(data, size):
@@ -43,21 +36,25 @@ def test_iter_json_array_cut_stream():
 
 def test_parse_row_reasons():
     columns = ["name", "endpoint"]
-    assert parse_row(3, ["a"], columns, False).reason == "expected 2 fields (name,endpoint), got 1"
-    assert parse_row(3, ["", "https://x"], columns, False).reason == "empty name"
-    assert "not an http(s) URL" in parse_row(3, ["a", "ftp://x"], columns, False).reason
-    good = parse_row(4, [" a ", "https://a.example.com"], columns, True)
+    runbook, v2 = Layout("runbook").traits["server_fields"], Layout("sark_v2").traits["server_fields"]
+    assert parse_row(3, ["a"], columns, runbook).reason == "expected 2 fields (name,endpoint), got 1"
+    assert parse_row(3, ["", "https://x"], columns, runbook).reason == "empty name"
+    assert "not an http(s) URL" in parse_row(3, ["a", "ftp://x"], columns, runbook).reason
+    good = parse_row(4, [" a ", "https://a.example.com"], columns, v2)
     assert good.result is None and good.spec["name"] == "a" and good.spec["transport"] == "http"
+    # the runbook's registration has no transport, sensitivity or description
+    plain = parse_row(4, [" a ", "https://a.example.com"], columns, runbook)
+    assert sorted(plain.spec) == ["endpoint", "name", "tags"]
 
 
 def test_read_csv_rows_header_cap_and_lines(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("id,name,endpoint,status\n1,a,https://a.example.com,active\n\n2,b,notaurl,active\n", encoding="utf-8")
-    rows, columns = read_csv_rows(str(path), ["name", "endpoint"], "auto", 10, False)
+    rows, columns = read_csv_rows(str(path), ["name", "endpoint"], "auto", 10, ())
     assert columns == ["-", "name", "endpoint", "-"]
     assert [(r.line, r.result) for r in rows] == [(2, None), (4, "failed")]
     with pytest.raises(SarkLimitError):
-        read_csv_rows(str(path), ["name", "endpoint"], "auto", 1, False)
+        read_csv_rows(str(path), ["name", "endpoint"], "auto", 1, ())
 
 
 def test_matches_and_normalize():
@@ -74,7 +71,7 @@ class FakeApi:
         self.failing = set(failing)
         self.boom = boom
         self.layout = Layout(layout)
-        self.v2 = layout == "sark_v2"
+        self.names_unique = self.layout.traits["server_names_unique"]
         self.lock = threading.Lock()
         self.in_flight = self.peak = self.calls = 0
 

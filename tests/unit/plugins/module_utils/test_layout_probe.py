@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of the layout probe's signal logic and of the argon2id helpers."""
 
-from ansible_collections.sark.ops.plugins.module_utils._contract import decide, pg_signals, redis_signals, route_methods, route_signals, verdicts
+from ansible_collections.sark.ops.plugins.module_utils._layout_probe import decide, pg_signals, redis_signals, route_methods, route_signals, verdicts
 from ansible_collections.sark.ops.plugins.module_utils._users import hash_password, password_matches
 
 

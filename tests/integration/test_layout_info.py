@@ -1,4 +1,4 @@
-"""sark_contract_info tells the simulator's runbook mode from its sark_v2 mode (API, PostgreSQL, Redis)."""
+"""sark_layout_info tells the simulator's runbook mode from its sark_v2 mode (API, PostgreSQL, Redis)."""
 
 import json
 import os
@@ -49,7 +49,7 @@ def args(sim, sources):
 
 @pytest.mark.parametrize("layout", ["runbook", "sark_v2"])
 def test_detects_layout(run_module, sims, layout):
-    result = run_module("sark_contract_info", args(sims[layout], ["api", "postgres", "redis"]), check_mode=True)
+    result = run_module("sark_layout_info", args(sims[layout], ["api", "postgres", "redis"]), check_mode=True)
     assert not result.failed, result.get("msg")
     assert result["layout"] == layout, result["votes"]
     assert not result["changed"] and result["errors"] == {}
@@ -69,24 +69,24 @@ def test_detects_layout(run_module, sims, layout):
         assert result["configured_layout_matches"] is False
         # ansible-core 2.19+ returns structured warnings; the text is inside
         assert "Set layout: sark_v2" in json.dumps(result["warnings"])
-        told = run_module("sark_contract_info", dict(args(sims[layout], ["postgres"]), layout="sark_v2"))
+        told = run_module("sark_layout_info", dict(args(sims[layout], ["postgres"]), layout="sark_v2"))
         assert told["configured_layout_matches"] is True and not told.get("warnings")
 
 
 def test_one_source_and_none(run_module, sims):
-    only_pg = run_module("sark_contract_info", args(sims["sark_v2"], ["postgres"]))
+    only_pg = run_module("sark_layout_info", args(sims["sark_v2"], ["postgres"]))
     assert only_pg["layout"] == "sark_v2"
-    empty = run_module("sark_contract_info", args(sims["sark_v2"], []))
+    empty = run_module("sark_layout_info", args(sims["sark_v2"], []))
     assert empty.failed and "at least one" in empty["msg"]
     dead = dict(args(sims["runbook"], ["api", "redis"]), api_url="http://127.0.0.1:1", redis_port=1)
-    failed = run_module("sark_contract_info", dead)
+    failed = run_module("sark_layout_info", dead)
     assert failed.failed and "No source could be probed" in failed["msg"]
 
 
 def test_v2_single_server_route_without_delete_is_no_runbook_delete(run_module, sims):
     """SARK 2.x's OpenAPI lists /api/v1/servers/{server_id} with only `get`: no vote for the runbook's DELETE."""
     for layout in ("runbook", "sark_v2"):
-        result = run_module("sark_contract_info", args(sims[layout], ["api"]))
+        result = run_module("sark_layout_info", args(sims[layout], ["api"]))
         signal = next(s for s in result["signals"] if s["signal"] == "server_delete")
         assert signal["evidence"]["runbook_route"] == "DELETE /api/v1/servers/{server_id}"
         if layout == "runbook":
@@ -104,7 +104,7 @@ def test_v2_session_and_rate_limit_steps_are_no_ops(run_module, sims):
     assert not [k for k in client.scan_iter(count=1000) if not k.startswith("policy:decision:")]
     steps = {"000-26", "000-43", "000-48", "000-53", "000-56"}
     for sources in (["api", "postgres", "redis"], ["api", "postgres"]):
-        result = run_module("sark_contract_info", dict(args(sim, sources), layout="sark_v2"))
+        result = run_module("sark_layout_info", dict(args(sim, sources), layout="sark_v2"))
         verdict = {p["procedure"]: p for p in result["procedures"]}
         for name in ("sessions_keys", "rate_limit_keys"):
             assert verdict[name]["verdict"] == "no-op", verdict[name]
@@ -115,7 +115,7 @@ def test_v2_session_and_rate_limit_steps_are_no_ops(run_module, sims):
     client.set("session:wired-1", json.dumps({"session_id": "wired-1", "user_id": "u"}), ex=300)
     client.zadd("rate_limit:user:u", {"1": 1})
     try:
-        wired = run_module("sark_contract_info", dict(args(sim, ["api", "postgres", "redis"]), layout="sark_v2"))
+        wired = run_module("sark_layout_info", dict(args(sim, ["api", "postgres", "redis"]), layout="sark_v2"))
         verdict = {p["procedure"]: p["verdict"] for p in wired["procedures"]}
         assert verdict["sessions_keys"] == verdict["rate_limit_keys"] == "different"
         assert not steps & set(wired["no_op_steps"])

@@ -6,9 +6,9 @@
 
 DOCUMENTATION = r'''
 ---
-module: sark_contract_info
+module: sark_layout_info
 short_description: Tell which SARK data layout a live deployment follows, and which runbook steps would be no-ops there
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Probes a live deployment - the API routes in C(/openapi.json), the tables, columns and enum labels in PostgreSQL
     (C(information_schema) and C(pg_enum)), and a bounded C(SCAN) sample of Redis key names (never C(KEYS)) - and reports
@@ -16,6 +16,9 @@ description:
   - An API route counts as present only with its method (C(/api/v1/servers/{server_id}) with only C(get) has no DELETE).
   - Gives a verdict per runbook procedure (with the step IDs of the collection's C(docs/runbook-map.md)) - V(effective),
     V(different) (with what to use instead) or V(no-op).
+  - Every signal is built from the collection's layout contract (the routes with their methods, key templates, table
+    templates and columns of each layout), so the probe looks for exactly what the other modules would use.
+  - Renamed from C(sark_contract_info) in 0.2.0.
   - Each source is optional (O(sources)); at least one must be given. A source that cannot be reached is reported in
     RV(errors), not a failure, as long as another one answered.
 options:
@@ -62,17 +65,17 @@ author:
 
 EXAMPLES = r'''
 - name: Which layout is this deployment?
-  sark.ops.sark_contract_info:
+  sark.ops.sark_layout_info:
     sources: [api, postgres, redis]
     api_url: https://sark.example.com
     pg_host: db.example.com
     pg_database: sark
     redis_host: redis.example.com
-  register: contract
+  register: drift
 
 - name: Runbook steps that do nothing here
   ansible.builtin.debug:
-    msg: "{{ contract.no_op_steps }}"
+    msg: "{{ drift.no_op_steps }}"
 '''
 
 RETURN = r'''
@@ -129,7 +132,7 @@ evidence:
 from ansible_collections.sark.ops.plugins.module_utils import _postgres as pg
 from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient, api_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._layout import LAYOUT_NAMES, Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._contract import (
+from ansible_collections.sark.ops.plugins.module_utils._layout_probe import (
     decide,
     pg_signals,
     redis_signals,
@@ -152,7 +155,7 @@ def probe_api(params):
 
 
 def probe_postgres(params):
-    conn = pg.connect(params, dbname=params["pg_database"] or "sark", module_name="sark_contract_info")
+    conn = pg.connect(params, dbname=params["pg_database"] or "sark", module_name="sark_layout_info")
     try:
         rows = pg.fetch_all(conn, "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'")
         enums = pg.fetch_all(conn, "SELECT t.typname, e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
