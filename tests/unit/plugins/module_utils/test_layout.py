@@ -92,3 +92,55 @@ def test_traits():
     assert not Layout("sark_v2").traits["server_names_unique"] and Layout("runbook").traits["server_names_unique"]
     assert Layout("sark_v2").key("audit_time_column") == "timestamp"
     assert Layout("runbook").key("audit_time_column") == "time"
+
+
+def test_every_route_has_its_methods_and_every_probe_route_is_a_route():
+    from ansible_collections.sark.ops.plugins.module_utils._layout import PROBE_ROUTES, ROUTE_METHODS
+    routes = sorted(k for k in TEMPLATES if k.endswith("_route"))
+    assert sorted(ROUTE_METHODS) == routes
+    for template, method in PROBE_ROUTES.values():
+        assert method in ROUTE_METHODS[template], (template, method)
+    assert Layout("sark_v2").route_methods("server_route") == ()
+    assert Layout("runbook").route_methods("server_route") == ("patch", "delete")
+
+
+def test_columns_and_traits_agree():
+    from ansible_collections.sark.ops.plugins.module_utils._layout import TRAITS
+    assert sorted(TRAITS["runbook"]) == sorted(TRAITS["sark_v2"]) or set(TRAITS["runbook"]) ^ set(TRAITS["sark_v2"]) == {
+        "ratelimit_window_format", "ratelimit_window_seconds"}
+    for name in LAYOUT_NAMES:
+        layout = Layout(name)
+        traits = layout.traits
+        columns = layout.columns("users_table")
+        assert traits["user_identity"] in columns and traits["user_password_column"] in columns
+        assert ("roles" if traits["user_roles"] == "list" else "role") in columns
+        assert ("rate_limit_per_minute" in columns) == traits["user_rate_limit_column"]
+        assert traits["server_default_status"] in traits["server_statuses"]
+        assert len(traits["session_events"]) == 2
+        assert set(traits["key_types"]) <= set(k for k in TEMPLATES if layout.has(k))
+
+
+def test_trait_values_and_layouts_where():
+    from ansible_collections.sark.ops.plugins.module_utils._layout import layouts_where, trait_values
+    assert trait_values("session_events") == {"runbook": ("login", "logout"), "sark_v2": ("user_login", "user_logout")}
+    assert layouts_where("audit_time_column", ["timestamp", "created_at"]) == ["sark_v2"]
+    assert layouts_where("servers_table", ["servers"]) == ["runbook"]
+
+
+def test_every_trait_is_read_by_some_plugin():
+    """A trait nothing asks is dead: remove it (the layout's facts are what the modules use)."""
+    import os
+    from ansible_collections.sark.ops.plugins.module_utils import _layout
+    from ansible_collections.sark.ops.plugins.module_utils._layout import TRAITS, WRITERS
+    plugins = os.path.dirname(os.path.dirname(os.path.abspath(_layout.__file__)))
+    text = []
+    for root, _dirs, files in os.walk(plugins):
+        for name in files:
+            if name.endswith(".py") and name != "_layout.py":
+                with open(os.path.join(root, name), encoding="utf-8") as handle:
+                    text.append(handle.read())
+    text = "\n".join(text)
+    # key_types is read through Layout.key_type(), the writer traits through WRITERS (by the drift probe)
+    indirect = {"key_types"} | {trait for trait, _templates in WRITERS.values()}
+    unread = [t for t in set(TRAITS["runbook"]) | set(TRAITS["sark_v2"]) if t not in indirect and '"%s"' % t not in text]
+    assert not unread, unread

@@ -2,10 +2,28 @@
 # Copyright (c) sark.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Unit tests of the layout probe's signal logic and of the argon2id helpers."""
+"""Unit tests of the layout probe (_layout_probe.py): signals built from _layout.py, verdicts."""
 
-from ansible_collections.sark.ops.plugins.module_utils._layout_probe import decide, pg_signals, redis_signals, route_methods, route_signals, verdicts
-from ansible_collections.sark.ops.plugins.module_utils._users import hash_password, password_matches
+import pytest
+
+from ansible_collections.sark.ops.plugins.module_utils._layout import (
+    LAYOUT_NAMES,
+    PROBE_ROUTES,
+    REDIS_KEY_TEMPLATES,
+    TEMPLATES,
+    Layout,
+    placeholders,
+)
+from ansible_collections.sark.ops.plugins.module_utils._layout_probe import (
+    REDIS_PATTERNS,
+    ROUTE_SIGNALS,
+    decide,
+    pg_signals,
+    redis_signals,
+    route_methods,
+    route_signals,
+    verdicts,
+)
 
 
 def test_routes_point_to_layouts():
@@ -60,7 +78,45 @@ def test_pg_signals_and_verdicts():
     assert all(p["verdict"] == "effective" for p in verdicts("runbook"))
 
 
-def test_argon2id_parameters():
-    digest = hash_password("s3cret!")
-    assert digest.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
-    assert password_matches(digest, "s3cret!") and not password_matches(digest, "other") and not password_matches(None, "x")
+def _own_routes(name):
+    """{path: methods} of exactly what the layout serves, from _layout.py."""
+    from ansible_collections.sark.ops.plugins.module_utils._layout import ROUTE_METHODS
+    layout = Layout(name)
+    routes = {}
+    for template, methods in ROUTE_METHODS.items():
+        if layout.has(template):
+            routes.setdefault(layout.template(template), set()).update(methods)
+    return routes
+
+
+@pytest.mark.parametrize("name", LAYOUT_NAMES)
+def test_a_deployment_built_from_the_layout_is_recognised(name):
+    """The probe's signals derive from _layout.py: a deployment with exactly a layout's routes, tables, columns and keys
+    is that layout by every signal that votes, whatever the facts are."""
+    layout = Layout(name)
+    signals = route_signals(_own_routes(name))
+    tables = {layout.template(k) for k in TEMPLATES if k.endswith("_table") and layout.has(k)}
+    signals += pg_signals(tables, {layout.template("users_table"): set(layout.columns("users_table"))}, {})
+    keys = [layout.key(t, **{f: "x%d" % n for n, f in enumerate(placeholders(layout.template(t)))})
+            for t in REDIS_KEY_TEMPLATES if layout.has(t)]
+    signals += redis_signals(keys)
+    assert decide(signals)[0] == name
+    wrong = [s for s in signals if s["points_to"] not in (name, None)]
+    assert not wrong, wrong
+    voting = {s["signal"] for s in signals if s["points_to"] == name}
+    assert {"servers_table", "users_columns"} <= voting and any(s.startswith("keys ") for s in voting)
+
+
+def test_route_signals_are_the_layout_routes():
+    for signal, (template, method) in PROBE_ROUTES.items():
+        for name, route in zip(LAYOUT_NAMES, ROUTE_SIGNALS[signal]):
+            layout = Layout(name)
+            assert route == ((layout.template(template), method) if layout.has(template) else None), (signal, name)
+
+
+def test_redis_patterns_are_the_distinct_key_templates():
+    assert "session:user:*:*" in REDIS_PATTERNS["runbook"] and "user_sessions:*" in REDIS_PATTERNS["sark_v2"]
+    # a template both layouts share votes for neither
+    shared = Layout("runbook").pattern("policy_decision_key")
+    assert not any(shared in patterns for patterns in REDIS_PATTERNS.values())
+    assert decide(redis_signals(["policy:decision:u:a:r:0123456789abcdef"]))[0] == "unknown"
