@@ -79,10 +79,6 @@ def parse_duration(text, option="duration"):
     return seconds
 
 
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
 def parse_time(text, option="time"):
     """RFC 3339 as Alertmanager writes it (nanoseconds, Z or an offset) -> aware datetime."""
     if isinstance(text, datetime.datetime):

@@ -29,6 +29,7 @@ from ansible.module_utils.common.warnings import warn
 from ansible.module_utils.urls import Request, SSLValidationError, make_context
 
 from ansible_collections.sark.ops.plugins.module_utils._module import (
+    MASK,
     SarkAPIError,
     SarkConnectionError,
     SarkError,
@@ -42,7 +43,6 @@ MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 60.0
 USER_AGENT = "sark.ops"
 MAX_BODY_BYTES = 16 * 1024 * 1024
-MASK = "********"
 # what can never travel in an HTTP header value or a URL: CR/LF (header injection), other control characters
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 MIN_SECRET_LEN = 4

@@ -15,11 +15,10 @@ __metaclass__ = type
 import datetime
 import re
 
-from ansible_collections.sark.ops.plugins.module_utils._module import is_secret_name
+from ansible_collections.sark.ops.plugins.module_utils._module import MASK, is_secret_name, utcnow
 
 OK, WARNING, CRITICAL = "OK", "WARNING", "CRITICAL"
 ORDER = {OK: 0, WARNING: 1, CRITICAL: 2}
-MASK = "********"
 
 # container states that mean the container does not run as it should
 BAD_WAITING = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
@@ -173,7 +172,7 @@ def _worse(current, new):
 
 def diagnose_workload(workload, pods, replicasets, pod_metrics, events, limits, now=None):
     """The diagnosis of one Deployment or StatefulSet (see sark_workload_info's RETURN)."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or utcnow()
     meta, spec, status = workload.get("metadata") or {}, workload.get("spec") or {}, workload.get("status") or {}
     kind = workload.get("kind")
     desired = spec.get("replicas", 1)

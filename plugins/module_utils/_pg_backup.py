@@ -17,7 +17,7 @@ import os
 import re
 
 from ansible_collections.sark.ops.plugins.module_utils._files import atomic_write, describe_os_error
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import MASK, SarkValidationError, utcnow
 
 CHUNK_BYTES = 1024 * 1024
 NAME_PATTERN = re.compile(r"^(?P<database>.+)-(?P<stamp>\d{8}T\d{6})\.(?P<ms>\d{3})Z\.dump$")
@@ -38,7 +38,7 @@ CONNECT_PARAM_ENV = {"options": "PGOPTIONS", "target_session_attrs": "PGTARGETSE
 
 
 def utc(moment=None):
-    return moment or datetime.datetime.now(datetime.timezone.utc)
+    return moment or utcnow()
 
 
 def validate_database_name(name, option="databases"):
@@ -229,7 +229,7 @@ def libpq_environment(params, database, application_name):
 
 def describe_environment(env):
     """What the evidence shows of the environment: names, and values only where they are not secret."""
-    return {k: ("********" if k == "PGPASSWORD" else v) for k, v in sorted(env.items())}
+    return {k: (MASK if k == "PGPASSWORD" else v) for k, v in sorted(env.items())}
 
 
 def parse_tool_version(text):

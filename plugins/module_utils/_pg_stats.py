@@ -8,6 +8,7 @@ import datetime
 import decimal
 import re
 
+from ansible_collections.sark.ops.plugins.module_utils._module import MASK
 from ansible_collections.sark.ops.plugins.module_utils._postgres import fetch_all, fetch_one, fetch_value, pgsql, psycopg_errors
 
 BLOAT_WARNING_RATIO = 0.5
@@ -34,7 +35,7 @@ def jsonable(value):
 def mask_query(text, max_length):
     if text is None:
         return None
-    text = PASSWORD_LITERAL.sub(r"\1'********'", text)
+    text = PASSWORD_LITERAL.sub(r"\1'%s'" % MASK, text)
     if max_length and len(text) > max_length:
         return text[:max_length] + "..."
     return text if max_length else ""

@@ -165,9 +165,9 @@ import datetime
 
 from ansible_collections.sark.ops.plugins.module_utils._alerting import (
     MAX_SILENCE_SECONDS, Silences, alertmanager_argument_spec, alertmanager_client, format_time, normalize_matchers,
-    parse_duration, parse_time, silence_summary, utcnow,
+    parse_duration, parse_time, silence_summary,
 )
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError, SarkValidationError, utcnow
 
 TOLERANCE = datetime.timedelta(seconds=1)
 DEFAULT_DURATION = "1h"
