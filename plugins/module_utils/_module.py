@@ -260,3 +260,11 @@ class SarkModule:
         fields.setdefault("changed", False)
         fields["evidence"] = self.evidence.finish()
         self.module.fail_json(msg=msg, **fields)
+
+
+def sark_main(run, options, families=(), **kwargs):
+    """A module's main(): its own options plus each connection family's (api_argument_spec, ...), check mode supported."""
+    spec = dict(options)
+    for family in families:
+        spec.update(family())
+    SarkModule(argument_spec=spec, supports_check_mode=True, **kwargs).run(run)

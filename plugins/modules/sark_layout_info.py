@@ -141,7 +141,7 @@ from ansible_collections.sark.ops.plugins.module_utils._layout_probe import (
     scan_sample,
     verdicts,
 )
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkValidationError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._postgres import postgres_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect as redis_connect
 from ansible_collections.sark.ops.plugins.module_utils._redis import redis_argument_spec
@@ -220,11 +220,7 @@ def main():
         redis_scan_count=dict(type="int", default=500),
         redis_sample_size=dict(type="int", default=2000),
     )
-    spec.update(api_argument_spec())
-    spec.update(layout_argument_spec())
-    spec.update(postgres_argument_spec())
-    spec.update(redis_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (api_argument_spec, layout_argument_spec, postgres_argument_spec, redis_argument_spec))
 
 
 if __name__ == "__main__":

@@ -278,10 +278,10 @@ from ansible_collections.sark.ops.plugins.module_utils import _postgres as pg
 from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient, api_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import (
-    SarkModule,
     SarkOperationError,
     SarkPreconditionError,
     SarkValidationError,
+    sark_main,
 )
 from ansible_collections.sark.ops.plugins.module_utils._postgres import postgres_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._layout import trait_values
@@ -549,10 +549,8 @@ def main():
         report_rows=dict(type="str", choices=["all", "problems", "none"], default="all"),
         report_path=dict(type="path"),
     )
-    spec.update(api_argument_spec())
-    spec.update(postgres_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True, mutually_exclusive=[("import_csv", "server_id")]).run(run)
+    sark_main(run, spec, (api_argument_spec, postgres_argument_spec, layout_argument_spec),
+              mutually_exclusive=[("import_csv", "server_id")])
 
 
 if __name__ == "__main__":

@@ -37,36 +37,9 @@ options:
     description: Write a header line to a CSV file (M(sark.ops.sark_server) recognises it when importing the file).
     type: bool
     default: true
-  server_id:
-    description: Export only this server.
-    type: str
-  name:
-    description: Only servers with exactly this name.
-    type: str
-  endpoint:
-    description: Only servers with exactly this endpoint.
-    type: str
-  owner_id:
-    description:
-      - Only servers of this owner.
-      - In V(sark_v2) the export carries no owner, so the owner's servers are taken from one page of the list route (at most
-        200); an owner of more servers is refused with a clear error.
-    type: str
-  search:
-    description: Only servers whose name, endpoint or description contains this text (case-insensitive).
-    type: str
-  status:
-    description: Only servers with one of these statuses.
-    type: list
-    elements: str
-    choices: [registered, active, inactive, unhealthy, decommissioned]
-  sensitivity:
-    description: Only servers with one of these sensitivity levels (V(sark_v2) only).
-    type: list
-    elements: str
-    choices: [low, medium, high, critical]
 extends_documentation_fragment:
   - sark.ops.api
+  - sark.ops.server_filters
   - sark.ops.layout
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_API
@@ -187,7 +160,7 @@ evidence:
 from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient, api_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._files import check_writable_file
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._server_export import export_servers
 from ansible_collections.sark.ops.plugins.module_utils._servers import (
     SERVER_FIELDS,
@@ -240,10 +213,7 @@ def main():
         fields=dict(type="list", elements="str", choices=list(SERVER_FIELDS), default=["id", "name", "endpoint", "status"]),
         header=dict(type="bool", default=True),
     )
-    spec.update(filter_argument_spec())
-    spec.update(api_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (filter_argument_spec, api_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -18,40 +18,13 @@ description:
     filters as it reads.
   - Every matching server streams past and is counted (bounded memory); RV(servers) holds at most O(max_results) of them.
 options:
-  server_id:
-    description: Return this one server.
-    type: str
-  name:
-    description: Only servers with exactly this name.
-    type: str
-  endpoint:
-    description: Only servers with exactly this endpoint.
-    type: str
-  owner_id:
-    description:
-      - Only servers of this owner (the runbook's C(?owner_id=)).
-      - In V(sark_v2) the export carries no owner, so the owner's servers are taken from one page of the list route
-        (C(?owner_id=), at most 200, since SARK 2.x's cursor is broken); an owner of more servers is refused with a clear error.
-    type: str
-  search:
-    description: Only servers whose name, endpoint or description contains this text (case-insensitive).
-    type: str
-  status:
-    description: Only servers with one of these statuses.
-    type: list
-    elements: str
-    choices: [registered, active, inactive, unhealthy, decommissioned]
-  sensitivity:
-    description: Only servers with one of these sensitivity levels (V(sark_v2) only).
-    type: list
-    elements: str
-    choices: [low, medium, high, critical]
   max_results:
     description: The most servers RV(servers) returns; RV(count) still counts every match.
     type: int
     default: 1000
 extends_documentation_fragment:
   - sark.ops.api
+  - sark.ops.server_filters
   - sark.ops.layout
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
@@ -118,7 +91,7 @@ evidence:
 
 from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient, api_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._servers import Collector, ServerApi, filter_argument_spec, select_servers
 
 
@@ -137,11 +110,7 @@ def run(module):
 
 
 def main():
-    spec = filter_argument_spec()
-    spec.update(max_results=dict(type="int", default=1000))
-    spec.update(api_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, dict(max_results=dict(type="int", default=1000)), (filter_argument_spec, api_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":
