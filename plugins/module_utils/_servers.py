@@ -269,7 +269,7 @@ class ServerApi:
     def register(self, spec):
         """Create one server; returns its id. Raises SarkAPIError (status 409: the runbook name exists)."""
         body = self._request("POST", self.layout.route("servers_route"), json_body=self.register_body(spec),
-                                  expect=(200, 201)).json() or {}
+                             expect=(200, 201)).json() or {}
         return str(body.get("server_id") or body.get("id") or "")
 
     def set_status(self, server_id, status):
