@@ -1,12 +1,8 @@
 """sark_contract_info tells the simulator's runbook mode from its sark_v2 mode (API, PostgreSQL, Redis)."""
 
 import json
-import os
-import sys
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import SarkSimulator  # noqa: E402

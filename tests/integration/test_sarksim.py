@@ -7,15 +7,11 @@ databases and its own Redis database number.
 import datetime
 import http.server
 import json
-import os
-import sys
 import threading
 import uuid
 
 import httpx
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import SarkSimulator, csrf_headers, data, policy  # noqa: E402

@@ -6,14 +6,10 @@ without endpoints, a substring search taken for an exact match, a transactional 
 commits and reports failure), so each fact gets its own test. Real PostgreSQL and Redis.
 """
 
-import os
-import sys
 import uuid
 
 import httpx
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import SarkSimulator, policy  # noqa: E402

@@ -7,15 +7,11 @@
 - OpenAPI: /api/v1/servers/{server_id} has only `get`; DELETE/PATCH there are 405.
 """
 
-import os
-import sys
 import uuid
 
 import httpx
 import psycopg2
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import SarkSimulator  # noqa: E402

@@ -6,15 +6,11 @@ database), second run (unchanged). Plus the 10,000-row import, exports, and bad 
 
 import csv
 import json
-import os
-import sys
 import time
 
 import httpx
 import psycopg2
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import schema, simulators  # noqa: E402

@@ -6,14 +6,10 @@ endpoints with their broken fail_on_first_error), so these fail on the code befo
 Real PostgreSQL and Redis.
 """
 
-import os
-import sys
 
 import httpx
 import psycopg2
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import schema, simulators  # noqa: E402

@@ -5,14 +5,10 @@ second run (unchanged). Disabling a user or resetting its password revokes its s
 """
 
 import json
-import os
-import sys
 
 import psycopg2
 import pytest
 from argon2 import PasswordHasher
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import simulators  # noqa: E402

@@ -9,14 +9,11 @@ per CSV row. Real PostgreSQL and Redis; the simulator for the HTTP API.
 
 import hashlib
 import os
-import sys
 import time
 
 import httpx
 import psycopg2
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import simulators  # noqa: E402
