@@ -21,8 +21,8 @@ CLOSED = "Transaction failed: Can't operate on closed transaction inside context
 
 
 @pytest.fixture(scope="module")
-def v2(pg_server, redis_server):
-    sim = SarkSimulator("sark_v2", pg=pg_server, redis=redis_server, redis_db=9, sark_db="simsrv_v2",
+def v2(pg_server, redis_server, redis_db):
+    sim = SarkSimulator("sark_v2", pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db="simsrv_v2",
                         audit_db="simsrv_v2_audit", seed=True)
     sim.spawn()
     try:

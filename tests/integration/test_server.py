@@ -13,17 +13,11 @@ import psycopg2
 import pytest
 
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import schema, simulators  # noqa: E402
+from harness.sarksim import schema  # noqa: E402
 
-DBS = {"runbook": ("srv_rb", "srv_rb_audit", 10), "sark_v2": ("srv_v2", "srv_v2_audit", 11)}
+# read by conftest's sims fixture: 10,000 registrations with one token would hit SARK's 5000/hour user limit
+SIM_OPTIONS = {"rate_limit_enabled": False}
 TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}
-
-
-@pytest.fixture(scope="module")
-def sims(pg_server, redis_server):
-    # 10,000 registrations with one token would hit SARK's 5000/hour user limit
-    with simulators(pg_server, redis_server, DBS, rate_limit_enabled=False) as started:
-        yield started
 
 
 def db(sim):

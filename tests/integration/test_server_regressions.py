@@ -12,17 +12,11 @@ import psycopg2
 import pytest
 
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import schema, simulators  # noqa: E402
+from harness.sarksim import schema  # noqa: E402
 
-DBS = {"runbook": ("srvreg_rb", "srvreg_rb_audit", 7), "sark_v2": ("srvreg_v2", "srvreg_v2_audit", 8)}
+SIM_OPTIONS = {"rate_limit_enabled": False}  # read by conftest's sims fixture
 TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}
 BOM = "\ufeff"
-
-
-@pytest.fixture(scope="module")
-def sims(pg_server, redis_server):
-    with simulators(pg_server, redis_server, DBS, rate_limit_enabled=False) as started:
-        yield started
 
 
 @pytest.fixture(autouse=True)

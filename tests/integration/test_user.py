@@ -11,16 +11,8 @@ import pytest
 from argon2 import PasswordHasher
 
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import simulators  # noqa: E402
 
-DBS = {"runbook": ("usr_rb", "usr_rb_audit", 8), "sark_v2": ("usr_v2", "usr_v2_audit", 9)}
 V2_JOHN = "00000000-0000-4000-8000-000000000123"
-
-
-@pytest.fixture(scope="module")
-def sims(pg_server, redis_server):
-    with simulators(pg_server, redis_server, DBS) as started:
-        yield started
 
 
 def args(sim, **extra):

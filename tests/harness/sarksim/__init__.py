@@ -61,6 +61,8 @@ class SarkSimulator(Server):
             raise ValueError("layout must be one of %s" % ", ".join(LAYOUTS))
         self.layout = layout
         self.pg = pg
+        # the stores, for tests that read them directly
+        self.pg_server, self.redis_server, self.redis_db = pg, redis, redis_db
         self.sark_db = sark_db
         self.audit_db = audit_db
         self.pg_dsn_sark = pg_dsn_sark or (pg.dsn(sark_db) if pg is not None else None)
@@ -174,7 +176,7 @@ class SarkSimulator(Server):
 def simulators(pg, redis, dbs, rate_limit_enabled=None):
     """One seeded simulator per layout, started side by side; yields {layout: simulator}.
 
-    dbs maps a layout to (sark database, audit database, Redis db). Each simulator also carries redis_db,
+    dbs maps a layout to (sark database, audit database, Redis db). Each simulator carries redis_db,
     pg_server and redis_server for the tests that read its stores directly. rate_limit_enabled=False turns the
     runbook layout's rate limiting off (bulk tests would hit the 5000/hour user limit; sark_v2 has none).
     """
@@ -182,7 +184,6 @@ def simulators(pg, redis, dbs, rate_limit_enabled=None):
     try:
         for layout, (sark_db, audit_db, redis_db) in dbs.items():
             sim = SarkSimulator(layout, pg=pg, redis=redis, redis_db=redis_db, sark_db=sark_db, audit_db=audit_db, seed=True)
-            sim.redis_db, sim.pg_server, sim.redis_server = redis_db, pg, redis
             started[layout] = sim
         for sim in started.values():
             sim.spawn()

@@ -16,18 +16,11 @@ import psycopg2
 import pytest
 
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import simulators  # noqa: E402
 from harness.servers import free_port  # noqa: E402
 
-DBS = {"runbook": ("rel_srv_rb", "rel_srv_rb_audit", 5), "sark_v2": ("rel_srv_v2", "rel_srv_v2_audit", 6)}
+SIM_OPTIONS = {"rate_limit_enabled": False}  # read by conftest's sims fixture
 TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}
 BULK = "/api/v1/bulk/servers/register"
-
-
-@pytest.fixture(scope="module")
-def sims(pg_server, redis_server):
-    with simulators(pg_server, redis_server, DBS, rate_limit_enabled=False) as started:
-        yield started
 
 
 @pytest.fixture(autouse=True)
