@@ -71,13 +71,7 @@ def _reset_faults(request):
 
 
 def _sql(sim, query, params=None, audit=False):
-    conn = sim.pg.connect(sim.audit_db if audit else sim.sark_db)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sim.sql(query, params, audit=audit)
 
 
 def _enum_labels(sim, type_name, audit=False):

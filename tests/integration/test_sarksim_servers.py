@@ -35,13 +35,7 @@ def v2(pg_server, redis_server, redis_db):
 
 
 def sql(sim, query, params=None, audit=False):
-    conn = sim.pg.connect(sim.audit_db if audit else sim.sark_db)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sim.sql(query, params, audit=audit)
 
 
 def item(name, **extra):

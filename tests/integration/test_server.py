@@ -27,32 +27,23 @@ def db(sim):
 
 
 def rows(sim, sql, args=()):
-    conn = db(sim)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sim.sql(sql, args)
 
 
 def pg_args(sim):
-    return {"pg_host": "127.0.0.1", "pg_port": sim.pg_server.port, "pg_user": "postgres", "pg_password": "sark-test-pw",
-            "pg_database": sim.sark_db, "pg_sslmode": "disable"}
+    return sim.pg_args()
 
 
 def api(sim, **extra):
-    args = {"api_url": sim.url, "api_token": sim.token, "layout": sim.layout, "api_backoff": 0.01}
-    args.update(extra)
-    return args
+    return sim.api_args(**extra)
 
 
 def requests_log(sim, prefix):
-    return httpx.get(sim.url + "/_sim/requests", params={"path_prefix": prefix}, timeout=10).json()["requests"]
+    return sim.requests_log(prefix)
 
 
 def reset_log(sim):
-    httpx.post(sim.url + "/_sim/reset", timeout=10).raise_for_status()
+    sim.reset()
 
 
 def three_runs(run_module, module, args):

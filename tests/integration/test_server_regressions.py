@@ -7,8 +7,6 @@ Real PostgreSQL and Redis.
 """
 
 
-import httpx
-import psycopg2
 import pytest
 
 # pylint: disable=wrong-import-position,redefined-outer-name
@@ -22,19 +20,12 @@ BOM = "\ufeff"
 @pytest.fixture(autouse=True)
 def _no_faults(sims):
     for sim in sims.values():
-        httpx.post(sim.url + "/_sim/reset", timeout=10).raise_for_status()
+        sim.reset()
     yield
 
 
 def rows(sim, sql, args=()):
-    conn = psycopg2.connect(sim.pg_server.dsn(sim.sark_db))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sim.sql(sql, args)
 
 
 def named(sim, pattern):
@@ -43,20 +34,15 @@ def named(sim, pattern):
 
 
 def api(sim, **extra):
-    args = {"api_url": sim.url, "api_token": sim.token, "layout": sim.layout, "api_backoff": 0.01}
-    args.update(extra)
-    return args
+    return sim.api_args(**extra)
 
 
 def requests_log(sim, prefix, method=None):
-    params = {"path_prefix": prefix}
-    if method:
-        params["method"] = method
-    return httpx.get(sim.url + "/_sim/requests", params=params, timeout=10).json()["requests"]
+    return sim.requests_log(prefix, method)
 
 
 def fault(sim, **spec):
-    httpx.post(sim.url + "/_sim/faults", json=spec, timeout=10).raise_for_status()
+    sim.add_fault(**spec)
 
 
 def write(path, text, encoding="utf-8"):

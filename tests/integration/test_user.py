@@ -6,7 +6,6 @@ second run (unchanged). Disabling a user or resetting its password revokes its s
 
 import json
 
-import psycopg2
 import pytest
 from argon2 import PasswordHasher
 
@@ -29,13 +28,7 @@ def info_args(sim, **extra):
 
 
 def row(sim, sql, params=()):
-    conn = psycopg2.connect(sim.pg_server.dsn(sim.sark_db))
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchone()
-    finally:
-        conn.close()
+    return sim.sql(sql, params, fetch="one")
 
 
 def seed_sessions(sim, user_id, count=2):

@@ -165,6 +165,48 @@ class SarkSimulator(Server):
         kwargs.setdefault("decode_responses", True)
         return redis.Redis.from_url(self.redis_url, **kwargs)
 
+    # what tests read and steer (one copy here instead of one per test file)
+    def sql(self, query, params=None, audit=False, fetch="all"):
+        """Run one statement on the simulator's SARK (or audit) database, autocommit; fetch = all | one | None."""
+        conn = self.pg.connect(self.audit_db if audit else self.sark_db)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, params)
+                if fetch == "all":
+                    return cur.fetchall()
+                return cur.fetchone() if fetch == "one" else None
+        finally:
+            conn.close()
+
+    def api_args(self, **extra):
+        """The API connection options of the collection's modules for this simulator (fast retries)."""
+        args = {"api_url": self.url, "api_token": self.token, "layout": self.layout, "api_backoff": 0.01}
+        args.update(extra)
+        return args
+
+    def pg_args(self, **extra):
+        """The PostgreSQL connection options of the collection's modules for the SARK database."""
+        args = {"pg_host": "127.0.0.1", "pg_port": self.pg.port, "pg_user": "postgres", "pg_password": self.pg.password,
+                "pg_database": self.sark_db, "pg_sslmode": "disable"}
+        args.update(extra)
+        return args
+
+    def requests_log(self, path_prefix=None, method=None):
+        """The simulator's log of API requests (oldest first), optionally under a path prefix / for a method."""
+        import httpx  # pylint: disable=import-outside-toplevel
+        params = {k: v for k, v in (("path_prefix", path_prefix), ("method", method)) if v}
+        return httpx.get(self.url + "/_sim/requests", params=params, timeout=10).json()["requests"]
+
+    def add_fault(self, **spec):
+        """Inject a fault (see README: path_prefix, status, count, delay_seconds, retry_after, ...)."""
+        import httpx  # pylint: disable=import-outside-toplevel
+        httpx.post(self.url + "/_sim/faults", json=spec, timeout=10).raise_for_status()
+
+    def reset(self):
+        """Drop every fault and the request log."""
+        import httpx  # pylint: disable=import-outside-toplevel
+        httpx.post(self.url + "/_sim/reset", timeout=10).raise_for_status()
+
     def describe(self):
         info = super().describe()
         info.update({"layout": self.layout, "url": self.url, "redis_url": self.redis_url,

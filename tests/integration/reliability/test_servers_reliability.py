@@ -11,8 +11,6 @@ import hashlib
 import os
 import time
 
-import httpx
-import psycopg2
 import pytest
 
 # pylint: disable=wrong-import-position,redefined-outer-name
@@ -26,21 +24,14 @@ BULK = "/api/v1/bulk/servers/register"
 @pytest.fixture(autouse=True)
 def _no_faults(sims):
     for sim in sims.values():
-        httpx.post(sim.url + "/_sim/reset", timeout=10).raise_for_status()
+        sim.reset()
     yield
     for sim in sims.values():
-        httpx.post(sim.url + "/_sim/reset", timeout=10).raise_for_status()
+        sim.reset()
 
 
 def query(sim, sql, args=()):
-    conn = psycopg2.connect(sim.pg_server.dsn(sim.sark_db))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sim.sql(sql, args)
 
 
 def table_digest(sim):
@@ -52,13 +43,11 @@ def table_digest(sim):
 
 
 def api(sim, **extra):
-    args = {"api_url": sim.url, "api_token": sim.token, "layout": sim.layout, "api_backoff": 0.01}
-    args.update(extra)
-    return args
+    return sim.api_args(**extra)
 
 
 def fault(sim, **spec):
-    httpx.post(sim.url + "/_sim/faults", json=spec, timeout=10).raise_for_status()
+    sim.add_fault(**spec)
 
 
 def write(path, text):
