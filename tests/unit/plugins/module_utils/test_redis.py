@@ -53,4 +53,3 @@ def test_each_error_family_names_what_to_check(exc, params, kind, says):
 def test_a_reset_with_tls_on_is_not_blamed_on_missing_tls():
     error = classify_error(redis.exceptions.ConnectionError("Connection reset by peer"), dict(PARAMS, redis_tls=True))
     assert error.kind == "unreachable" and "set redis_tls: true" not in error.msg
-
