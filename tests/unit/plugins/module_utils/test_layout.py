@@ -144,3 +144,13 @@ def test_every_trait_is_read_by_some_plugin():
     indirect = {"key_types"} | {trait for trait, _templates in WRITERS.values()}
     unread = [t for t in set(TRAITS["runbook"]) | set(TRAITS["sark_v2"]) if t not in indirect and '"%s"' % t not in text]
     assert not unread, unread
+
+
+def test_exact_structure_of_one_users_keys():
+    layout = Layout("runbook")
+    assert layout.colons("session_key", user_id="alice") == 3
+    assert layout.colons("session_key", user_id="alice:admin") == 4
+    assert layout.colons("session_key") is None  # any user: ids may hold ':'
+    assert layout.colons("ratelimit_key", kind="user", subject="::1") == 5
+    assert layout.colons("policy_decision_key", user_id="alice") is None  # actions hold ':' (tool:invoke)
+    assert layout.key_type("session_key") == "hash" and Layout("sark_v2").key_type("session_key") == "string"
