@@ -200,7 +200,7 @@ class ServerImport:
 
         def one(name):
             body = self.api._request("GET", self.api.layout.route("servers_route"),
-                                 query={"search": name, "limit": self.api.layout.traits["server_list_max"]}).json() or {}
+                                     query={"search": name, "limit": self.api.layout.traits["server_list_max"]}).json() or {}
             return name, [normalize(i) for i in body.get("servers") or [] if i.get("name") == name]
 
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
