@@ -153,7 +153,7 @@ def test_tls_with_least_privilege_acl_user(run, tls_redis, tls_client):
     untrusted = run("sark_session_info", tls_args(tls_redis, "ops", OPS_PW, redis_tls_ca_certs=None))
     assert untrusted.failed and untrusted["error_kind"] == "tls"
     plain = run("sark_session_info", {"redis_host": "127.0.0.1", "redis_port": tls_redis.port,
-                                 "redis_connect_timeout": 2, "redis_socket_timeout": 2})
+                                      "redis_connect_timeout": 2, "redis_socket_timeout": 2})
     assert plain.failed and plain["error_kind"] in ("protocol", "unreachable", "timeout")
     wrong = run("sark_session_info", tls_args(tls_redis, "ops", "wrong-password"))
     assert wrong.failed and wrong["error_kind"] == "auth" and "wrong-password" not in wrong["_stdout"]

@@ -152,7 +152,7 @@ def test_corrupted_dump_is_detected(backed_up, run_module, pgh, pg_primary, tmp_
     truncated.write_bytes(data[:int(len(data) * 0.95)])
     (tmp_path / ("t" + base + ".sha256")).write_text("%s  %s\n" % (hashlib.sha256(truncated.read_bytes()).hexdigest(), "t" + base))
     (tmp_path / ("t" + base + ".json")).write_text(open(source + ".json").read())
-    listed = run_module(INFO, {"backup_dir": str(tmp_path), "databases": ["t" + base.split("-")[0]]})
+    listed = run_module(INFO, {"backup_dir": str(tmp_path), "databases": ["t" + base.split("-", maxsplit=1)[0]]})
     assert listed["mismatched"] == ["t" + base] and listed["backups"][0]["checksum"]["ok"] is True
     assert listed["backups"][0]["size"]["ok"] is False
     result = run_module(MODULE, dict(args, backup_file=str(truncated)))
