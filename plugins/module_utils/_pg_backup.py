@@ -726,7 +726,7 @@ def check_directory(module, job, directory, action):
         job.plan("mkdir", path=directory, mode="0700")
         if not module.check_mode:
             try:
-                os.makedirs(directory, DIR_MODE)
+                os.makedirs(directory, DIR_MODE, exist_ok=True)  # a concurrent run may have made it first
             except OSError as exc:
                 raise SarkOperationError(describe_os_error(exc, directory, "create")) from exc
             job.done("mkdir", path=directory)

@@ -4,7 +4,6 @@ import pytest
 
 from harness.redis_seed import (
     BREAKER_KEYS,
-    ForkedModuleRunner,
     count_keys,
     run_three_ways,
     seed_decisions,
@@ -21,8 +20,8 @@ NOSCRIPT_PW = "noscript-Secret-pw"
 
 
 @pytest.fixture(scope="module")
-def run(collections_dir, run_module):
-    return ForkedModuleRunner(collections_dir, fallback=run_module)
+def run(run_module):
+    return run_module
 
 
 @pytest.fixture(scope="module")

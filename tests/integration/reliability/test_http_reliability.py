@@ -44,8 +44,8 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def sim(pg_server, redis_server):
-    with SarkSimulator("runbook", pg=pg_server, redis=redis_server, redis_db=11, sark_db="httprel_sark",
+def sim(pg_server, redis_server, redis_db):
+    with SarkSimulator("runbook", pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db="httprel_sark",
                        audit_db="httprel_audit") as server:
         yield server
 

@@ -6,15 +6,11 @@ started again with its keys); the SARK simulator (runbook) for the API cases. Ev
 of the users rows of both layouts and every Redis key (type and DUMP) before and after.
 """
 
-import os
 import socket
-import sys
 import threading
 
 import psycopg2
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import SarkSimulator, schema  # noqa: E402

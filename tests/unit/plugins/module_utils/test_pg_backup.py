@@ -1,11 +1,12 @@
 import datetime
+import errno
 import hashlib
 import os
 
 import pytest
 
 from ansible_collections.sark.ops.plugins.module_utils import _pg_backup as backup
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkOperationError, SarkValidationError
 
 UTC = datetime.timezone.utc
 DEFAULTS = {"state": "present", "databases": ["sark", "sark_audit"], "backup_dir": "/b", "backup_file": None, "verify": True,
@@ -151,3 +152,34 @@ def test_tool_version_toc_and_counts(tmp_path):
     assert summary["entries"] == 3 and summary["table_data_entries"] == 2
     rows = backup.compare_counts({"public.a": 1, "public.b": 2}, {"public.a": 1, "public.b": 3, "public.c": 0})
     assert [r["match"] for r in rows] == [True, False, False]
+
+
+def test_dedupe_keeps_first_order_and_names_repeats():
+    assert backup.dedupe(["sark", "sark_audit", "sark", "sark", "x"]) == (["sark", "sark_audit", "x"], ["sark"])
+
+
+@pytest.mark.parametrize("stderr, needle", [
+    ("pg_dump: error: could not write to output file: No space left on device", "the file system is full"),
+    ('pg_dump: error: could not open output file "/b/x.dump.partial": Read-only file system', "mounted read-only"),
+    ("pg_dump: error: could not write to output file: File too large", "file-size limit"),
+])
+def test_tool_io_hint_explains_file_system_errors(stderr, needle):
+    assert needle in backup.tool_io_hint(stderr, "/b")
+
+
+def test_tool_io_hint_ignores_other_errors():
+    assert backup.tool_io_hint('pg_dump: error: connection to server failed: FATAL: permission denied for database', "/b") is None
+
+
+def test_write_private_is_whole_or_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "x.dump.sha256"
+    backup.write_private(str(target), "abc  x.dump\n")
+    assert target.read_text() == "abc  x.dump\n" and oct(os.stat(str(target)).st_mode & 0o777) == "0o600"
+
+    def full(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(SarkOperationError) as err:
+        backup.write_private(str(target), "other\n")
+    assert "the file system is full" in err.value.msg
+    assert target.read_text() == "abc  x.dump\n" and sorted(os.listdir(str(tmp_path))) == ["x.dump.sha256"]
