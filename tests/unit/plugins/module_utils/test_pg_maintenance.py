@@ -146,4 +146,3 @@ def test_timeouts_beyond_postgres_limit_are_refused():
     with pytest.raises(SarkValidationError) as err:
         validate_params(params)
     assert "statement_timeout must be at most" in err.value.msg
-
