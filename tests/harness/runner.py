@@ -159,8 +159,9 @@ class ModuleRunner:
                 os.dup2(out.fileno(), 1)
                 os.dup2(err.fileno(), 2)
                 sys.stdout, sys.stderr = out, err
+                child_env = self.child_env(env)  # read before the clear below
                 os.environ.clear()
-                os.environ.update(self.child_env(env))
+                os.environ.update(child_env)
                 if now is not None:
                     freeze_clock(now)
                 from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
