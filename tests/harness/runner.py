@@ -159,7 +159,7 @@ class ModuleRunner:
                 os.dup2(out.fileno(), 1)
                 os.dup2(err.fileno(), 2)
                 sys.stdout, sys.stderr = out, err
-                child_env = self.child_env(env)  # read before the clear: it starts from this environment
+                child_env = self.child_env(env)  # read before the clear below
                 os.environ.clear()
                 os.environ.update(child_env)
                 if now is not None:

@@ -59,6 +59,55 @@ def port_open(port, host=LOOPBACK):
         return sock.connect_ex((host, port)) == 0
 
 
+def _listening_inodes(port):
+    """Socket inodes listening on TCP `port` of any local address (Linux /proc/net/tcp[6])."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as handle:
+                lines = handle.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def _group_socket_inodes(pgid):
+    """Socket inodes held by the processes of process group `pgid` (a server and the children it forked)."""
+    inodes = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, encoding="ascii", errors="replace") as handle:
+                if int(handle.read().rsplit(")", 1)[1].split()[2]) != pgid:
+                    continue
+            for fd in os.listdir("/proc/%s/fd" % entry):
+                target = os.readlink("/proc/%s/fd/%s" % (entry, fd))
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return inodes
+
+
+def listener_is_ours(port, pgid):
+    """True unless another process holds `port`: on a shared machine (xdist workers, other checkouts' tests) a port
+    free when we looked can be taken before our server binds it, and the readiness probe would then talk to theirs.
+    True where /proc cannot tell (not Linux)."""
+    if not os.path.exists("/proc/net/tcp"):
+        return True
+    listening = _listening_inodes(port)
+    return not listening or bool(listening & _group_socket_inodes(pgid))
+
+
+class PortTaken(RuntimeError):
+    """Another process listens on the port our server was given: start again on another one."""
+
+
 def _signal(pid, sig):
     """Signal the process group the server leads (all started with start_new_session)."""
     try:
@@ -103,6 +152,7 @@ class Server:
     def __init__(self, workdir=None, port=None):
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="sark-%s-" % self.name)
+        self._fixed_port = bool(port)
         self.port = port or free_port()
         self.host = LOOPBACK
         self.pid = None
@@ -143,8 +193,29 @@ class Server:
         return {"name": self.name, "host": self.host, "port": self.port, "pid": self.pid, "workdir": self.workdir}
 
     def __enter__(self):
-        self.start()
+        self.start_on_free_port()
         return self
+
+    def start_on_free_port(self, attempts=3):
+        """start(); when another process took our port in the meantime, start again on another free port
+        (unless the port was chosen by the caller)."""
+        for attempt in range(attempts):
+            try:
+                return self.start()
+            except (RuntimeError, TimeoutError) as exc:  # PortTaken, or our server exited because it could not bind
+                if "address already in use" not in str(exc).lower():
+                    raise
+                self.stop()
+                if self._fixed_port or attempt == attempts - 1:
+                    raise
+                self.port = free_port()
+        return self
+
+    def check_listener(self):
+        """Raise PortTaken if the process listening on self.port is not the one we started."""
+        if self.pid and not listener_is_ours(self.port, self.pid):
+            raise PortTaken("Address already in use: port %d is held by another process, not our %s (pid %s)"
+                            % (self.port, self.name, self.pid))
 
     def __exit__(self, *exc):
         self.cleanup()
@@ -195,6 +266,7 @@ class RedisServer(Server):
             self._check_alive()
             return port_open(self.port)
         wait_for(ready, 10, "redis-server on port %d" % self.port)
+        self.check_listener()
         if "--appendonly" in self.extra_args:
             wait_for(self._loaded, 60, "redis-server on port %d to load its data" % self.port, interval=0.1)
         return self
@@ -389,6 +461,7 @@ class PostgresServer(Server):
             return subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-h", LOOPBACK, "-p", str(self.port), "-q"],
                                   check=False).returncode == 0
         wait_for(ready, 30, "postgres on port %d" % self.port, interval=0.1)
+        self.check_listener()
         return self
 
     def stop(self):

@@ -14,7 +14,7 @@ import time
 import pytest
 
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.servers import free_port  # noqa: E402
+from harness.servers import free_port, wait_for  # noqa: E402
 
 SIM_OPTIONS = {"rate_limit_enabled": False}  # read by conftest's sims fixture
 TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}
@@ -257,16 +257,21 @@ def test_fault_429_with_retry_after_during_import(run_module, sims, tmp_path):
     assert not absorbed.failed and absorbed["counts"]["created"] == ROWS
 
 
+def hung_request_over(sim):
+    """Wait until the simulator has finished the request it held (it is logged when its answer starts)."""
+    wait_for(lambda: any(e["fault"] for e in sim.requests_log(BULK, "POST")), 60, "the held bulk request to end")
+
+
 def test_fault_timeout_during_import(run_module, sims, tmp_path):
     sim = sims["sark_v2"]
-    args = api(sim, import_csv=_fault_csv(tmp_path, "ftmo"), concurrency=1, report_rows="all", api_timeout=1)
-    # the first bulk request hangs 3 s before SARK reads it: the module gives up after 1 s, SARK never does the work
-    fault(sim, path_prefix=BULK, method="POST", delay_seconds=3, count=1)
-    started = time.monotonic()
+    # api_timeout 3 s: a loaded machine answers the healthy requests well within it
+    args = api(sim, import_csv=_fault_csv(tmp_path, "ftmo"), concurrency=1, report_rows="all", api_timeout=3)
+    # the first bulk request hangs 8 s before SARK reads it: the module gives up after 3 s, SARK never does the work
+    fault(sim, path_prefix=BULK, method="POST", delay_seconds=8, count=1)
     result = run_module("sark_server", args)
     _assert_partial_failure(result, created=400, failed=100)
     assert all("outcome unknown" in r["reason"] and "timed out" in r["reason"] for r in result["rows"] if r["result"] == "failed")
-    time.sleep(max(0.0, 4.0 - (time.monotonic() - started)))  # the hung request is over
+    hung_request_over(sim)
     assert _one_row_per_server(sim, "ftmo") == (400, 1)
     _rerun_converges(run_module, sim, args, "ftmo", expect_created=100)
 
@@ -274,8 +279,8 @@ def test_fault_timeout_during_import(run_module, sims, tmp_path):
 def test_fault_timeout_after_sark_did_the_work(run_module, sims, tmp_path):
     """The answer is late, the work is done: the module finds the batch in the export instead of registering it twice."""
     sim = sims["sark_v2"]
-    args = api(sim, import_csv=_fault_csv(tmp_path, "flate"), concurrency=1, report_rows="all", api_timeout=1)
-    fault(sim, path_prefix=BULK, method="POST", delay_seconds=5, count=1, after=True)
+    args = api(sim, import_csv=_fault_csv(tmp_path, "flate"), concurrency=1, report_rows="all", api_timeout=3)
+    fault(sim, path_prefix=BULK, method="POST", delay_seconds=8, count=1, after=True)
     result = run_module("sark_server", args)
     assert not result.failed, result.get("msg")
     assert result["counts"] == {"rows": ROWS, "created": ROWS, "unchanged": 0, "failed": 0}
