@@ -31,6 +31,8 @@ CREDENTIAL_TYPE = "SARK connections"
 APPROVAL_TIMEOUT = 3600
 RECOVERY_PLAYBOOK = "playbooks/recovery_verification.yml"
 DEFAULT_OUTPUT = os.path.join("extensions", "awx", "sark_ops_assets.yml")
+# playbooks that are not job templates: the one that applies these assets to a controller
+NOT_JOB_TEMPLATES = ("playbooks/awx_apply.yml",)
 
 # (field id, label, type, secret, injected environment variable, default, help)
 CREDENTIAL_FIELDS = [
@@ -336,7 +338,8 @@ def workflow(incident, title, diagnose_jt, remediate_jt, verify_jt):
 def build_assets(root, warn=None):
     warn = warn or (lambda msg: None)
     specs = argument_specs(root)
-    playbooks = sorted("playbooks/" + f for f in os.listdir(os.path.join(root, "playbooks")) if f.endswith(".yml"))
+    playbooks = sorted("playbooks/" + f for f in os.listdir(os.path.join(root, "playbooks"))
+                       if f.endswith(".yml") and "playbooks/" + f not in NOT_JOB_TEMPLATES)
     job_templates, workflows = [], []
     recovery = RECOVERY_PLAYBOOK if RECOVERY_PLAYBOOK in playbooks else None
     for playbook in playbooks:

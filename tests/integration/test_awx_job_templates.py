@@ -42,6 +42,7 @@ def credential_inputs(stack):
 
 def test_assets_cover_every_playbook():
     playbooks = sorted("playbooks/" + f for f in os.listdir(os.path.join(ROOT, "playbooks")) if f.endswith(".yml"))
+    playbooks = [p for p in playbooks if p not in awx_assets.NOT_JOB_TEMPLATES]
     assert sorted({jt["playbook"] for jt in ASSETS["job_templates"]}) == playbooks
 
 
