@@ -134,30 +134,31 @@ def load_yaml(path):
 
 
 def argument_specs(root):
-    """{role name: options of its main entry point} from roles/*/meta/argument_specs.yml."""
+    """{role name: {entry point: options}} from roles/*/meta/argument_specs.yml."""
     specs = {}
     roles_dir = os.path.join(root, "roles")
     for role in sorted(os.listdir(roles_dir)) if os.path.isdir(roles_dir) else []:
         path = os.path.join(roles_dir, role, "meta", "argument_specs.yml")
         if os.path.isfile(path):
-            entry = (load_yaml(path) or {}).get("argument_specs", {}).get("main", {})
-            specs[role] = entry.get("options", {}) or {}
+            entries = (load_yaml(path) or {}).get("argument_specs", {}) or {}
+            specs[role] = dict((entry, (spec or {}).get("options", {}) or {}) for entry, spec in entries.items())
     return specs
 
 
 def _role_names(node):
-    """Role names of this collection used anywhere in a play/task tree (include_role, import_role, roles:)."""
+    """(role, entry point) of the roles used anywhere in a play/task tree (include_role/import_role with
+    tasks_from naming the entry point, roles:)."""
     found = []
     if isinstance(node, dict):
         for key, value in node.items():
             if key in ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role", "import_role"):
                 if isinstance(value, dict) and isinstance(value.get("name"), str):
-                    found.append(value["name"])
+                    found.append((value["name"], value.get("tasks_from") or "main"))
             elif key == "roles" and isinstance(value, list):
                 for role in value:
                     name = role.get("role", role.get("name")) if isinstance(role, dict) else role
                     if isinstance(name, str):
-                        found.append(name)
+                        found.append((name, "main"))
             found.extend(_role_names(value))
     elif isinstance(node, list):
         for item in node:
@@ -166,7 +167,7 @@ def _role_names(node):
 
 
 def playbook_roles(root, playbook, _seen=None):
-    """Roles of this collection the playbook runs, following import_playbook of sark.ops playbooks."""
+    """(role, entry point) pairs of this collection's roles the playbook runs, following import_playbook."""
     seen = _seen if _seen is not None else set()
     if playbook in seen:
         return []
@@ -181,11 +182,12 @@ def playbook_roles(root, playbook, _seen=None):
             if os.path.isfile(os.path.join(root, path)):
                 roles.extend(playbook_roles(root, path, seen))
             continue
-        for name in _role_names(play):
+        for name, entry in _role_names(play):
             short = name[len("sark.ops."):] if name.startswith("sark.ops.") else name
-            if short not in roles:
-                roles.append(short)
-    return [r for r in dict.fromkeys(roles)]
+            entry = os.path.splitext(entry)[0]
+            if (short, entry) not in roles:
+                roles.append((short, entry))
+    return roles
 
 
 def playbook_title(root, playbook):
@@ -252,16 +254,24 @@ def survey_question(name, spec):
     return question
 
 
+def _entry_label(role, entry):
+    return role if entry == "main" else "%s (%s)" % (role, entry)
+
+
 def survey_spec(title, roles, specs, skip=()):
-    questions = []
-    for role in roles:
-        for name in sorted(specs.get(role, {})):
-            if name in skip:
+    """The survey of a job template: the options of the (role, entry point) pairs it runs, first one wins."""
+    questions, seen = [], set(skip)
+    for role, entry in roles:
+        options = specs.get(role, {}).get(entry, {})
+        for name in sorted(options):
+            if name in seen:
                 continue
-            question = survey_question(name, specs[role][name])
+            seen.add(name)
+            question = survey_question(name, options[name])
             if question is not None:
                 questions.append(question)
-    return {"name": title, "description": "Generated from the argument specs of %s" % ", ".join(roles or ["(none)"]),
+    labels = [_entry_label(r, e) for r, e in roles]
+    return {"name": title, "description": "Generated from the argument specs of %s" % ", ".join(labels or ["(none)"]),
             "spec": questions}
 
 
@@ -281,8 +291,8 @@ def survey_extra_vars(survey):
 
 def remediate_switch(roles, specs):
     """The bool option of the incident's roles that turns its remediate phase on (name ending in _remediate)."""
-    for role in roles:
-        for name, spec in sorted(specs.get(role, {}).items()):
+    for role, entry in roles:
+        for name, spec in sorted(specs.get(role, {}).get(entry, {}).items()):
             if name.endswith("_remediate") and spec.get("type") == "bool":
                 return name
     return None
@@ -305,7 +315,7 @@ def job_template(name, playbook, description, survey, extra_vars=None):
 
 
 def workflow(incident, title, diagnose_jt, remediate_jt, verify_jt):
-    wf_key = named_key("SARK incident: %s" % title, "workflow_job_template")
+    wf_key = named_key("%s - workflow" % jt_name(title), "workflow_job_template")
 
     def node_key(identifier):
         return {"workflow_job_template": copy.deepcopy(wf_key), "identifier": identifier, "type": "workflow_job_template_node"}
@@ -346,15 +356,18 @@ def build_assets(root, warn=None):
         base = os.path.splitext(os.path.basename(playbook))[0]
         title = playbook_title(root, playbook)
         roles = playbook_roles(root, playbook)
-        for role in roles:
+        for role, entry in roles:
             if role not in specs:
                 raise AssetsError("%s runs role %s, which has no meta/argument_specs.yml" % (playbook, role))
+            if entry not in specs[role]:
+                raise AssetsError("%s runs role %s with tasks_from %s, which has no entry point in its argument specs"
+                                  % (playbook, role, entry))
         name = jt_name(title)
         if base.startswith("incident_"):
             switch = remediate_switch(roles, specs)
             if switch is None:
                 warn("%s: no bool *_remediate option in the argument specs of %s; job template only, no workflow"
-                     % (playbook, ", ".join(roles) or "its roles"))
+                     % (playbook, ", ".join(_entry_label(r, e) for r, e in roles) or "its roles"))
                 job_templates.append(job_template(name, playbook, "Incident playbook " + playbook,
                                                   survey_spec(name, roles, specs)))
                 continue

@@ -2,7 +2,7 @@
 # Copyright (c) sark.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters of playbooks/awx_apply.yml: awx_changed_fields (docs in awx_changed_fields.yml)."""
+"""Filters of playbooks/awx_apply.yml: awx_changed_fields, awx_job_template_body (docs in the .yml files)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -28,6 +28,23 @@ def awx_changed_fields(desired, existing, keys=None):
     return dict((k, desired[k]) for k in wanted if existing.get(k, _MISSING) != desired[k])
 
 
+JOB_TEMPLATE_FIELDS = ("name", "description", "job_type", "playbook", "verbosity", "forks", "limit", "become_enabled",
+                       "ask_variables_on_launch", "ask_limit_on_launch", "allow_simultaneous", "use_fact_cache",
+                       "survey_enabled", "extra_vars")
+
+
+def awx_job_template_body(asset, organization, project, inventory):
+    """The POST/PATCH body of a job template of the assets file, with the ids its references resolved to."""
+    if not isinstance(asset, dict) or "name" not in asset:
+        raise AnsibleFilterError("awx_job_template_body: the input must be a job template of the assets file")
+    missing = [f for f in JOB_TEMPLATE_FIELDS if f not in asset]
+    if missing:
+        raise AnsibleFilterError("awx_job_template_body: job template %s lacks %s" % (asset["name"], ", ".join(missing)))
+    body = dict((f, asset[f]) for f in JOB_TEMPLATE_FIELDS)
+    body.update(organization=int(organization), project=int(project), inventory=int(inventory))
+    return body
+
+
 class FilterModule(object):
     def filters(self):
-        return {"awx_changed_fields": awx_changed_fields}
+        return {"awx_changed_fields": awx_changed_fields, "awx_job_template_body": awx_job_template_body}

@@ -110,8 +110,9 @@ class AwxRecorder:
         collection, oid, sub = match.group(1), match.group(2), match.group(3)
         if oid is None:
             if method == "GET":
+                filters = dict((k, v) for k, v in query.items() if k not in ("page_size", "page", "order_by"))
                 results = [o for o in self.objects[collection].values()
-                           if all(str(o.get(k)) == v for k, v in query.items())]
+                           if all(str(o.get(k)) == v for k, v in filters.items())]
                 return 200, {"count": len(results), "results": results}
             if method == "POST":
                 if not isinstance(body, dict) or not body.get("name"):

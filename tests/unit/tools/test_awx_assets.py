@@ -42,10 +42,13 @@ def test_survey_extra_vars_are_the_non_empty_defaults():
     assert awx_assets.survey_extra_vars(survey) == {"a": "x", "c": ["p", "q"], "d": 0}
 
 
-@pytest.mark.parametrize("role", sorted(awx_assets.argument_specs(ROOT)))
-def test_surveys_match_the_real_argument_specs(role):
-    options = awx_assets.argument_specs(ROOT)[role]
-    survey = awx_assets.survey_spec("t", [role], {role: options})
+ENTRIES = sorted((role, entry) for role, entries in awx_assets.argument_specs(ROOT).items() for entry in entries)
+
+
+@pytest.mark.parametrize("role,entry", ENTRIES)
+def test_surveys_match_the_real_argument_specs(role, entry):
+    options = awx_assets.argument_specs(ROOT)[role][entry]
+    survey = awx_assets.survey_spec("t", [(role, entry)], {role: {entry: options}})
     asked = {question["variable"]: question for question in survey["spec"]}
     surveyable = {n for n, s in options.items() if s.get("type", "str") != "dict" and s.get("elements") not in ("dict", "list")}
     assert set(asked) == surveyable
@@ -101,7 +104,7 @@ def make_tree(tmp_path, recovery=True, switch=True):
     if switch:
         options["sark_incident_x_remediate"] = {"type": "bool", "default": False, "description": "Remediate."}
     (tmp_path / "roles" / "sark_incident_x" / "meta" / "argument_specs.yml").write_text(
-        yaml.safe_dump({"argument_specs": {"main": {"options": options}}}))
+        yaml.safe_dump({"argument_specs": {"main": {"options": {}}, "x": {"options": options}}}))
     (tmp_path / "roles" / "sark_check" / "meta" / "argument_specs.yml").write_text(
         yaml.safe_dump({"argument_specs": {"main": {"options": {"sark_check_level": {"type": "str", "choices": ["a", "b"]}}}}}))
     (tmp_path / "playbooks" / "incident_x.yml").write_text(textwrap.dedent("""\
@@ -111,6 +114,7 @@ def make_tree(tmp_path, recovery=True, switch=True):
             - name: Run
               ansible.builtin.include_role:
                 name: sark.ops.sark_incident_x
+                tasks_from: x
         """))
     (tmp_path / "playbooks" / "check.yml").write_text(textwrap.dedent("""\
         - name: Checks
@@ -142,7 +146,7 @@ def test_incident_workflow_diagnose_approval_remediate_verify(tmp_path):
     assert [q["variable"] for q in jts["SARK Checks"]["related"]["survey_spec"]["spec"]] == [
         "sark_check_level", "sark_incident_x_remediate", "sark_incident_x_target", "sark_incident_x_threshold"]
     (workflow,) = assets["workflow_job_templates"]
-    assert workflow["name"] == "SARK incident: SARK incident X"
+    assert workflow["name"] == "SARK incident X - workflow"
     nodes = {n["identifier"]: n for n in workflow["related"]["workflow_nodes"]}
     assert list(nodes) == ["diagnose", "approve", "remediate", "verify"]
     chain = {i: [s["identifier"] for s in n["related"]["success_nodes"]] for i, n in nodes.items()}
@@ -170,6 +174,15 @@ def test_incident_without_remediate_switch_gets_no_workflow(tmp_path):
     assert assets["workflow_job_templates"] == []
     assert "SARK incident X" in [jt["name"] for jt in assets["job_templates"]]
     assert "no bool *_remediate option" in warnings[0]
+
+
+def test_tasks_from_without_entry_point_is_an_error(tmp_path):
+    root = make_tree(tmp_path)
+    with open(os.path.join(root, "playbooks", "incident_x.yml"), "a", encoding="utf-8") as handle:
+        handle.write("    - name: Again\n      ansible.builtin.import_role:\n        name: sark.ops.sark_incident_x\n"
+                     "        tasks_from: nope.yml\n")
+    with pytest.raises(awx_assets.AssetsError, match="with tasks_from nope, which has no entry point"):
+        awx_assets.build_assets(root)
 
 
 def test_missing_argument_spec_is_an_error(tmp_path):

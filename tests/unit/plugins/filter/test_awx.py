@@ -34,3 +34,16 @@ def test_bad_input():
     with pytest.raises(AnsibleFilterError, match="existing must be a dict"):
         awx_changed_fields({}, "x")
     assert FilterModule().filters()["awx_changed_fields"] is awx_changed_fields
+
+
+def test_job_template_body_resolves_the_ids():
+    from ansible_collections.sark.ops.plugins.filter.awx import JOB_TEMPLATE_FIELDS, awx_job_template_body
+    asset = dict((f, f) for f in JOB_TEMPLATE_FIELDS)
+    asset.update(name="SARK x", project={"name": "p"}, related={"survey_spec": {}}, natural_key={})
+    body = awx_job_template_body(asset, "1", 2, 3)
+    assert body == dict(dict((f, f) for f in JOB_TEMPLATE_FIELDS), name="SARK x", organization=1, project=2, inventory=3)
+    del asset["playbook"]
+    with pytest.raises(AnsibleFilterError, match="job template SARK x lacks playbook"):
+        awx_job_template_body(asset, 1, 2, 3)
+    with pytest.raises(AnsibleFilterError, match="must be a job template"):
+        awx_job_template_body([], 1, 2, 3)
