@@ -149,7 +149,7 @@ def to_events(body: dict) -> list:
 
 
 def token_matches(header: str, token: str) -> bool:
-    scheme, _, value = header.partition(" ")
+    scheme, dummy, value = header.partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
 
