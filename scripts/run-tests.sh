@@ -123,6 +123,20 @@ step_build() {
   ANSIBLE_COLLECTIONS_PATH="$inst:$SARK_DEPS_COLLECTIONS" ansible-doc sark.ops.sark_health >/dev/null || return 1
   ANSIBLE_COLLECTIONS_PATH="$inst:$SARK_DEPS_COLLECTIONS" ansible-galaxy collection list sark.ops
   echo "built $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB) and installed it offline"
+  step_ee "$tarball" "$inst"
+}
+step_ee() {  # tarball, install dir: the example execution environment's build context (no image: no container engine)
+  local deps
+  cp "$1" extensions/ee/sark-ops.tar.gz || return 1
+  ansible-builder create -f extensions/ee/execution-environment.yml -c "$WORK/ee-context" || return 1
+  rm -f extensions/ee/sark-ops.tar.gz
+  [ -f "$WORK/ee-context/_build/sark-ops.tar.gz" ] || { echo "EE context lacks the collection tarball" >&2; return 1; }
+  # what the EE image would install for sark.ops: its meta/execution-environment.yml, read from the installed tarball
+  deps="$(ansible-builder introspect --sanitize "$2" 2>/dev/null)" || return 1
+  for want in "postgresql-client \\[platform:dpkg\\]" "psycopg2-binary" "redis>="; do
+    grep -q "$want.*from collection sark.ops" <<<"$deps" || { echo "EE introspection lacks $want:" >&2; echo "$deps" >&2; return 1; }
+  done
+  echo "ansible-builder create: EE context in $WORK/ee-context; collection dependencies found by introspection"
 }
 
 # The integration tests run in SARK_PYTEST_XDIST pytest-xdist workers (default 3; 0 = in this process). Each worker

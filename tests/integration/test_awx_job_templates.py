@@ -1,0 +1,73 @@
+"""Every job template of the generated AWX assets (tools/awx_assets.py) run the way AWX runs it: ansible-runner
+with process isolation off, the project being this collection's tree, the collection installed from its
+tarball, the extra vars AWX sends when the survey is launched with its defaults (plus the template's own
+extra vars), and the environment rendered from the "SARK connections" credential type's injectors.
+The job must end successful with set_stats artifacts."""
+
+import os
+import sys
+
+import pytest
+import yaml
+
+from harness.sarksim import SarkSimulator
+from harness.servers import PostgresServer, RedisServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import awx_assets  # noqa: E402  pylint: disable=wrong-import-position
+
+REDIS_PW = "awx-cred-redis-pw"
+PG_PW = "awx-cred-pg-pw"
+ASSETS = awx_assets.build_assets(ROOT)
+TEMPLATES = {jt["name"]: jt for jt in ASSETS["job_templates"]}
+# what each template's playbook must publish with set_stats (the keys AWX shows as artifacts)
+EXPECTED_ARTIFACTS = {"playbooks/daily_check.yml": {"sark_daily_check_verdict", "sark_daily_check_findings"}}
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with RedisServer(password=REDIS_PW) as redis, PostgresServer(password=PG_PW, auth="scram-sha-256") as pg:
+        with SarkSimulator("sark_v2", pg=pg, redis=redis, seed=True) as sim:
+            yield {"redis": redis, "pg": pg, "sim": sim}
+
+
+def credential_inputs(stack):
+    """What an administrator types into the 'SARK connections' credential for this stack."""
+    return {"sark_api_url": stack["sim"].url, "sark_api_token": stack["sim"].token,
+            "redis_host": "127.0.0.1", "redis_port": str(stack["redis"].port), "redis_password": REDIS_PW,
+            "pg_host": "127.0.0.1", "pg_port": str(stack["pg"].port), "pg_password": PG_PW, "pg_sslmode": "disable"}
+
+
+def test_assets_cover_every_playbook():
+    playbooks = sorted("playbooks/" + f for f in os.listdir(os.path.join(ROOT, "playbooks")) if f.endswith(".yml"))
+    playbooks = [p for p in playbooks if p not in awx_assets.NOT_JOB_TEMPLATES]
+    assert sorted({jt["playbook"] for jt in ASSETS["job_templates"]}) == playbooks
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_job_template_runs_as_awx_runs_it(name, stack, installed_collection, tmp_path):
+    import ansible_runner  # pylint: disable=import-outside-toplevel
+
+    jt = TEMPLATES[name]
+    extravars = yaml.safe_load(jt["extra_vars"]) or {}
+    extravars.update(awx_assets.survey_extra_vars(jt["related"]["survey_spec"]))
+    env = awx_assets.render_injectors(ASSETS["credential_types"][0], credential_inputs(stack))
+    env.update({"ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(p for p in [installed_collection, os.environ.get("SARK_DEPS_COLLECTIONS", "")] if p),
+                "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false", "ANSIBLE_NOCOLOR": "1"})
+    # the AWX inventory: the control host group the playbooks target, the deployment's layout; no secrets
+    inventory = {"all": {"children": {"sark_control": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}},
+        "vars": {"sark_layout": "sark_v2"}}}
+    result = ansible_runner.run(private_data_dir=str(tmp_path), project_dir=ROOT, playbook=jt["playbook"],
+                                inventory=inventory, extravars=extravars, envvars=env, quiet=True,
+                                settings={"process_isolation": False, "suppress_env_files": True})
+    stdout = result.stdout.read()
+    assert result.status == "successful", stdout[-4000:]
+    stats = [e for e in result.events if e.get("event") == "playbook_on_stats"]
+    artifacts = stats[-1]["event_data"].get("artifact_data") or {}
+    assert artifacts, "no set_stats artifacts"
+    assert EXPECTED_ARTIFACTS.get(jt["playbook"], set()) <= set(artifacts)
+    for secret in (stack["sim"].token, REDIS_PW, PG_PW):
+        assert secret not in stdout
