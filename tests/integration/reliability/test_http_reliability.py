@@ -91,7 +91,7 @@ def test_malformed_tokens_are_refused_without_showing_them(run_module, opa, toke
 
 def test_token_with_a_trailing_newline_is_used_stripped_with_a_warning(run_module, opa):
     """Before the fix: `Unexpected ValueError: Invalid header value b'Bearer ...\\n'` showing the whole token."""
-    result = run_module("sark_opa_policy", {"opa_url": opa.url, "opa_token": OPA_TOKEN + "\n", "operation": "list"})
+    result = run_module("sark_opa_policy_info", {"opa_url": opa.url, "opa_token": OPA_TOKEN + "\n"})
     assert not result.failed, result["msg"]
     assert any("opa_token has leading or trailing whitespace" in str(w) for w in result.get("warnings") or [])
     assert OPA_TOKEN not in result["_stdout"]
