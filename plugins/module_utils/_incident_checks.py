@@ -144,9 +144,11 @@ def siem(breaker_info, queue_info):
     title = "SIEM forwarding"
     breakers = _require(breaker_info, "breakers", "sark_siem_breaker_info")
     open_names = sorted(b["name"] for b in breakers if b.get("state") not in ("closed", None))
-    in_redis = bool(breaker_info.get("in_redis", True)) and bool((queue_info or {}).get("in_redis", True))
-    failed = int(((queue_info or {}).get("failed_events") or {}).get("length") or 0)
-    queued = int(((queue_info or {}).get("queue") or {}).get("length") or 0)
+    queue_info = queue_info or {}
+    not_in_layout = breaker_info.get("not_in_layout") or queue_info.get("not_in_layout")
+    in_redis = bool(breaker_info.get("in_redis", True)) and bool(queue_info.get("in_redis", True)) and not not_in_layout
+    failed = int((queue_info.get("failed_events") or {}).get("length") or 0)
+    queued = int((queue_info.get("queue") or {}).get("length") or 0)
     details = {"open_breakers": open_names,
                "breakers": {b["name"]: {"state": b.get("state"), "failures": b.get("failures")} for b in breakers},
                "failed_events": failed, "queued_events": queued, "in_redis": in_redis, "causes": [], "fix": None}
@@ -154,8 +156,8 @@ def siem(breaker_info, queue_info):
         details["causes"].append("breaker_in_process_memory")
         details["fix"] = None
         return _check("siem", title, "UNKNOWN", None, "open breakers", 0,
-                      "the layout keeps the breaker and queue in worker memory: restart the SARK workers (sark_k8s restart)",
-                      details, runbook)
+                      "%s: restart the SARK workers (sark_k8s restart)"
+                      % (not_in_layout or "the layout keeps the breaker and queue in worker memory"), details, runbook)
     parts = []
     if open_names:
         details["causes"].append("circuit_breaker_open")

@@ -122,6 +122,8 @@ def test_siem_half_open_counts_as_not_closed():
 def test_siem_in_process_memory_is_unknown_with_the_restart_advice():
     check = siem({"in_redis": False, "breakers": []}, {"in_redis": False})
     assert check["verdict"] == "UNKNOWN" and "restart" in check["reason"]
+    renamed = siem({"breakers": []}, {"not_in_layout": "the sark_v2 layout keeps the SIEM event queue in memory"})
+    assert renamed["verdict"] == "UNKNOWN" and renamed["reason"].startswith("the sark_v2 layout keeps")
 
 
 @pytest.mark.parametrize("before, after, improved, resolved", [
