@@ -123,8 +123,9 @@ def main(argv=None):
     print("%-10s %-28s %9s %9s %14s %s" % ("incident", "runs (s)", "median", "max", "runbook cmds", "<= 20 s"))
     for row in rows:
         rb = "%.2f s" % row["runbook_commands_s"] if row["runbook_commands_s"] is not None else "n/a (kubectl)"
-        print("%-10s %-28s %8.1fs %8.1fs %14s %s" % (row["incident"], " ".join("%.1f" % t for t in row["runs"]),
-                                                  row["median_s"], row["max_s"], rb, "yes" if row["within_target"] else "NO"))
+        runs = " ".join("%.1f" % t for t in row["runs"])
+        verdict = "yes" if row["within_target"] else "NO"
+        print("%-10s %-28s %8.1fs %8.1fs %14s %s" % (row["incident"], runs, row["median_s"], row["max_s"], rb, verdict))
         if row["runbook_commands_s"]:
             print("%-10s playbook / runbook commands: %.0fx" % ("", row["median_s"] / row["runbook_commands_s"]))
     if args.json:

@@ -202,7 +202,7 @@ def compare(before, after):
         higher_is_better = after.get("unit") == "ready replicas"
         improved = (fig_b is not None and fig_a is not None
                     and ((fig_a > fig_b) if higher_is_better else (fig_a < fig_b)))
-    reason = "%s: %s -> %s (%s -> %s %s)" % (after.get("title"), before["verdict"], after["verdict"],
-                                            before.get("figure"), after.get("figure"), after.get("unit") or "")
+    reason = "%s: %s -> %s (%s -> %s %s)" % (
+        after.get("title"), before["verdict"], after["verdict"], before.get("figure"), after.get("figure"), after.get("unit") or "")
     return {"improved": bool(improved), "resolved": resolved, "before": before["verdict"], "after": after["verdict"],
             "reason": reason}

@@ -71,7 +71,7 @@ def hold(port, count, ready_file, lifetime=900.0):
     """Open `count` idle sessions, write ready_file, wait until the server has closed every one (or lifetime)."""
     import psycopg2  # pylint: disable=import-outside-toplevel
     conns = [psycopg2.connect(host=LOOPBACK, port=port, user="postgres", password=DEMO_PG_PASSWORD, dbname="sark",
-                              application_name=LEAK_APP, connect_timeout=10) for _ in range(count)]
+                              application_name=LEAK_APP, connect_timeout=10) for dummy in range(count)]
     with open(ready_file + ".tmp", "w", encoding="utf-8") as handle:
         handle.write(str(os.getpid()))
     os.rename(ready_file + ".tmp", ready_file)
@@ -79,7 +79,7 @@ def hold(port, count, ready_file, lifetime=900.0):
     live = {c.fileno(): c for c in conns}
     deadline = time.monotonic() + lifetime
     while live and time.monotonic() < deadline:
-        readable, _, _ = select.select(list(live), [], [], max(deadline - time.monotonic(), 0))
+        readable = select.select(list(live), [], [], max(deadline - time.monotonic(), 0))[0]
         for fd in readable:
             live.pop(fd).close()
     return 0
