@@ -10,7 +10,6 @@ the bounded, locked session both maintenance modules run in. Backend selection a
 """
 
 import difflib
-import fnmatch
 import re
 import time
 

@@ -145,6 +145,7 @@ def not_in_layout(layout):
     return {"changed": False, "not_in_layout": reason, "layout": layout.name,
             "msg": "Not in this layout: %s: there is nothing in Redis to read or change. Use the workers' metrics and logs." % reason}
 
+
 # KEYS: lock, source, stage, state. ARGV: token, count, path, offset, run id, lock ttl ms.
 STAGE_SCRIPT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end

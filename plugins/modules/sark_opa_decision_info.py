@@ -32,6 +32,7 @@ options:
     type: bool
 extends_documentation_fragment:
   - sark.ops.opa
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_OPA
   - sark.ops.attributes.INFO_MODULE
@@ -114,6 +115,7 @@ evidence:
   type: dict
 '''
 
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule
 from ansible_collections.sark.ops.plugins.module_utils._opa import SARK_DECISION_PATH, OpaPolicies, evaluate, opa_argument_spec, opa_client
 
@@ -130,6 +132,7 @@ def main():
         input=dict(type="dict", default={}),
         expect_allow=dict(type="bool"),
     )
+    spec.update(layout_argument_spec())
     SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
 
 

@@ -53,6 +53,7 @@ options:
     default: v1
 extends_documentation_fragment:
   - sark.ops.opa
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_OPA
   - sark.ops.attributes.EVIDENCE
@@ -155,6 +156,7 @@ evidence:
   type: dict
 '''
 
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError
 from ansible_collections.sark.ops.plugins.module_utils._opa import (
     OpaPolicies, check_policy_id, opa_argument_spec, opa_client, read_policy_text, sha256, validate_rego,
@@ -171,6 +173,7 @@ def argument_spec():
         validate=dict(type="bool", default=True),
         rego_version=dict(type="str", default="v1", choices=["v0", "v1"]),
     )
+    spec.update(layout_argument_spec())
     return spec
 
 

@@ -32,6 +32,7 @@ options:
     default: false
 extends_documentation_fragment:
   - sark.ops.opa
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_OPA
   - sark.ops.attributes.INFO_MODULE
@@ -133,6 +134,7 @@ evidence:
   type: dict
 '''
 
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule
 from ansible_collections.sark.ops.plugins.module_utils._opa import (
     OpaPolicies, check_policy_id, get_policy, list_policies, opa_argument_spec, opa_client,
@@ -159,6 +161,7 @@ def main():
         filter=dict(type="list", elements="str", default=[]),
         return_text=dict(type="bool", default=False),
     )
+    spec.update(layout_argument_spec())
     SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
 
 

@@ -96,6 +96,7 @@ options:
     default: 0
 extends_documentation_fragment:
   - sark.ops.postgres
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_POSTGRES
   - sark.ops.attributes.EVIDENCE
@@ -289,6 +290,7 @@ evidence:
   type: dict
 '''
 
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkLimitError, SarkModule, SarkOperationError
 from ansible_collections.sark.ops.plugins.module_utils._pg_backend import (
     BACKEND_FILTERS,
@@ -425,6 +427,7 @@ def main():
         lock_wait=dict(type="float", default=0),
     )
     spec.update(postgres_argument_spec())
+    spec.update(layout_argument_spec())
     SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
 
 

@@ -114,6 +114,7 @@ options:
     default: false
 extends_documentation_fragment:
   - sark.ops.postgres
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_POSTGRES
   - sark.ops.attributes.EVIDENCE
@@ -268,6 +269,7 @@ evidence:
 import heapq
 import time
 
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
     SarkLimitError,
@@ -627,6 +629,7 @@ def main():
         drop_invalid_indexes=dict(type="bool", default=False),
     )
     spec.update(postgres_argument_spec())
+    spec.update(layout_argument_spec())
     SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
 
 

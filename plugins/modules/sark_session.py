@@ -202,7 +202,6 @@ from ansible_collections.sark.ops.plugins.module_utils._redis import connect, re
 from ansible_collections.sark.ops.plugins.module_utils._redis_keys import (
     KeyBudget,
     KeySweeper,
-    redis_errors,
     sweep_argument_spec,
     validate_sweep_params,
 )

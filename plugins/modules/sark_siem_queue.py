@@ -67,11 +67,11 @@ options:
     type: int
     default: 500
   warning_threshold:
-    description: Queue length from which RV(queue.state) is V(warning).
+    description: Queue length from which RV(queue) is V(warning).
     type: int
     default: 1000
   critical_threshold:
-    description: Queue length above which RV(queue.state) is V(critical).
+    description: Queue length above which RV(queue) is V(critical).
     type: int
     default: 10000
   lock_wait:

@@ -1,4 +1,5 @@
-"""sark_opa_policy, sark_opa_policy_info and sark_opa_decision_info against the OPA-compatible REST server backed by the regorus Rego engine (tests/harness/opa_server.py)."""
+"""sark_opa_policy, sark_opa_policy_info and sark_opa_decision_info against the OPA-compatible REST server backed by
+the regorus Rego engine (tests/harness/opa_server.py)."""
 
 import json
 import os

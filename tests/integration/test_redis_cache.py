@@ -3,7 +3,6 @@
 import pytest
 
 from harness.redis_seed import (
-    ForkedModuleRunner,
     count_keys,
     keys_matching,
     redis_args,
@@ -15,8 +14,8 @@ from harness.redis_seed import (
 
 
 @pytest.fixture(scope="module")
-def run(collections_dir, run_module):
-    return ForkedModuleRunner(collections_dir, fallback=run_module)
+def run(run_module):
+    return run_module
 
 
 def seed_all(client):

@@ -4,17 +4,17 @@ import datetime
 
 import pytest
 
-from harness.redis_seed import ForkedModuleRunner, current_window, keys_matching, redis_args, run_three_ways, seed_ratelimits
+from harness.redis_seed import current_window, keys_matching, redis_args, run_three_ways, seed_ratelimits
 
 API_KEY = "sk-live-0123456789abcdef"
 # The clock of the window tests, seeds and module alike: the last microsecond of an hour, on purpose - the module's clock
-# is stopped there (ForkedModuleRunner now=), so no test can see the hour turn between seeding and the module's run.
+# is stopped there (run_module now=), so no test can see the hour turn between seeding and the module's run.
 NOW = datetime.datetime(2026, 12, 1, 10, 59, 59, 999999, tzinfo=datetime.timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def run(collections_dir, run_module):
-    return ForkedModuleRunner(collections_dir, fallback=run_module)
+def run(run_module):
+    return run_module
 
 
 def seed_subjects(client, layout, now=None):

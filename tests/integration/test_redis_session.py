@@ -4,15 +4,15 @@ import json
 
 import pytest
 
-from harness.redis_seed import ForkedModuleRunner, count_keys, keys_matching, redis_args, run_three_ways, seed_sessions, token_of
+from harness.redis_seed import count_keys, keys_matching, redis_args, run_three_ways, seed_sessions, token_of
 
 LAYOUTS = ["runbook", "sark_v2"]
 
 
 @pytest.fixture(scope="module")
-def run(collections_dir, run_module):
+def run(run_module):
     """Forked module runs (cheap); the first call of each module suite uses the plain subprocess runner."""
-    return ForkedModuleRunner(collections_dir, fallback=run_module)
+    return run_module
 
 
 def session_key(layout, user, sid):

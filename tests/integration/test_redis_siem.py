@@ -6,15 +6,15 @@ import stat
 
 import pytest
 
-from harness.redis_seed import BREAKER_KEYS, ForkedModuleRunner, redis_args, run_three_ways, seed_siem, set_breaker
+from harness.redis_seed import BREAKER_KEYS, redis_args, run_three_ways, seed_siem, set_breaker
 from harness.servers import free_port
 
 QUEUE, FAILED = "siem:event_queue", "siem:failed_events"
 
 
 @pytest.fixture(scope="module")
-def run(collections_dir, run_module):
-    return ForkedModuleRunner(collections_dir, fallback=run_module)
+def run(run_module):
+    return run_module
 
 
 def events(client, key):

@@ -4,7 +4,6 @@ import pytest
 
 from harness.redis_seed import (
     BREAKER_KEYS,
-    ForkedModuleRunner,
     count_keys,
     run_three_ways,
     seed_decisions,
@@ -21,8 +20,8 @@ NOSCRIPT_PW = "noscript-Secret-pw"
 
 
 @pytest.fixture(scope="module")
-def run(collections_dir, run_module):
-    return ForkedModuleRunner(collections_dir, fallback=run_module)
+def run(run_module):
+    return run_module
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +152,7 @@ def test_tls_with_least_privilege_acl_user(run, tls_redis, tls_client):
     untrusted = run("sark_session_info", tls_args(tls_redis, "ops", OPS_PW, redis_tls_ca_certs=None))
     assert untrusted.failed and untrusted["error_kind"] == "tls"
     plain = run("sark_session_info", {"redis_host": "127.0.0.1", "redis_port": tls_redis.port,
-                                 "redis_connect_timeout": 2, "redis_socket_timeout": 2})
+                                      "redis_connect_timeout": 2, "redis_socket_timeout": 2})
     assert plain.failed and plain["error_kind"] in ("protocol", "unreachable", "timeout")
     wrong = run("sark_session_info", tls_args(tls_redis, "ops", "wrong-password"))
     assert wrong.failed and wrong["error_kind"] == "auth" and "wrong-password" not in wrong["_stdout"]

@@ -3,7 +3,6 @@ second time (backend signalling is tests/integration/postgres/test_pg_backend.py
 
 import itertools
 
-import psycopg2
 import pytest
 
 MODULE = "sark_pg_maintenance"
@@ -60,7 +59,7 @@ def test_vacuum_by_need_check_mode_real_run_and_idempotent_second_run(run_module
     assert check["selection"]["mode"] == "need" and check["selection"]["considered"] == 2
     assert [r["target"] for r in check["results"]] == ["public.bloated"]
     assert sqls(check["planned_actions"]) == ["SET lock_timeout = '10000ms'", "SET statement_timeout = '3600000ms'",
-                                        'VACUUM (ANALYZE) "public"."bloated"']
+                                              'VACUUM (ANALYZE) "public"."bloated"']
     assert check["executed_actions"] == []
     assert check["results"][0]["status"] == "planned" and check["results"][0]["before"]["n_dead_tup"] == 3000
     assert check["diff"]["before"]["public.bloated"]["n_dead_tup"] == 3000

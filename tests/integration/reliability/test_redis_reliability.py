@@ -9,10 +9,6 @@ export files, and compare a digest of every key (name, type, DUMP) before and af
 import hashlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 
 import pytest
@@ -21,8 +17,6 @@ from harness.redis_seed import seed_sessions, seed_siem
 from harness.servers import RedisServer, free_port, wait_for
 
 QUEUE, FAILED = "siem:event_queue", "siem:failed_events"
-MODULES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
-                       "plugins", "modules")
 EXPORT_EVENTS = 100000
 
 # Runs the module file like Ansible does, after installing a fault: the process SIGKILLs itself at a chosen point.
@@ -70,53 +64,30 @@ runpy.run_path(module_path, run_name="__main__")
 
 
 class Spawner:
-    """Start a module as its own process (optionally with a fault), so a test can kill it or race it."""
+    """Start a module as its own process (optionally with a fault), so a test can kill it or race it: the run_module
+    runner's start()/finish(), with FAULT_RUNNER as the wrapper when a fault is asked for."""
 
-    def __init__(self, collections_dir, workdir):
-        self.collections_dir = collections_dir
+    def __init__(self, runner, workdir):
+        self.runner_ = runner
         self.runner = os.path.join(workdir, "fault_runner.py")
         with open(self.runner, "w", encoding="utf-8") as handle:
             handle.write(FAULT_RUNNER)
 
     def start(self, name, args, fault=None, check_mode=False):
-        payload = dict(args)
-        payload.update({"_ansible_check_mode": check_mode, "_ansible_diff": False, "_ansible_module_name": "sark.ops." + name,
-                        "_ansible_tmpdir": tempfile.gettempdir(), "_ansible_remote_tmp": tempfile.gettempdir(),
-                        "_ansible_keep_remote_files": False})
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            json.dump({"ANSIBLE_MODULE_ARGS": payload}, handle)
-            args_file = handle.name
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "PG", "SARK_API_", "SARK_LAYOUT"))}
-        env["PYTHONPATH"] = os.pathsep.join([self.collections_dir, env.get("PYTHONPATH", "")])
-        module = os.path.join(MODULES, name + ".py")
-        argv = [sys.executable, module, args_file]
         if fault:
-            env["SARK_TEST_FAULT"] = fault
-            argv = [sys.executable, self.runner, module, args_file]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # pylint: disable=consider-using-with
-        proc.args_file = args_file
-        return proc
+            return self.runner_.start(name, args, check_mode=check_mode, env={"SARK_TEST_FAULT": fault}, wrapper=self.runner)
+        return self.runner_.start(name, args, check_mode=check_mode)
 
-    @staticmethod
-    def finish(proc, timeout=300):
-        out, err = proc.communicate(timeout=timeout)
-        os.unlink(proc.args_file)
-        if proc.returncode == -signal.SIGKILL:
-            return {"killed": True, "_stderr": err}
-        try:
-            result = json.loads(out)
-        except ValueError as exc:
-            raise AssertionError("no JSON (rc=%s): %s %s" % (proc.returncode, out[-2000:], err[-2000:])) from exc
-        result["_stderr"] = err
-        return result
+    def finish(self, proc, timeout=300):
+        return self.runner_.finish(proc, timeout)
 
     def run(self, name, args, fault=None, check_mode=False, timeout=300):
         return self.finish(self.start(name, args, fault, check_mode), timeout)
 
 
 @pytest.fixture(scope="module")
-def spawn(collections_dir, tmp_path_factory):
-    return Spawner(collections_dir, str(tmp_path_factory.mktemp("spawn")))
+def spawn(run_module, tmp_path_factory):
+    return Spawner(run_module, str(tmp_path_factory.mktemp("spawn")))
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@ import pytest
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
 from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import (
     ADVISORY_LOCK_KEY,
+    CC_LEFTOVER,
+    MAX_TIMEOUT_MS,
     explain,
     need_reasons,
     parse_relation_name,
@@ -129,3 +131,19 @@ def test_explain_names_what_to_fix():
         "canceling statement due to lock timeout (lock_timeout reached: another session holds a conflicting lock; "
         "retry later or raise lock_timeout)")
     assert explain(FakePgError("something else", "XX000")) == "something else"
+
+
+@pytest.mark.parametrize("name, leftover", [("t_pkey_ccnew", True), ("t_pkey_ccnew1", True), ("pg_toast_16384_index_ccold", True),
+                                            ("t_pkey", False), ("ccnew_index", False)])
+def test_cc_leftover_names(name, leftover):
+    assert bool(CC_LEFTOVER.search(name)) is leftover
+
+
+def test_timeouts_beyond_postgres_limit_are_refused():
+    params = {"state": "vacuum", "full": False, "confirm_full": False, "min_dead_tuple_ratio": None, "max_tables": 1,
+              "max_backends": 1, "pids": [], "tables": [], "indexes": [], "pg_database": "x", "lock_timeout": 10,
+              "statement_timeout": MAX_TIMEOUT_MS / 1000.0 + 1}
+    with pytest.raises(SarkValidationError) as err:
+        validate_params(params)
+    assert "statement_timeout must be at most" in err.value.msg
+
