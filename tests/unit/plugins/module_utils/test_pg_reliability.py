@@ -48,7 +48,7 @@ def test_cc_leftover_names(name, leftover):
 
 
 def test_timeouts_beyond_postgres_limit_are_refused():
-    params = {"action": "vacuum", "full": False, "confirm_full": False, "min_dead_tuple_ratio": None, "max_tables": 1,
+    params = {"state": "vacuum", "full": False, "confirm_full": False, "min_dead_tuple_ratio": None, "max_tables": 1,
               "max_backends": 1, "pids": [], "tables": [], "indexes": [], "pg_database": "x", "lock_timeout": 10,
               "statement_timeout": MAX_TIMEOUT_MS / 1000.0 + 1}
     with pytest.raises(SarkValidationError) as err:
