@@ -339,9 +339,8 @@ def classify(facts, now=None, shift_change_times=None):
             level_reasons.append(text)
 
     team = list(spec["team"])
-    security = bool(facts.get("security_related")) or any(facts.get(f) is True for f in
-                                                         ("security_breach", "data_exfiltration", "credentials_compromised",
-                                                          "security_breach_confirmed"))
+    security_flags = ("security_breach", "data_exfiltration", "credentials_compromised", "security_breach_confirmed")
+    security = bool(facts.get("security_related")) or any(facts.get(f) is True for f in security_flags)
     if security and spec["security_team"]:
         team.insert(3, spec["security_team"].split(" (")[0])
     due = {"acknowledge": _iso(ack_due), "mitigate": _iso(mitigate_due), "resolve": _iso(resolve_due),

@@ -150,9 +150,9 @@ ABSENT_REASONS = {
     ("runbook", "policy_evaluate_route"): "the runbook layout evaluates policies on OPA directly",
     ("sark_v2", "announce_route"): "SARK 2.x has no announce endpoint; use a webhook notification",
     ("runbook", "health_live_route"): "the runbook layout documents only /health and /health/detailed",
-    ("sark_v2", "incident_event_type"): "SARK 2.x's auditeventtype enum has no operator or announcement label; set "
-                                         "layout_templates.incident_event_type to the label to use (for example SECURITY_VIOLATION "
-                                         "for a security incident)",
+    ("sark_v2", "incident_event_type"): ("SARK 2.x's auditeventtype enum has no operator or announcement label; set "
+                                         "layout_templates.incident_event_type to the label to use (for example "
+                                         "SECURITY_VIOLATION for a security incident)"),
     ("runbook", "health_ready_route"): "the runbook layout documents only /health and /health/detailed",
 }
 

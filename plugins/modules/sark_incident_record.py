@@ -31,7 +31,9 @@ options:
     type: path
     required: true
   incident_id:
-    description: The incident's id (1-100 letters, digits and C(. _ : -)), for example V(INC-2025-11-22-001). A timeline holds one incident.
+    description:
+      - The incident's id (1-100 letters, digits and C(.), C(_), C(:), C(-)), for example V(INC-2025-11-22-001).
+      - A timeline holds one incident.
     type: str
     required: true
   state:
@@ -46,7 +48,9 @@ options:
     default: []
     suboptions:
       id:
-        description: Entry id (1-200 letters, digits and C(. _ : @ / -)). Default - derived from the content (see above).
+        description:
+          - Entry id (1-200 letters, digits and C(.), C(_), C(:), C(@), C(/), C(-)).
+          - Default - derived from the content (see above).
         type: str
       phase:
         description: Incident phase (seed 002 Incident Response Process).
@@ -96,7 +100,9 @@ options:
     type: dict
     default: {}
   run_id:
-    description: Part of derived entry ids. Default - the AWX job id when running from AWX, otherwise none (then the same entry content is one entry across runs).
+    description:
+      - Part of derived entry ids.
+      - Default - the AWX job id when running from AWX, otherwise none (then the same entry content is one entry across runs).
     type: str
   max_entries:
     description: The most entries a timeline may hold (a safety cap on the file read and rewritten each time).
@@ -232,7 +238,9 @@ actor:
   type: dict
   sample: {name: jdoe, source: awx}
 audit:
-  description: With O(audit_db) - the database, table, the event type label used, and the entry ids inserted (to insert, in check mode) and already there.
+  description:
+    - With O(audit_db) - the database, table, the event type label used, and the entry ids inserted (to insert, in check
+      mode) and already there.
   returned: when O(audit_db=true)
   type: dict
   sample: {database: sark_audit, table: public.audit_events, event_type: announcement, inserted: [e-1a2b3c4d5e6f7a8b], already_present: []}
