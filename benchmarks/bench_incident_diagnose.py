@@ -49,7 +49,8 @@ def run_playbook(name, state_dir, run_dir):
     result = None
     try:
         out = json.loads(proc.stdout)
-        result = (out.get("custom_stats") or {}).get("localhost", {}).get("sark_incident_result")
+        stats = out.get("global_custom_stats") or (out.get("custom_stats") or {}).get("localhost") or {}
+        result = stats.get("sark_incident_result")
     except ValueError:
         pass
     return seconds, proc.returncode, result, proc.stderr[-2000:]

@@ -128,13 +128,14 @@ def _deployment(apps):
     return apps.read_namespaced_deployment(API_NAME, API_NAMESPACE)
 
 
-def inject_api_down(stack):
+def inject_api_down(stack, image=CRASH_IMAGE):
+    """A new revision of production/sark with `image` (one that crash-loops); returns when its pods do."""
     apps = _apps(stack)
     before = _deployment(apps)
     revision = int(before.metadata.annotations.get("deployment.kubernetes.io/revision", "1"))
     apps.patch_namespaced_deployment(API_NAME, API_NAMESPACE, {
-        "metadata": {"annotations": {"kubernetes.io/change-cause": "deploy sark 2.1.1"}},
-        "spec": {"template": {"spec": {"containers": [{"name": "sark", "image": CRASH_IMAGE}]}}}})
+        "metadata": {"annotations": {"kubernetes.io/change-cause": "deploy %s" % image}},
+        "spec": {"template": {"spec": {"containers": [{"name": "sark", "image": image}]}}}})
     core = _core(stack)
 
     def crash_looping():
@@ -143,9 +144,9 @@ def inject_api_down(stack):
             return False
         pods = core.list_namespaced_pod(API_NAMESPACE, label_selector="app=sark").items
         return any(cs.state and cs.state.waiting and cs.state.waiting.reason == "CrashLoopBackOff"
-                   for pod in pods for cs in (pod.status.container_statuses or []) if cs.image == CRASH_IMAGE)
+                   for pod in pods for cs in (pod.status.container_statuses or []) if cs.image == image)
     wait_for(crash_looping, 60, "the new revision of %s/%s to crash-loop" % (API_NAMESPACE, API_NAME), interval=0.2)
-    return {"deployment": "%s/%s" % (API_NAMESPACE, API_NAME), "from_revision": revision, "image": CRASH_IMAGE}
+    return {"deployment": "%s/%s" % (API_NAMESPACE, API_NAME), "from_revision": revision, "image": image}
 
 
 def _core(stack):
@@ -204,6 +205,7 @@ def main(argv=None):
     parser.add_argument("--port", type=int)
     parser.add_argument("--count", type=int)
     parser.add_argument("--ready-file")
+    parser.add_argument("--image", default=CRASH_IMAGE, help="inject api_down: the crash-looping image of the new revision")
     args = parser.parse_args(argv)
     if args.action == "hold":
         return hold(args.port, args.count, args.ready_file)
@@ -222,7 +224,7 @@ def main(argv=None):
     if args.incident == "db_outage":
         result = inject_db_outage(args.dir, stack)
     elif args.incident == "api_down":
-        result = inject_api_down(stack)
+        result = inject_api_down(stack, args.image)
     elif args.incident == "siem_down":
         result = inject_siem_down(stack)
     else:
