@@ -44,6 +44,8 @@ TEMPLATES = {
     "audit_time_column": ("time", "timestamp"),
     "policy_evaluations_table": ("policy_evaluations", None),
     "api_keys_table": (None, "api_keys"),
+    # the audit event_type label an incident timeline entry is written with (sark_incident_record, audit_db=true)
+    "incident_event_type": ("announcement", None),
     # --- HTTP API -----------------------------------------------------------------------------
     "health_route": ("/health", "/health/"),
     "health_detailed_route": ("/health/detailed", "/health/detailed"),
@@ -197,6 +199,9 @@ ABSENT_REASONS = {
     ("runbook", "policy_evaluate_route"): "the runbook layout evaluates policies on OPA directly",
     ("sark_v2", "announce_route"): "SARK 2.x has no announce endpoint; use a webhook notification",
     ("runbook", "health_live_route"): "the runbook layout documents only /health and /health/detailed",
+    ("sark_v2", "incident_event_type"): ("SARK 2.x's auditeventtype enum has no operator or announcement label; set "
+                                         "layout_templates.incident_event_type to the label to use (for example "
+                                         "SECURITY_VIOLATION for a security incident)"),
     ("runbook", "health_ready_route"): "the runbook layout documents only /health and /health/detailed",
 }
 

@@ -1,0 +1,237 @@
+"""Inject the real faults of the incident playbooks into the demo stack (python -m harness.demo up), and snapshot its state.
+
+    python -m harness.incidents inject db_outage|api_down|siem_down --dir DEMO_DIR
+    python -m harness.incidents snapshot --dir DEMO_DIR [--out FILE]    # JSON of what remediation changes
+    python -m harness.incidents release --dir DEMO_DIR                  # stop a connection holder (destroy)
+
+db_outage: a holder process opens idle PostgreSQL sessions (application_name incident-idle-leak) until 96 %
+of the usable connections are in use, and keeps them until they are terminated (it exits when the server
+closes them all) or 15 minutes pass. api_down: production/sark gets a new revision whose image crash-loops
+in the Kubernetes API. siem_down: both per-SIEM breakers (seed 002 spelling) open with failed events queued.
+"""
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import select
+import subprocess
+import sys
+import time
+
+import yaml
+
+from harness.demo import DEMO_PG_PASSWORD
+from harness.sarksim import data
+from harness.servers import LOOPBACK, stop_pid, wait_for
+
+LEAK_APP = "incident-idle-leak"
+API_NAMESPACE, API_NAME = "production", "sark"
+CRASH_IMAGE = "ghcr.io/sark/sark-crashloop:2.1.1"
+FAILED_EVENTS = 25
+
+
+def _stack(state_dir):
+    with open(os.path.join(state_dir, "stack.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _pg(stack, app="incident-harness"):
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    return psycopg2.connect(host=LOOPBACK, port=stack["pg_port"], user="postgres", password=DEMO_PG_PASSWORD,
+                            dbname="postgres", application_name=app, connect_timeout=5)
+
+
+def _redis(stack):
+    import redis  # pylint: disable=import-outside-toplevel
+    return redis.Redis(host=LOOPBACK, port=stack["redis_port"], decode_responses=True, socket_timeout=5)
+
+
+def _apps(stack):
+    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+    return client.AppsV1Api(config.new_client_from_config(config_file=stack["kubeconfig"]))
+
+
+def _one(conn, sql, args=()):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchone()
+
+
+def leak_backends(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s ORDER BY pid", (LEAK_APP,))
+        return [row[0] for row in cur.fetchall()]
+
+
+# --- db_outage -------------------------------------------------------------------------------------------
+
+def hold(port, count, ready_file, lifetime=900.0):
+    """Open `count` idle sessions, write ready_file, wait until the server has closed every one (or lifetime)."""
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    conns = [psycopg2.connect(host=LOOPBACK, port=port, user="postgres", password=DEMO_PG_PASSWORD, dbname="sark",
+                              application_name=LEAK_APP, connect_timeout=10) for dummy in range(count)]
+    with open(ready_file + ".tmp", "w", encoding="utf-8") as handle:
+        handle.write(str(os.getpid()))
+    os.rename(ready_file + ".tmp", ready_file)
+    # an idle session's socket becomes readable only when the server sends something: the termination notice
+    live = {c.fileno(): c for c in conns}
+    deadline = time.monotonic() + lifetime
+    while live and time.monotonic() < deadline:
+        readable = select.select(list(live), [], [], max(deadline - time.monotonic(), 0))[0]
+        for fd in readable:
+            live.pop(fd).close()
+    return 0
+
+
+def inject_db_outage(state_dir, stack):
+    conn = _pg(stack)
+    try:
+        maximum = int(_one(conn, "SHOW max_connections")[0])
+        reserved = int(_one(conn, "SHOW superuser_reserved_connections")[0])
+        total = int(_one(conn, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")[0])
+    finally:
+        conn.close()
+    count = max(int(math.ceil(0.96 * (maximum - reserved))) - total, 1)
+    ready = os.path.join(state_dir, "incident-holder.ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [tests_dir, os.environ.get("PYTHONPATH", "")] if p))
+    with open(os.path.join(state_dir, "incident-holder.log"), "w", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.incidents", "hold", "--port", str(stack["pg_port"]),
+                                 "--count", str(count), "--ready-file", ready],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(os.path.join(state_dir, "incident-holder.pid"), "w", encoding="utf-8") as handle:
+        handle.write(str(proc.pid))
+
+    def opened():
+        if proc.poll() is not None:
+            raise RuntimeError("the connection holder exited (see incident-holder.log)")
+        return os.path.exists(ready)
+    wait_for(opened, 120, "%d idle PostgreSQL sessions" % count, interval=0.1)
+    return {"idle_sessions": count, "max_connections": maximum, "holder_pid": proc.pid}
+
+
+def release(state_dir):
+    path = os.path.join(state_dir, "incident-holder.pid")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            stop_pid(int(handle.read().strip()))
+        os.unlink(path)
+
+
+# --- api_down --------------------------------------------------------------------------------------------
+
+def _deployment(apps):
+    return apps.read_namespaced_deployment(API_NAME, API_NAMESPACE)
+
+
+def inject_api_down(stack, image=CRASH_IMAGE):
+    """A new revision of production/sark with `image` (one that crash-loops); returns when its pods do."""
+    apps = _apps(stack)
+    before = _deployment(apps)
+    revision = int(before.metadata.annotations.get("deployment.kubernetes.io/revision", "1"))
+    apps.patch_namespaced_deployment(API_NAME, API_NAMESPACE, {
+        "metadata": {"annotations": {"kubernetes.io/change-cause": "deploy %s" % image}},
+        "spec": {"template": {"spec": {"containers": [{"name": "sark", "image": image}]}}}})
+    core = _core(stack)
+
+    def crash_looping():
+        dep = _deployment(apps)
+        if int(dep.metadata.annotations.get("deployment.kubernetes.io/revision", "0")) <= revision:
+            return False
+        pods = core.list_namespaced_pod(API_NAMESPACE, label_selector="app=sark").items
+        return any(cs.state and cs.state.waiting and cs.state.waiting.reason == "CrashLoopBackOff"
+                   for pod in pods for cs in (pod.status.container_statuses or []) if cs.image == image)
+    wait_for(crash_looping, 60, "the new revision of %s/%s to crash-loop" % (API_NAMESPACE, API_NAME), interval=0.2)
+    return {"deployment": "%s/%s" % (API_NAMESPACE, API_NAME), "from_revision": revision, "image": image}
+
+
+def _core(stack):
+    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+    return client.CoreV1Api(config.new_client_from_config(config_file=stack["kubeconfig"]))
+
+
+# --- siem_down -------------------------------------------------------------------------------------------
+
+def inject_siem_down(stack):
+    client = _redis(stack)
+    data.set_circuit_breaker(client, variant="002", state="open", failures=7)
+    queued, failed = data.seed_siem_queue(client, failed=FAILED_EVENTS)
+    return {"breakers": "circuit:{splunk,datadog}:state=open", "queued": queued, "failed": failed}
+
+
+# --- snapshot --------------------------------------------------------------------------------------------
+
+def _digest(items):
+    return hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()
+
+
+def snapshot(stack):
+    """What a remediation would change, read independently of the collection."""
+    out = {}
+    conn = _pg(stack)
+    try:
+        pids = leak_backends(conn)
+        out["pg"] = {"leak_backends": len(pids), "leak_pids": pids}
+    finally:
+        conn.close()
+    client = _redis(stack)
+    queue, failed = client.lrange(data.SIEM_QUEUE, 0, -1), client.lrange(data.SIEM_FAILED, 0, -1)
+    breaker = {}
+    for variant in data.BREAKER_KEYS:
+        for pair in data.breaker_keys(variant):
+            for key in pair:
+                breaker[key] = client.get(key)
+    out["siem"] = {"breakers": breaker, "queue_length": len(queue), "failed_length": len(failed),
+                   "queue_digest": _digest(queue), "failed_digest": _digest(failed),
+                   "all_events_digest": _digest(queue + failed), "all_events": len(queue) + len(failed)}
+    dep = _deployment(_apps(stack))
+    out["k8s"] = {"generation": dep.metadata.generation,
+                  "revision": dep.metadata.annotations.get("deployment.kubernetes.io/revision"),
+                  "images": [c.image for c in dep.spec.template.spec.containers],
+                  "replicas": dep.spec.replicas}
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m harness.incidents", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("action", choices=["inject", "snapshot", "release", "hold"])
+    parser.add_argument("incident", nargs="?", choices=["db_outage", "api_down", "siem_down"])
+    parser.add_argument("--dir", help="the demo stack's state directory")
+    parser.add_argument("--out", help="snapshot: write the JSON here (default: stdout)")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--count", type=int)
+    parser.add_argument("--ready-file")
+    parser.add_argument("--image", default=CRASH_IMAGE, help="inject api_down: the crash-looping image of the new revision")
+    args = parser.parse_args(argv)
+    if args.action == "hold":
+        return hold(args.port, args.count, args.ready_file)
+    stack = _stack(args.dir)
+    if args.action == "release":
+        release(args.dir)
+        return 0
+    if args.action == "snapshot":
+        text = json.dumps(snapshot(stack), indent=2, sort_keys=True)
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        else:
+            print(text)
+        return 0
+    if args.incident == "db_outage":
+        result = inject_db_outage(args.dir, stack)
+    elif args.incident == "api_down":
+        result = inject_api_down(stack, args.image)
+    elif args.incident == "siem_down":
+        result = inject_siem_down(stack)
+    else:
+        parser.error("inject needs an incident")
+    print(yaml.safe_dump({"injected": args.incident, **result}, default_flow_style=False).strip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
