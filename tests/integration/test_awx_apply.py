@@ -7,15 +7,13 @@ import shutil
 import sys
 import textwrap
 
+import awx_assets  # tools/ is on sys.path through pytest.ini (pythonpath)
 import pytest
 import yaml
 
 from harness.awx_recorder import AwxRecorder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-
-import awx_assets  # noqa: E402  pylint: disable=wrong-import-position
 
 TOKEN = "awx-admin-token-91c2"
 APPLY = "- name: Apply\n  ansible.builtin.import_playbook: sark.ops.awx_apply\n"

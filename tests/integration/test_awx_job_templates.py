@@ -7,6 +7,7 @@ The job must end successful with set_stats artifacts."""
 import os
 import sys
 
+import awx_assets  # tools/ is on sys.path through pytest.ini (pythonpath)
 import pytest
 import yaml
 
@@ -14,9 +15,6 @@ from harness.sarksim import SarkSimulator
 from harness.servers import PostgresServer, RedisServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-
-import awx_assets  # noqa: E402  pylint: disable=wrong-import-position
 
 REDIS_PW = "awx-cred-redis-pw"
 PG_PW = "awx-cred-pg-pw"

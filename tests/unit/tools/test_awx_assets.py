@@ -1,5 +1,6 @@
 """tools/awx_assets.py: surveys from argument specs, the credential type, job templates and incident workflows."""
 
+import importlib.util
 import os
 import re
 import sys
@@ -9,9 +10,16 @@ import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-import awx_assets  # noqa: E402  pylint: disable=wrong-import-position
+def _load_tool(name):
+    """tools/ is not a package of the collection: load the generator from its file (no sys.path edit)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+awx_assets = _load_tool("awx_assets")
 
 
 def test_survey_question_types_choices_defaults_required():
