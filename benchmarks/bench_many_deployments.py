@@ -121,7 +121,7 @@ def run_measured(inv_path, limit, forks, env):
     chunks = []
     for chunk in iter(lambda: proc.stdout.read(65536), b""):
         chunks.append(chunk)
-    _, status, usage = os.wait4(proc.pid, 0)
+    status, usage = os.wait4(proc.pid, 0)[1:]
     wall = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, wall, usage.ru_utime + usage.ru_stime, b"".join(chunks).decode("utf-8", "replace")
@@ -178,7 +178,7 @@ def main(argv=None):
                 ("%d deployments" % args.deployments, "sark_deployments", args.deployments, list(range(1, args.deployments + 1)))]
         for label, limit, forks, hosts in runs:
             walls, cpus = [], []
-            for _ in range(args.repeat):
+            for _run in range(args.repeat):
                 rc, wall, cpu, out = run_measured(inv_path, limit, forks, env)
                 if rc != 0:
                     problems.append("%s: ansible-playbook exited %d:\n%s" % (label, rc, out[-3000:]))
@@ -199,8 +199,8 @@ def main(argv=None):
         print("\n| run | wall | controller CPU | wall / deployment | CPU / deployment |")
         print("|---|---|---|---|---|")
         for label, r in results.items():
-            print("| %s | %.1f s | %.1f s | %.2f s | %.2f s |" % (label, r["wall_s"], r["cpu_s"], r["wall_per_deployment_s"],
-                                                               r["cpu_per_deployment_s"]))
+            print("| %s | %.1f s | %.1f s | %.2f s | %.2f s |"
+                  % (label, r["wall_s"], r["cpu_s"], r["wall_per_deployment_s"], r["cpu_per_deployment_s"]))
         print("\n%d deployments took %.2fx the time of one (target <= %.1fx: %s); load average %s"
               % (args.deployments, ratio, TARGET_RATIO, "met" if ratio <= TARGET_RATIO else "NOT met",
                  " / ".join("%.2f" % x for x in os.getloadavg())))
