@@ -68,8 +68,8 @@ def test_documents_written_sent_and_recorded(playbook, tmp_path):
     assert "We will provide updates every 60 minutes." in text  # P1 cadence
     assert "TO COMPLETE" not in text and "support@example.com" in text
     docs = tmp_path / "INC-9" / "documents"
-    assert sorted(os.listdir(docs)) == sorted("%s.%s" % (d, x) for d in ("status_update", "customer_notice", "status_page", "stakeholder_email",
-                                                                          "incident_report", "postmortem") for x in ("md", "html", "txt"))
+    names = ("status_update", "customer_notice", "status_page", "stakeholder_email", "incident_report", "postmortem")
+    assert sorted(os.listdir(docs)) == sorted("%s.%s" % (d, x) for d in names for x in ("md", "html", "txt"))
     page = (docs / "status_page.md").read_text()
     assert "## Monitoring" in page and "Posted: 2025-11-22 10:20 UTC" in page and "## Resolved" not in page
     postmortem = (docs / "postmortem.html").read_text()
