@@ -198,8 +198,9 @@ PAGE_TEXT = {"Investigating": "We are investigating reports of %s. %s",
 def _status_page(s):
     f = s["facts"]
     ms = {m["event"]: m for m in s["milestones"]}
-    phases = [("Investigating", ms["Incident detected"], PAGE_TEXT["Investigating"] % (
-                  _v(f.get("title"), "the symptom users see"), _v(f.get("impact"), "what users may experience"))),
+    investigating = PAGE_TEXT["Investigating"] % (_v(f.get("title"), "the symptom users see"),
+                                                  _v(f.get("impact"), "what users may experience"))
+    phases = [("Investigating", ms["Incident detected"], investigating),
               ("Identified", ms["Root cause identified"], PAGE_TEXT["Identified"] % _v(f.get("root_cause"), "the cause, in plain words")),
               ("Monitoring", ms["Fix deployed"], PAGE_TEXT["Monitoring"] % _v(ms["Fix deployed"]["action"], "the fix")),
               ("Resolved", ms["Services restored"], PAGE_TEXT["Resolved"] % "Service has returned to normal.")]
@@ -282,8 +283,9 @@ def _since(s, event):
 
 def _item(item):
     if isinstance(item, dict):
-        return "%s - owner %s, due %s, %s" % (item.get("action") or blank("action"), item.get("owner") or blank("owner"),
-                                           item.get("due") or blank("due date"), item.get("status") or item.get("priority") or "TODO")
+        return "%s - owner %s, due %s, %s" % (
+            item.get("action") or blank("action"), item.get("owner") or blank("owner"),
+            item.get("due") or blank("due date"), item.get("status") or item.get("priority") or "TODO")
     return str(item)
 
 
@@ -297,8 +299,8 @@ def _postmortem(s):
             _v(f.get("title"), "what happened"), _v(None if s["duration_minutes"] is None else "%d minutes" % s["duration_minutes"], "duration"),
             _v(f.get("impact"), "what users saw and how many"))),
         ("h2", "Impact"),
-        ("kv", [("Duration", _v(None if s["duration_minutes"] is None else "%d minutes (%s - %s)" % (
-                    s["duration_minutes"], s["milestones"][0]["time"], s["resolved_at"][11:16]), "duration")),
+        ("kv", [("Duration", _v(None if s["duration_minutes"] is None else "%d minutes (%s - %s)"
+                                % (s["duration_minutes"], s["milestones"][0]["time"], s["resolved_at"][11:16]), "duration")),
                 ("Users Affected", _v(f.get("users_affected"), "users affected")), ("Requests Failed", _v(f.get("requests_failed"), "requests failed")),
                 ("Revenue Impact", _v(f.get("revenue_impact"), "revenue impact")), ("Severity", _v(s["severity"], "severity"))]),
         ("h2", "Root Cause"), ("p", _v(f.get("root_cause"), "root cause and its contributing factors")),
@@ -432,12 +434,16 @@ def incident_documents(summary, documents, formats=("markdown", "html", "text"),
         text = incident_document(summary, document, "text")
         left = blanks(text)
         targets = [item["target"] for item in send if item["document"] == document]
+        if targets:
+            action = "sent %s via %s" % (document, ", ".join(targets))
+        elif document in POST_INCIDENT:
+            action = "wrote %s for a person to complete" % document
+        else:
+            action = "wrote %s for a person to send" % document
         out[document] = {"files": files, "text": text, "blanks": left, "paths": [f["path"] for f in files], "sent_to": targets}
         entries.append({
             "phase": "post_incident" if document in POST_INCIDENT else "communication", "kind": "communication",
-            "action": ("sent %s via %s" % (document, ", ".join(targets))) if targets else ("wrote %s for a person to send" % document
-                                                                                          if document not in POST_INCIDENT else
-                                                                                          "wrote %s for a person to complete" % document),
+            "action": action,
             "status": "changed" if targets else "info",
             "result": {"status": summary.get("status"), "blanks": len(left)},
             "details": {"document": document, "paths": [f["path"] for f in files], "blanks": left, "sent_to": targets}})

@@ -53,7 +53,7 @@ SEVERITY_LEVELS = {
 }
 
 # seed 002 L58-147: the examples of each level, by the incident type a playbook passes as `type`
-EXAMPLES = {
+SEVERITY_EXAMPLES = {
     "api_down": ("P0", "SARK API completely down"),
     "data_corruption": ("P0", "Database corruption or data loss"),
     "data_loss": ("P0", "Database corruption or data loss"),
@@ -215,9 +215,9 @@ def derive(facts):
                 reasons.append({"level": level, "rule": flag, "reason": "%s (seed 002 %s example)" % (text, level)})
     kind = facts.get("type")
     if kind not in (None, ""):
-        if kind not in EXAMPLES:
-            raise AnsibleFilterError("incident_severity: type=%r is not known; known types: %s" % (kind, ", ".join(sorted(EXAMPLES))))
-        level, text = EXAMPLES[kind]
+        if kind not in SEVERITY_EXAMPLES:
+            raise AnsibleFilterError("incident_severity: type=%r is not known; known types: %s" % (kind, ", ".join(sorted(SEVERITY_EXAMPLES))))
+        level, text = SEVERITY_EXAMPLES[kind]
         reasons.append({"level": level, "rule": "type", "reason": "%s: %s" % (kind, text)})
     ratio = _number(facts, "latency_ratio")
     if ratio is not None:

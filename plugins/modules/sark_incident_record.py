@@ -20,7 +20,7 @@ description:
     written), under an exclusive lock (C(<run_dir>/.timeline.lock)) so concurrent tasks do not lose entries.
   - With O(audit_db=true) every entry of the timeline that is not yet in the layout's audit table (C(audit_events) in
     V(sark_audit)) is inserted there as well, with the layout's event type (V(announcement) in the runbook layout; set
-    O(layout_templates.incident_event_type) for C(sark_v2), which has no such label), the incident's severity mapped to
+    C(layout_templates.incident_event_type) for C(sark_v2), which has no such label), the incident's severity mapped to
     the table's severity labels (P0 critical, P1 high, P2 medium, P3 low) and the entry in C(details). The entry id
     in C(details) (and a deterministic C(id) where the table has a uuid id column) makes the insert idempotent.
   - Automates "Start incident log" (seed 002 Phase 1) and the Scribe's "Documents timeline" (Phase 2); the timeline is
@@ -140,7 +140,7 @@ seealso:
   - plugin: sark.ops.incident_severity
     plugin_type: filter
 author:
-  - sark.ops maintainers
+  - sark.ops maintainers (@sark-ops)
 '''
 
 EXAMPLES = r'''
@@ -186,19 +186,58 @@ timeline:
   type: list
   elements: dict
   contains:
-    id: {description: Entry id., type: str}
-    incident_id: {description: The incident., type: str}
-    time: {description: When it happened (UTC, ISO 8601)., type: str}
-    phase: {description: Incident phase., type: str}
-    kind: {description: check, change, decision, note, communication or alert., type: str}
-    action: {description: What was checked or changed., type: str}
-    status: {description: Verdict or outcome (may be null)., type: str}
-    result: {description: The result., type: raw}
-    details: {description: Further data., type: dict}
-    actor: {description: Who recorded it., type: str}
-    actor_source: {description: awx, explicit or local., type: str}
-    severity: {description: The incident level when recorded (may be null)., type: str}
-    context: {description: Run facts (AWX job id, host)., type: dict}
+    id:
+      description: Entry id.
+      type: str
+      returned: always
+    incident_id:
+      description: The incident.
+      type: str
+      returned: always
+    time:
+      description: When it happened (UTC, ISO 8601).
+      type: str
+      returned: always
+    phase:
+      description: Incident phase.
+      type: str
+      returned: always
+    kind:
+      description: V(check), V(change), V(decision), V(note), V(communication) or V(alert).
+      type: str
+      returned: always
+    action:
+      description: What was checked or changed.
+      type: str
+      returned: always
+    status:
+      description: Verdict or outcome (may be null).
+      type: str
+      returned: always
+    result:
+      description: The result.
+      type: raw
+      returned: always
+    details:
+      description: Further data.
+      type: dict
+      returned: always
+    actor:
+      description: Who recorded it.
+      type: str
+      returned: always
+    actor_source:
+      description: V(awx), V(explicit) or V(local).
+      type: str
+      returned: always
+    severity:
+      description: The incident level when recorded (may be null).
+      type: str
+      returned: always
+    context:
+      description: Run facts - AWX job id, host.
+      type: dict
+      returned: always
   sample:
     - id: diagnose-pg-connections
       incident_id: INC-2025-11-22-001

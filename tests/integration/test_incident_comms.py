@@ -30,6 +30,8 @@ PLAY = """
           vars:
             sark_incident_comms_run_dir: "{{ run_dir }}"
             sark_incident_comms_incident_id: INC-9
+            sark_incident_comms_documents: [stakeholder_email]
+            sark_incident_comms_formats: [text]
             sark_incident_comms_send: [{document: stakeholder_email, target: webhook, options: {webhook_url: "{{ hook }}/mail"}}]
         - name: Sent anyway
           ansible.builtin.fail:
@@ -47,7 +49,7 @@ PLAY = """
       vars:
         sark_incident_comms_run_dir: "{{ run_dir }}"
         sark_incident_comms_incident_id: INC-9
-        sark_incident_comms_documents: [status_update, customer_notice, status_page, stakeholder_email, incident_report, postmortem]
+        sark_incident_comms_documents: [customer_notice, status_page, postmortem]
         sark_incident_comms_facts:
           title: Slow API responses
           impact: [Tool invocations may experience increased latency]
@@ -68,8 +70,9 @@ def test_documents_written_sent_and_recorded(playbook, tmp_path):
     assert "We will provide updates every 60 minutes." in text  # P1 cadence
     assert "TO COMPLETE" not in text and "support@example.com" in text
     docs = tmp_path / "INC-9" / "documents"
-    assert sorted(os.listdir(docs)) == sorted("%s.%s" % (d, x) for d in ("status_update", "customer_notice", "status_page", "stakeholder_email",
-                                                                          "incident_report", "postmortem") for x in ("md", "html", "txt"))
+    names = ("customer_notice", "status_page", "postmortem")
+    # the refused run wrote its e-mail for a person to send; the second run every format of its three documents
+    assert sorted(os.listdir(docs)) == sorted(["stakeholder_email.txt"] + ["%s.%s" % (d, x) for d in names for x in ("md", "html", "txt")])
     page = (docs / "status_page.md").read_text()
     assert "## Monitoring" in page and "Posted: 2025-11-22 10:20 UTC" in page and "## Resolved" not in page
     postmortem = (docs / "postmortem.html").read_text()
@@ -77,7 +80,7 @@ def test_documents_written_sent_and_recorded(playbook, tmp_path):
     assert "VACUUM ANALYZE on servers" in postmortem
     timeline = [json.loads(line) for line in (tmp_path / "INC-9" / "timeline.jsonl").read_text().splitlines()]
     comms = [e for e in timeline if e["kind"] == "communication"]
-    # the refused run stopped before recording anything; the second run records its six documents
+    # the refused run stopped before recording anything; the second run records its three documents
     assert [e["action"] for e in comms if e["details"]["document"] == "customer_notice"][-1] == "sent customer_notice via webhook"
-    assert {e["details"]["document"] for e in comms} >= {"incident_report", "postmortem"}
+    assert {e["details"]["document"] for e in comms} == {"customer_notice", "status_page", "postmortem"}
     assert [e["phase"] for e in comms if e["details"]["document"] == "postmortem"] == ["post_incident"]
