@@ -68,7 +68,12 @@ def test_surveys_match_the_real_argument_specs(role, entry):
             assert question["default"] == ("" if "default" not in spec else ("true" if spec["default"] else "false"))
         elif spec.get("choices"):
             assert question["choices"] == [str(c) for c in spec["choices"]]
-            assert question["default"] in question["choices"] + [""]
+            if spec.get("type") == "list":  # AWX multiselect: the default is the chosen values, one per line
+                assert question["type"] == "multiselect"
+                assert question["default"].split("\n") == [str(c) for c in spec.get("default") or []] or question["default"] == ""
+                assert set(filter(None, question["default"].split("\n"))) <= set(question["choices"])
+            else:
+                assert question["default"] in question["choices"] + [""]
         else:
             assert question["type"] == {"int": "integer", "float": "float"}.get(spec.get("type"), "password" if spec.get("no_log") else "text")
         if "default" in spec and spec.get("type") in ("int", "float"):
