@@ -51,7 +51,8 @@ def test_daily_check_playbook_with_injected_credentials(playbook, stack):
     verdicts = dict((c["id"], c["verdict"]) for c in report["checks"])
     assert len(verdicts) == 12
     # read and healthy; Kubernetes, Prometheus and the backup directory are not configured here: UNKNOWN, never OK
-    assert verdicts["redis_memory"] == verdicts["database_size"] == verdicts["health_detailed"] == "OK"
+    assert verdicts["redis_memory"] == verdicts["database_size"] == "OK"
+    assert verdicts["health_detailed"] == "WARNING"  # SARK 2.x reports itself degraded: its OPA bug (ignored component)
     assert verdicts["pods_not_running"] == verdicts["error_rate_24h"] == verdicts["backup_age"] == "UNKNOWN"
     assert report["verdict"] in ("UNKNOWN", "WARNING")
     for secret in (stack["sim"].token, REDIS_PW, PG_PW):
