@@ -277,7 +277,7 @@ def run(args):
             expected_all = sum(1 for pattern in patterns for _key in client.scan_iter(match=pattern, count=5000))
 
             # global logout: every session (and, for sark_v2, every index); the runbook's command as written
-            revoke_all = dict(base, layout=layout, operation="revoke", scope="all", force=True, max_keys=args.keys * 2)
+            revoke_all = dict(base, layout=layout, state="absent", scope="all", force=True, max_keys=args.keys * 2)
             methods = [
                 ("(a) runbook EVAL/KEYS", functools.partial(runbook_eval, port, "session:*")),
                 ("(b) redis-cli scan|xargs", functools.partial(global_xargs, port, layout)),
@@ -290,7 +290,7 @@ def run(args):
             dataset.restore(layout)
             saved = dump_keys(dataset.client(), victim_keys(dataset.client(), layout))
             user_pattern = "session:user:%s:*" % VICTIM
-            revoke_user = dict(base, layout=layout, operation="revoke", scope="user", user_id=VICTIM)
+            revoke_user = dict(base, layout=layout, state="absent", scope="user", user_id=VICTIM)
             if layout == "runbook":
                 xargs = ("(b) redis-cli scan|xargs", functools.partial(scan_xargs, port, user_pattern))
             else:

@@ -70,13 +70,47 @@ step_integration() {
   python -m pytest -c tests/integration/pytest.ini ${SARK_INTEGRATION_TARGETS:-tests/integration} -p no:cacheprovider \
     --junitxml="$JUNIT/integration.xml" -q "${SARK_PYTEST_ARGS[@]}"
 }
+run_scenario() {  # scenario: one Molecule scenario with an ephemeral directory and a log of its own; writes <log>.rc
+  local scenario="$1" log="$WORK/molecule-logs/$1.log" start rc
+  start=$(date +%s)
+  MOLECULE_EPHEMERAL_DIRECTORY="$WORK/molecule/$scenario" molecule test -s "$scenario" >"$log" 2>&1
+  rc=$?
+  echo "$rc $(( $(date +%s) - start ))" >"$log.rc"
+  return $rc
+}
 step_molecule() {
-  # One scenario at a time, each with an ephemeral directory of this run's own: Molecule's default
-  # (~/.ansible/tmp/molecule.<hash of "ops">.<scenario>) is shared by every checkout and every concurrent run.
-  local rc=0 config scenario
+  # SARK_MOLECULE_JOBS scenarios at a time (default 2), each with an ephemeral directory of this run's own: Molecule's
+  # default (~/.ansible/tmp/molecule.<hash of "ops">.<scenario>) is shared by every checkout and every concurrent run.
+  # Every scenario's demo stack uses free ports and lives in its ephemeral directory, so scenarios do not share state.
+  # Each scenario's output goes to its own log, printed whole when it ends, then a summary line per scenario.
+  local jobs="${SARK_MOLECULE_JOBS:-2}" rc=0 config scenario running=0 status secs
+  local -a scenarios=()
+  mkdir -p "$WORK/molecule-logs"
   for config in extensions/molecule/*/molecule.yml; do
-    scenario="$(basename "$(dirname "$config")")"
-    MOLECULE_EPHEMERAL_DIRECTORY="$WORK/molecule/$scenario" molecule test -s "$scenario" || rc=1
+    scenarios+=("$(basename "$(dirname "$config")")")
+  done
+  print_log() { echo "---- molecule scenario $1 (output)"; cat "$WORK/molecule-logs/$1.log"; echo "---- end of $1"; }
+  for scenario in "${scenarios[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then
+      wait -n
+      running=$((running - 1))
+    fi
+    run_scenario "$scenario" &
+    running=$((running + 1))
+  done
+  wait
+  for scenario in "${scenarios[@]}"; do
+    print_log "$scenario"
+  done
+  echo "== molecule summary ($jobs at a time)"
+  for scenario in "${scenarios[@]}"; do
+    if [ -f "$WORK/molecule-logs/$scenario.log.rc" ]; then
+      read -r status secs <"$WORK/molecule-logs/$scenario.log.rc"
+    else
+      status=1 secs="?"
+    fi
+    printf 'molecule %-24s %-6s %5ss\n' "$scenario" "$([ "$status" = 0 ] && echo ok || echo FAILED)" "$secs"
+    [ "$status" = 0 ] || rc=1
   done
   return $rc
 }
@@ -91,8 +125,11 @@ step_build() {
   echo "built $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB) and installed it offline"
 }
 
-SARK_PYTEST_ARGS=()
-[ -n "${SARK_PYTEST_XDIST:-}" ] && SARK_PYTEST_ARGS+=(-n "$SARK_PYTEST_XDIST")
+# The integration tests run in SARK_PYTEST_XDIST pytest-xdist workers (default 3; 0 = in this process). Each worker
+# starts its own servers on free ports; --dist loadfile keeps a file's tests (and its module-scoped servers) on one worker.
+SARK_PYTEST_ARGS=(--durations=30)
+SARK_PYTEST_XDIST="${SARK_PYTEST_XDIST:-3}"
+[ "$SARK_PYTEST_XDIST" != 0 ] && SARK_PYTEST_ARGS+=(-n "$SARK_PYTEST_XDIST" --dist loadfile)
 
 for step in "${STEPS[@]}"; do
   case "$step" in

@@ -105,6 +105,16 @@ attributes:
       - sark.ops.all
 '''
 
+    ACTIONGROUP_ALL = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/sark.ops.all) in C(module_defaults) to set O(layout) once for every module; this module takes no connection.
+    support: full
+    membership:
+      - sark.ops.all
+'''
+
     EVIDENCE = r'''
 options: {}
 notes:

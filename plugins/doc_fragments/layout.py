@@ -28,3 +28,21 @@ options:
     type: dict
     default: {}
 '''
+
+    # For modules that read no layout fact: the options exist so that module_defaults can set them once for a whole
+    # action group (group/sark.ops.all and the family groups) without breaking this module. Matches layout_argument_spec().
+    ACCEPTED = r'''
+options:
+  layout:
+    description:
+      - Accepted so that C(module_defaults) can set it once for a whole action group (for example C(group/sark.ops.all));
+        this module reads no layout fact and ignores it.
+      - If not set, the value of the E(SARK_LAYOUT) environment variable is used.
+    type: str
+    choices: [runbook, sark_v2]
+    default: runbook
+  layout_templates:
+    description: Accepted with O(layout); this module ignores it.
+    type: dict
+    default: {}
+'''

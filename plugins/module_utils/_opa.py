@@ -14,7 +14,13 @@ import re
 import traceback
 
 from ansible_collections.sark.ops.plugins.module_utils._http import HttpClient, http_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkAPIError, SarkDependencyError, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import (
+    SarkAPIError,
+    SarkDependencyError,
+    SarkPreconditionError,
+    SarkValidationError,
+    match_filter,
+)
 
 try:
     import regorus
@@ -177,3 +183,70 @@ class OpaPolicies:
         if not isinstance(body, dict):
             raise SarkAPIError("OPA answered POST /v1/data/%s with %r, not an object" % (path, body), status=response.status)
         return "result" in body, body.get("result"), response
+
+
+def read_policy_text(params):
+    if params["policy"] is not None:
+        text = params["policy"]
+    elif params["src"]:
+        try:
+            with open(params["src"], "rb") as handle:
+                raw = handle.read(MAX_POLICY_BYTES + 1)
+        except OSError as exc:
+            raise SarkValidationError("Cannot read src %s: %s" % (params["src"], exc)) from exc
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SarkValidationError("src %s is not UTF-8 text" % params["src"]) from exc
+    else:
+        raise SarkValidationError("state=present needs the policy text: set policy (Rego text) or src (a .rego file)")
+    if len(text.encode("utf-8")) > MAX_POLICY_BYTES:
+        raise SarkValidationError("The policy is larger than %d bytes; OPA policies that large are not supported here"
+                                  % MAX_POLICY_BYTES)
+    if not text.strip():
+        raise SarkValidationError("The policy text is empty")
+    return text
+
+
+def list_policies(opa, patterns=(), return_text=False):
+    """The policies OPA holds, selected by a filter list: {policies, msg}."""
+    stored = opa.list()
+    by_id = {item.get("id"): item for item in stored}
+    selected = match_filter(sorted(by_id), patterns)
+    policies = []
+    for policy_id in selected:
+        raw = by_id[policy_id].get("raw") or ""
+        entry = {"id": policy_id, "sha256": sha256(raw), "size": len(raw.encode("utf-8"))}
+        if return_text:
+            entry["raw"] = raw
+        policies.append(entry)
+    return {"policies": policies, "msg": "%d of %d policies" % (len(policies), len(stored))}
+
+
+def get_policy(opa, policy_id):
+    """One policy: {policy_id, exists, sha256, policy}."""
+    current = opa.get(policy_id)
+    if current is None:
+        return {"policy_id": policy_id, "exists": False, "msg": "OPA has no policy %s" % policy_id}
+    raw = current.get("raw") or ""
+    return {"policy_id": policy_id, "exists": True, "sha256": sha256(raw),
+            "policy": {"id": policy_id, "raw": raw, "sha256": sha256(raw)}}
+
+
+def evaluate(opa, decision_path, opa_input, expect=None):
+    """The decision at decision_path for opa_input, and SARK's reading of it; fails when expect (allow) is not met."""
+    path = data_path(decision_path)
+    defined, value, response = opa.evaluate(path, opa_input)
+    result = {"decision_path": path, "defined": defined, "result": value, "elapsed_ms": response.elapsed_ms}
+    if path == SARK_DECISION_PATH:
+        decision = sark_decision(defined, value)
+        result["sark_decision"] = decision
+        result["msg"] = "SARK would %s: %s" % ("allow" if decision["allow"] else "deny", decision["explanation"])
+        if expect is not None and decision["allow"] != expect:
+            raise SarkPreconditionError("Policy test failed: expected SARK to %s, but it would %s (%s)"
+                                        % ("allow" if expect else "deny", "allow" if decision["allow"] else "deny",
+                                           decision["explanation"]),
+                                        **{k: v for k, v in result.items() if k != "msg"})
+    elif expect is not None:
+        raise SarkValidationError("expect_allow applies to SARK's decision path %s only, not %s" % (SARK_DECISION_PATH, path))
+    return result

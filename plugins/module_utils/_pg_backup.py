@@ -2,10 +2,12 @@
 # Copyright (c) sark.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Backup files for sark_pg_backup (private): names, catalogue, checksums, retention, libpq environment.
+"""Backups of SARK's databases for sark_pg_backup and sark_pg_backup_info (private).
 
-Nothing here runs pg_dump itself (the module does, through AnsibleModule.run_command); everything here
-is plain file and string work that the unit tests exercise without a server.
+The first part is plain file and string work the unit tests exercise without a server: names, catalogue,
+checksums, retention, libpq environment, input checks. The second part, ``Backup``, is one run of
+sark_pg_backup: pg_dump and pg_restore (through AnsibleModule.run_command), verification, the restore
+test and retention, every step recorded in the evidence record.
 """
 
 import datetime
@@ -15,9 +17,27 @@ import hashlib
 import json
 import os
 import re
+import tempfile
+import time
 
-from ansible_collections.sark.ops.plugins.module_utils._files import atomic_write, describe_os_error
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._files import atomic_write, check_writable_file, describe_os_error
+from ansible_collections.sark.ops.plugins.module_utils._module import (
+    SarkConnectionError,
+    SarkOperationError,
+    SarkPreconditionError,
+    SarkValidationError,
+    isoformat,
+)
+from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import SYSTEM_SCHEMAS
+from ansible_collections.sark.ops.plugins.module_utils._postgres import (
+    connect,
+    describe_target,
+    fetch_all,
+    fetch_one,
+    fetch_value,
+    pgsql,
+    psycopg_errors,
+)
 
 CHUNK_BYTES = 1024 * 1024
 NAME_PATTERN = re.compile(r"^(?P<database>.+)-(?P<stamp>\d{8}T\d{6})\.(?P<ms>\d{3})Z\.dump$")
@@ -265,15 +285,16 @@ def compare_counts(source, restored):
 
 
 def validate_params(params):
-    """Every input check that needs neither the server nor the files."""
+    """Every input check of sark_pg_backup that needs neither the server nor the files."""
+    state = params["state"]
     for name in params["databases"]:
         validate_database_name(name)
-    if params["action"] == "backup" and not params["databases"]:
-        raise SarkValidationError("action=backup needs databases (for SARK: [sark, sark_audit])")
-    if params["backup_file"] and params["action"] != "verify":
-        raise SarkValidationError("backup_file applies to action=verify only")
-    if params["action"] == "prune" and params["keep"] is None and params["max_age_days"] is None:
-        raise SarkValidationError("action=prune needs keep and/or max_age_days")
+    if state == "present" and not params["databases"]:
+        raise SarkValidationError("state=present needs databases (for SARK: [sark, sark_audit])")
+    if params["backup_file"] and state != "restore_test":
+        raise SarkValidationError("backup_file applies to state=restore_test only")
+    if state == "prune" and params["keep"] is None and params["max_age_days"] is None:
+        raise SarkValidationError("state=prune needs keep and/or max_age_days")
     if params["keep"] is not None and params["keep"] < 1:
         raise SarkValidationError("keep must be at least 1 (the newest backup is always kept), got %s" % params["keep"])
     if params["max_age_days"] is not None and params["max_age_days"] <= 0:
@@ -286,6 +307,449 @@ def validate_params(params):
     for name in ("reuse_within", "lock_wait_timeout"):
         if params[name] < 0:
             raise SarkValidationError("%s must be 0 or more, got %s" % (name, params[name]))
-    if params["restore_test"]:
+    if params["restore_test"] or state == "restore_test":
         validate_scratch_name(params["restore_test_database"], params["databases"])
     libpq_environment(params, "postgres", "sark.ops")  # refuses pg_connect_params libpq cannot take from the environment
+
+
+def inspect_backup(entry, verify=True):
+    """One catalogue entry with what sark_pg_backup_info reports: the checksum recomputed (verify) and the size against
+    the manifest. Read only; ok is false when the checksum is missing or differs, or the size is not the one written."""
+    out = dict(entry)
+    manifest = read_manifest(entry["path"]) or {}
+    if manifest.get("size_bytes") is not None:
+        out["size"] = {"expected": manifest["size_bytes"], "actual": entry["size_bytes"], "ok": entry["size_bytes"] == manifest["size_bytes"]}
+    out["tables_counted"] = len(manifest.get("row_counts") or {}) if manifest else None
+    out["server_version"] = manifest.get("server_version")
+    ok = (out.get("size") or {}).get("ok", True)
+    if verify:
+        expected = read_checksum(entry["path"])
+        actual = sha256_file(entry["path"])
+        out["checksum"] = {"expected": expected, "actual": actual, "ok": expected is not None and expected == actual}
+        if expected is None:
+            out["checksum"]["error"] = "no %s.sha256 next to the dump: its integrity cannot be proven" % entry["file"]
+        ok = ok and out["checksum"]["ok"]
+    out["ok"] = ok if verify else None
+    return out
+
+
+def summarize_catalogue(directory, databases):
+    """Per database: count, newest file, its age (the runbook's "backup age") and the total size."""
+    out = {}
+    for database, entries in sorted(catalogue(directory, databases or None).items()):
+        out[database] = {"count": len(entries), "newest": entries[0]["file"], "newest_age_s": entries[0]["age_s"],
+                         "total_bytes": sum(e["size_bytes"] for e in entries)}
+    return out
+
+
+# --- one sark_pg_backup run ------------------------------------------------------------------------------
+
+MODULE = "sark_pg_backup"
+APPLICATION_NAME = "sark.ops/sark_pg_backup"
+SNAPSHOT_PLACEHOLDER = "<snapshot exported at run time>"
+STDERR_TAIL = 2000
+
+
+class Backup:
+    """One run of sark_pg_backup: the module (its options, check mode, run_command), the tools found and the result being built.
+
+    Every command and statement is recorded in the evidence record when it is planned and when it has run.
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.tools = {}
+        self.result = {"backups": [], "verifications": [], "retention": {"deleted": [], "kept": {}}}
+
+    # --- bookkeeping -----------------------------------------------------------------------------------
+
+    def plan(self, action, **details):
+        return self.module.evidence.plan(action, **details)
+
+    def done(self, action, **details):
+        self.module.evidence.count(action)
+        return self.module.evidence.executed(action, **details)
+
+    def done_so_far(self):
+        taken = [b["file"] for b in self.result["backups"] if not b.get("reused") and b.get("sha256")]
+        return "; backups completed before this: %s" % ", ".join(taken) if taken else ""
+
+    def preflight(self, databases):
+        """Before any work: every database exists, and the restore test's scratch database may be (re)created."""
+        params = self.params
+        conn, last = None, None
+        for dbname in [params["maintenance_database"]] + list(databases):
+            try:
+                conn = connect(params, dbname=dbname, module_name=MODULE)
+                break
+            except SarkConnectionError as exc:
+                if exc.kind not in ("config", "auth"):
+                    raise
+                last = exc
+        if conn is None:
+            raise last
+        try:
+            found = {r["datname"] for r in fetch_all(conn, "SELECT datname FROM pg_database WHERE datname = ANY(%s)",
+                                                     (list(databases) + [params["restore_test_database"]],))}
+            missing = [d for d in databases if d not in found]
+            if missing:
+                raise SarkValidationError("databases: %s not found on %s. Nothing was dumped; check the names." % (
+                    ", ".join(missing), describe_target(params, "")), missing=missing)
+            if params["restore_test"] and params["restore_test_database"] in found:
+                comment = fetch_value(conn, "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                                      (params["restore_test_database"],))
+                if comment != SCRATCH_COMMENT:
+                    raise SarkPreconditionError("restore_test_database %s exists and was not created by sark.ops: refusing to drop it "
+                                                "for the restore test. Choose another restore_test_database. Nothing was done."
+                                                % params["restore_test_database"])
+        finally:
+            conn.close()
+
+    # --- tools -----------------------------------------------------------------------------------------
+
+    def tool(self, name, server_major=None):
+        """Path of pg_dump/pg_restore, refusing one older than the server it must read or write."""
+        key = (name, server_major)
+        if key in self.tools:
+            return self.tools[key]
+        bin_dir = self.params["pg_bin_dir"]
+        if bin_dir:
+            path = os.path.join(bin_dir, name)
+            if not os.access(path, os.X_OK):
+                raise SarkValidationError("pg_bin_dir: %s is not an executable %s" % (path, name))
+        else:
+            candidates = []
+            if server_major:
+                candidates = ["/usr/lib/postgresql/%d/bin/%s" % (server_major, name), "/usr/pgsql-%d/bin/%s" % (server_major, name)]
+            path = next((c for c in candidates if os.access(c, os.X_OK)), None) or self.module.module.get_bin_path(name)
+            if not path:
+                raise SarkPreconditionError("%s not found on the target: install the PostgreSQL %s client (postgresql-client-%s) "
+                                            "or set pg_bin_dir" % (name, server_major or "", server_major or "<major>"))
+        rc, out, err = self.module.module.run_command([path, "--version"])
+        version = parse_tool_version(out) if rc == 0 else None
+        if server_major and version and version < server_major:
+            raise SarkPreconditionError("%s is version %s, older than the PostgreSQL %s server: it cannot handle its dumps. Install "
+                                        "postgresql-client-%s or point pg_bin_dir at it." % (path, version, server_major, server_major))
+        self.tools[key] = path
+        return path
+
+    def run_tool(self, argv, env, timeout):
+        """Run pg_dump/pg_restore with the password in the environment; bounded by timeout(1) when available."""
+        wrapper = self.module.module.get_bin_path("timeout")
+        prefix = [wrapper, "--kill-after=30", "%ds" % timeout] if wrapper else []
+        started = time.monotonic()
+        rc, out, err = self.module.module.run_command(prefix + argv, environ_update=env, umask=0o077)
+        elapsed = round((time.monotonic() - started) * 1000.0, 3)
+        if wrapper and rc in (124, 137):
+            err = "%s\nstopped after %ss (dump_timeout/restore_timeout)" % (err or "", timeout)
+        return rc, (out or "")[-STDERR_TAIL:], (err or "")[-STDERR_TAIL:], elapsed
+
+    # --- row counts ------------------------------------------------------------------------------------
+
+    def count_rows(self, conn):
+        """Exact row count of every user table (ONLY: each heap once; partition leaves and chunks are tables too)."""
+        limit = self.params["max_count_tables"]
+        tables = fetch_all(conn, """
+            SELECT n.nspname AS schema, c.relname AS name
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'r' AND n.nspname <> ALL(%s) AND n.nspname !~ '^pg_(toast|temp)'
+             ORDER BY 1, 2 LIMIT %s""", (list(SYSTEM_SCHEMAS), limit + 1))
+        if len(tables) > limit:
+            self.module.warn("more than max_count_tables=%d tables: only the first %d (by name) are counted and compared"
+                             % (limit, limit))
+            tables = tables[:limit]
+        counts = {}
+        for table in tables:
+            query = pgsql.SQL("SELECT count(*) FROM ONLY {}").format(pgsql.Identifier(table["schema"], table["name"]))
+            counts["%s.%s" % (table["schema"], table["name"])] = fetch_value(conn, query)
+        return counts
+
+    # --- backup ----------------------------------------------------------------------------------------
+
+    def reusable(self, database):
+        """The newest backup of database if it is recent enough and intact, else None."""
+        within = self.params["reuse_within"]
+        if not within:
+            return None
+        entries = catalogue(self.params["backup_dir"], [database]).get(database) or []
+        if not entries or entries[0]["age_s"] > within or not entries[0]["has_checksum"]:
+            return None
+        newest = entries[0]
+        if read_checksum(newest["path"]) != sha256_file(newest["path"]):
+            self.module.warn("the newest backup %s does not match its checksum: taking a new one" % newest["file"])
+            return None
+        return newest
+
+    def dump_argv(self, tool, partial):
+        argv = [tool, "--format=custom", "--no-password", "--file=%s" % partial,
+                "--lock-wait-timeout=%d" % round(self.params["lock_wait_timeout"] * 1000)]
+        if self.params["compress"] is not None:
+            argv.append("--compress=%d" % self.params["compress"])
+        return argv
+
+    def backup(self, database):
+        params = self.params
+        reused = self.reusable(database)
+        if reused:
+            manifest = read_manifest(reused["path"]) or {}
+            entry = {"database": database, "file": reused["file"], "path": reused["path"], "size_bytes": reused["size_bytes"],
+                     "sha256": read_checksum(reused["path"]), "created_at": reused["created_at"], "reused": True,
+                     "tables_counted": len(manifest.get("row_counts") or {})}
+            self.result["backups"].append(entry)
+            return entry
+        moment = utc()
+        final = os.path.join(params["backup_dir"], backup_name(database, moment))
+        partial = final + ".partial"
+        env = libpq_environment(params, database, APPLICATION_NAME)
+        count = params["count_rows"] if params["count_rows"] is not None else params["restore_test"]
+        entry = {"database": database, "file": os.path.basename(final), "path": final, "reused": False}
+        if self.check_mode:
+            argv = self.dump_argv(self.tool("pg_dump"), partial) + ["--snapshot=%s" % SNAPSHOT_PLACEHOLDER]
+            self.plan("pg_dump", database=database, argv=argv, environment=describe_environment(env))
+            self.plan("checksum", file=final, algorithm="sha256")
+            self.result["backups"].append(entry)
+            return entry
+        started = time.monotonic()
+        try:
+            conn = connect(params, dbname=database, module_name=MODULE, autocommit=False)
+        except SarkConnectionError as exc:
+            if exc.kind == "config":
+                raise SarkValidationError("databases: %s does not exist on %s. Nothing was dumped for it." % (
+                    database, exc.details.get("target", "the server"))) from exc
+            raise
+        try:
+            # one snapshot for pg_dump and our row counts: the counts describe exactly what the dump holds
+            conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+            info = fetch_one(conn, """
+                SELECT pg_export_snapshot() AS snapshot, current_setting('server_version_num')::int AS version_num,
+                       current_setting('server_version') AS version,
+                       (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS timescaledb""")
+            argv = self.dump_argv(self.tool("pg_dump", info["version_num"] // 10000), partial)
+            argv.append("--snapshot=%s" % info["snapshot"])
+            self.plan("pg_dump", database=database, argv=argv, environment=describe_environment(env))
+            counts = self.count_rows(conn) if count else None
+            rc, _out, err, dump_ms = self.run_tool(argv, env, params["dump_timeout"])
+        finally:
+            try:
+                conn.rollback()
+            finally:
+                conn.close()
+        if rc != 0:
+            remove_quietly(partial)
+            hint = tool_io_hint(err, params["backup_dir"])
+            raise SarkOperationError("pg_dump of %s failed (rc=%s): %s%s. Nothing was kept for %s%s." % (
+                database, rc, hint + "; pg_dump said: " if hint else "", err.strip() or "no output", database, self.done_so_far()),
+                database=database)
+        self.plan("checksum", file=final, algorithm="sha256")
+        try:
+            os.rename(partial, final)
+            digest = sha256_file(final)
+            write_checksum(final, digest)
+            manifest = {"database": database, "file": os.path.basename(final), "format": "custom", "sha256": digest,
+                        "size_bytes": os.path.getsize(final), "created_at": isoformat(moment), "server_version": info["version"],
+                        "server_version_num": info["version_num"], "timescaledb": info["timescaledb"],
+                        "row_counts": counts, "snapshot_consistent_counts": counts is not None, "tool": "sark.ops.sark_pg_backup"}
+            write_manifest(final, manifest)
+        except (OSError, SarkOperationError) as exc:
+            # a dump without its checksum and manifest is no backup: remove it whole rather than leave half of one
+            for path in (partial, final, checksum_path(final), manifest_path(final)):
+                remove_quietly(path)
+            text = exc.msg if isinstance(exc, SarkOperationError) else describe_os_error(exc, getattr(exc, "filename", None) or final)
+            raise SarkOperationError("Backup of %s could not be completed: %s. The dump was removed, nothing was kept for %s%s."
+                                     % (database, text, database, self.done_so_far()), database=database) from exc
+        self.done("pg_dump", database=database, argv=argv, duration_ms=dump_ms, file=final)
+        self.done("checksum", file=final, sha256=digest)
+        entry.update(size_bytes=manifest["size_bytes"], sha256=digest, created_at=manifest["created_at"],
+                     duration_ms=round((time.monotonic() - started) * 1000.0, 3),
+                     tables_counted=len(counts) if counts is not None else None)
+        self.result["backups"].append(entry)
+        return entry
+
+    # --- verification ------------------------------------------------------------------------------------
+
+    def verify(self, path, restore_test):
+        """Checksum, table of contents, optional restore test. Read-only checks run in check mode too."""
+        entry = {"file": os.path.basename(path), "path": path}
+        if not os.path.isfile(path):
+            entry.update(ok=False, error="no such file")
+            self.result["verifications"].append(entry)
+            return entry
+        expected = read_checksum(path)
+        actual = sha256_file(path)
+        entry["checksum"] = {"expected": expected, "actual": actual, "ok": expected is not None and expected == actual}
+        if expected is None:
+            entry["checksum"]["error"] = "no %s.sha256 next to the dump: its integrity cannot be proven" % os.path.basename(path)
+        if not self.check_mode:
+            self.done("checksum_verify", file=path, ok=entry["checksum"]["ok"])
+        manifest = read_manifest(path) or {}
+        if manifest.get("size_bytes") is not None:
+            size = os.path.getsize(path)
+            entry["size"] = {"expected": manifest["size_bytes"], "actual": size, "ok": size == manifest["size_bytes"]}
+        major = (manifest.get("server_version_num") or 0) // 10000 or None
+        restore_tool = self.tool("pg_restore", major)
+        handle, list_path = tempfile.mkstemp(prefix="sark-ops-toc-", suffix=".list", dir=self.module.module.tmpdir)
+        os.close(handle)
+        try:
+            argv = [restore_tool, "--list", "--file=%s" % list_path, path]
+            rc, _out, err, list_ms = self.run_tool(argv, {}, self.params["restore_timeout"])
+            if not self.check_mode:
+                self.done("pg_restore_list", file=path, argv=argv, rc=rc, duration_ms=list_ms)
+            entry["toc"] = {"ok": rc == 0}
+            if rc == 0:
+                entry["toc"].update(toc_summary(list_path))
+                entry["toc"]["ok"] = entry["toc"]["entries"] > 0
+            else:
+                entry["toc"]["error"] = err.strip() or "pg_restore --list failed (rc=%s)" % rc
+        finally:
+            os.remove(list_path)
+        entry["ok"] = entry["checksum"]["ok"] and entry["toc"]["ok"] and (entry.get("size") or {}).get("ok", True)
+        if restore_test:
+            if not entry["ok"]:
+                entry["restore_test"] = {"ok": False, "skipped": "the checksum or table of contents check already failed"}
+            else:
+                entry["restore_test"] = self.restore_test(path, manifest, restore_tool)
+                entry["ok"] = entry["ok"] and entry["restore_test"].get("ok", True)
+        self.result["verifications"].append(entry)
+        return entry
+
+    def restore_test(self, path, manifest, restore_tool):
+        params = self.params
+        scratch = params["restore_test_database"]
+        env = libpq_environment(params, scratch, APPLICATION_NAME)
+        argv = [restore_tool, "--no-password", "--no-owner", "--no-privileges", "--exit-on-error", "--dbname=%s" % scratch, path]
+        create = pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(pgsql.Identifier(scratch))
+        comment = pgsql.SQL("COMMENT ON DATABASE {} IS {}").format(pgsql.Identifier(scratch), pgsql.Literal(SCRATCH_COMMENT))
+        drop = pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(scratch))
+        admin = connect(params, dbname=params["maintenance_database"], module_name=MODULE)
+        out = {"database": scratch}
+        try:
+            texts = [s.as_string(admin) for s in (create, comment)]
+            existing = fetch_one(admin, "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = %s",
+                                 (scratch,))
+            if existing and existing["comment"] != SCRATCH_COMMENT:
+                raise SarkPreconditionError("restore_test_database %s exists and was not created by sark.ops: refusing to drop it. "
+                                            "Choose another restore_test_database." % scratch)
+            for text in ([drop.as_string(admin)] if existing else []) + texts:
+                self.plan("sql", database=params["maintenance_database"], sql=text)
+            self.plan("pg_restore", database=scratch, argv=argv, environment=describe_environment(env))
+            self.plan("sql", database=params["maintenance_database"], sql=drop.as_string(admin))
+            if self.check_mode:
+                out["planned"] = True
+                return out
+            with admin.cursor() as cur:
+                for statement in ([drop] if existing else []) + [create, comment]:
+                    cur.execute(statement)
+                    self.done("sql", sql=statement.as_string(admin))
+            try:
+                out.update(self._restore_and_count(path, manifest, argv, env, scratch))
+            finally:
+                with admin.cursor() as cur:
+                    cur.execute(drop)
+                self.done("sql", sql=drop.as_string(admin))
+                out["dropped"] = True
+        except psycopg_errors() as exc:
+            out.update(ok=False, error="restore test database %s: %s" % (scratch, str(exc).strip()))
+        finally:
+            admin.close()
+        return out
+
+    def _restore_and_count(self, path, manifest, argv, env, scratch):
+        params = self.params
+        tsdb = manifest.get("timescaledb")
+        conn = connect(params, dbname=scratch, module_name=MODULE)
+        try:
+            if tsdb:
+                with conn.cursor() as cur:
+                    cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb VERSION %s", (tsdb,))
+                    cur.execute("SELECT timescaledb_pre_restore()")
+            rc, _out, err, ms = self.run_tool(argv, env, params["restore_timeout"])
+            if rc != 0:
+                return {"ok": False, "restore_rc": rc, "error": err.strip() or "pg_restore failed", "duration_ms": ms}
+            self.done("pg_restore", database=scratch, argv=argv, duration_ms=ms)
+            if tsdb:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT timescaledb_post_restore()")
+            restored = self.count_rows(conn)
+        finally:
+            conn.close()
+        source = manifest.get("row_counts")
+        if source is None:
+            return {"ok": True, "duration_ms": ms, "tables_restored": len(restored), "comparison": None,
+                    "note": "no row counts were recorded with this dump (count_rows was off): only the restore itself was tested"}
+        comparison = compare_counts(source, restored)
+        mismatches = [row for row in comparison if not row["match"]]
+        return {"ok": not mismatches, "duration_ms": ms, "tables_compared": len(comparison), "mismatches": mismatches,
+                "comparison": comparison}
+
+    # --- retention -----------------------------------------------------------------------------------------
+
+    def retention(self, databases, protect=()):
+        params = self.params
+        if params["keep"] is None and params["max_age_days"] is None:
+            return
+        found = catalogue(params["backup_dir"], databases or None)
+        for database, entries in sorted(found.items()):
+            doomed = plan_retention(entries, params["keep"], params["max_age_days"], protect)
+            self.result["retention"]["kept"][database] = len(entries) - len(doomed)
+            for entry in doomed:
+                files = companions(entry["path"])
+                self.plan("delete", file=entry["file"], reason=entry["reason"], files=[os.path.basename(f) for f in files])
+                if not self.check_mode:
+                    for path in files:
+                        os.remove(path)
+                    self.done("delete", file=entry["file"], reason=entry["reason"])
+                self.result["retention"]["deleted"].append({"database": database, "file": entry["file"], "reason": entry["reason"],
+                                                            "age_s": entry["age_s"]})
+
+
+def files_in(directory):
+    return sorted(f for f in os.listdir(directory) if parse_name(f)) if os.path.isdir(directory) else []
+
+
+def remove_quietly(path):
+    try:
+        if path and os.path.lexists(path):
+            os.remove(path)
+    except OSError:
+        pass
+
+
+def check_directory(module, job, directory, action):
+    """backup_dir usable before any work: a directory (made when missing, for a backup) we may write in."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise SarkValidationError("backup_dir %s is not a directory (a file stands there): give a directory." % directory)
+    if not os.path.isdir(directory):
+        if action != "present":
+            raise SarkValidationError("backup_dir %s does not exist" % directory)
+        job.plan("mkdir", path=directory, mode="0700")
+        if not module.check_mode:
+            try:
+                os.makedirs(directory, DIR_MODE, exist_ok=True)  # a concurrent run may have made it first
+            except OSError as exc:
+                raise SarkOperationError(describe_os_error(exc, directory, "create")) from exc
+            job.done("mkdir", path=directory)
+    if action == "present" and os.path.isdir(directory):
+        check_writable_file(os.path.join(directory, "backup.dump"), "backup")
+
+
+def describe_failure(verification):
+    if verification.get("error"):
+        return verification["error"]
+    checksum = verification.get("checksum") or {}
+    if not checksum.get("ok"):
+        return checksum.get("error") or "checksum mismatch (recorded %s, file now %s): the file changed after it was written" % (
+            checksum.get("expected"), checksum.get("actual"))
+    size = verification.get("size") or {}
+    if not size.get("ok", True):
+        return "%d bytes, but %d were written (manifest): the file was truncated or replaced" % (size["actual"], size["expected"])
+    toc = verification.get("toc") or {}
+    if not toc.get("ok"):
+        return "pg_restore cannot read its table of contents: %s" % (toc.get("error") or "no entries")
+    restore = verification.get("restore_test") or {}
+    if restore.get("error"):
+        return "restore test failed: %s" % restore["error"]
+    mismatches = restore.get("mismatches") or []
+    return "restore test row counts differ in %d tables: %s" % (len(mismatches), ", ".join(
+        "%s (%s vs %s)" % (m["table"], m["source"], m["restored"]) for m in mismatches[:5]))

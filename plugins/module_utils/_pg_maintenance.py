@@ -2,24 +2,31 @@
 # Copyright (c) sark.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""PostgreSQL maintenance for sark_pg_maintenance (private).
+"""PostgreSQL table maintenance for sark_pg_maintenance (private), and the session frame it shares with sark_pg_backend.
 
-Three responsibilities, each testable on its own: choosing relations (validated against the
-catalog before anything runs), building the exact statements (identifiers quoted by psycopg2.sql),
-and choosing and signalling backends (never our own, never a non-client backend, never another
-sark.ops connection).
+Choosing relations (validated against the catalog before anything runs), building the exact statements
+(identifiers quoted by psycopg2.sql), the advisory lock that keeps two runs on one database apart, and
+the bounded, locked session both maintenance modules run in. Backend selection and signalling are in _pg_backend.py.
 """
 
 import difflib
-import fnmatch
 import re
 import time
 
 from ansible_collections.sark.ops.plugins.module_utils._module import (
+    SarkOperationError,
     SarkPreconditionError,
     SarkValidationError,
 )
-from ansible_collections.sark.ops.plugins.module_utils._postgres import fetch_all, fetch_one, fetch_value, pgsql, psycopg2
+from ansible_collections.sark.ops.plugins.module_utils._postgres import (
+    connect,
+    fetch_all,
+    fetch_one,
+    fetch_value,
+    pgsql,
+    psycopg2,
+    psycopg_errors,
+)
 
 # pg_try_advisory_lock(bigint) key shared by every sark_pg_maintenance run: b"SARKMNTC" as a big-endian integer.
 ADVISORY_LOCK_KEY = 5999166662007215171
@@ -33,22 +40,15 @@ UNSAFE_NAME = re.compile(r"[\"';\\\x00-\x1f\x7f]")
 NAMEDATALEN = 63
 MAX_TIMEOUT_MS = 2147483647  # lock_timeout/statement_timeout are int milliseconds
 
-BACKEND_STATES = ("active", "idle", "idle in transaction", "idle in transaction (aborted)",
-                  "fastpath function call", "disabled")
-OWN_APPLICATION_PREFIX = "sark.ops/"
-
 TABLE_ACTIONS = ("vacuum", "analyze", "reindex")
-BACKEND_ACTIONS = ("cancel_backends", "terminate_backends")
-BACKEND_FILTERS = ("pids", "databases", "users", "application_names", "states", "min_duration")
 NEED_CRITERIA = ("min_dead_tuple_ratio", "min_dead_tuples", "last_run_older_than")
 # options that only make sense for some actions: given elsewhere they would be silently ignored, so they are refused
 OPTION_ACTIONS = {
     "tables": TABLE_ACTIONS, "indexes": ("reindex",), "freeze": ("vacuum",), "full": ("vacuum",),
     "confirm_full": ("vacuum",), "min_dead_tuple_ratio": ("vacuum",), "min_dead_tuples": ("vacuum",),
-    "last_run_older_than": ("vacuum", "analyze"), "escalate": ("cancel_backends",),
+    "last_run_older_than": ("vacuum", "analyze"),
     "drop_invalid_indexes": ("reindex",),
 }
-OPTION_ACTIONS.update({name: BACKEND_ACTIONS for name in BACKEND_FILTERS})
 TABLE_KINDS = {"r": "table", "m": "materialized view", "p": "partitioned table"}
 INDEX_KINDS = {"i": "index", "I": "partitioned index"}
 KIND_NAMES = {"v": "view", "S": "sequence", "f": "foreign table", "c": "composite type", "t": "TOAST table"}
@@ -355,93 +355,6 @@ def release_lock(conn):
     fetch_value(conn, "SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
 
 
-# --- backends -------------------------------------------------------------------------------------------
-
-ACTIVITY_SQL = """
-    SELECT pid, backend_start, usename AS user, datname AS database, coalesce(application_name, '') AS application_name,
-           client_addr::text AS client_addr, state, backend_type, wait_event_type, wait_event,
-           extract(epoch FROM now() - state_change) AS state_duration_s,
-           extract(epoch FROM now() - xact_start) AS xact_duration_s,
-           query, pid = pg_backend_pid() AS is_self
-      FROM pg_stat_activity
-"""
-
-
-def list_activity(conn):
-    return fetch_all(conn, ACTIVITY_SQL + " ORDER BY backend_start")
-
-
-def protected_reason(row):
-    """Why a backend must never be signalled by sark.ops, or None."""
-    if row["is_self"]:
-        return "own_connection"
-    if row["backend_type"] != "client backend":
-        return "not_client_backend"
-    if (row["application_name"] or "").startswith(OWN_APPLICATION_PREFIX):
-        return "sark_ops_connection"
-    return None
-
-
-def _matches_patterns(value, patterns):
-    """Shell wildcards include, a leading '!' excludes; None/empty patterns match everything."""
-    if not patterns:
-        return True
-    includes = [p for p in patterns if not p.startswith("!")]
-    excludes = [p[1:] for p in patterns if p.startswith("!")]
-    value = value or ""
-    if includes and not any(fnmatch.fnmatchcase(value, p) for p in includes):
-        return False
-    return not any(fnmatch.fnmatchcase(value, p) for p in excludes)
-
-
-def backend_matches(row, flt):
-    """Does one pg_stat_activity row satisfy every filter given (pids, databases, users, application_names,
-    states, min_duration)?"""
-    if flt.get("pids") and row["pid"] not in flt["pids"]:
-        return False
-    if flt.get("states") and row["state"] not in flt["states"]:
-        return False
-    for key, field in (("databases", "database"), ("users", "user"), ("application_names", "application_name")):
-        if flt.get(key) and not _matches_patterns(row[field], flt[key]):
-            return False
-    if flt.get("min_duration") is not None:
-        duration = row["state_duration_s"]
-        if duration is None or float(duration) < flt["min_duration"]:
-            return False
-    return True
-
-
-def select_backends(rows, flt):
-    """Split pg_stat_activity rows into targets and a count of protected backends that matched (by reason)."""
-    targets, protected = [], {}
-    for row in rows:
-        if not backend_matches(row, flt):
-            continue
-        reason = protected_reason(row)
-        if reason:
-            protected[reason] = protected.get(reason, 0) + 1
-        else:
-            targets.append(row)
-    return targets, protected
-
-
-def signal_statement(conn, function, pid, backend_start):
-    """The exact statement that signals one backend, only if it is still the same backend (pid reuse)."""
-    with conn.cursor() as cur:
-        text = cur.mogrify("SELECT %s(pid) FROM pg_stat_activity WHERE pid = %%s AND backend_start = %%s" % function,
-                           (pid, backend_start))
-    return text.decode("utf-8") if isinstance(text, bytes) else text
-
-
-def still_present(conn, targets):
-    """pid -> current row for targets that still exist as the same backend."""
-    if not targets:
-        return {}
-    rows = fetch_all(conn, ACTIVITY_SQL + " WHERE pid = ANY(%s)", ([t["pid"] for t in targets],))
-    starts = {t["pid"]: t["backend_start"] for t in targets}
-    return {r["pid"]: r for r in rows if starts.get(r["pid"]) == r["backend_start"]}
-
-
 # --- input ---------------------------------------------------------------------------------------------
 
 def given(params, name):
@@ -450,11 +363,11 @@ def given(params, name):
 
 
 def validate_params(params):
-    """Every input check that needs no server. Nothing has connected yet when this raises."""
-    action = params["action"]
+    """Every input check of a table maintenance run that needs no server. Nothing has connected yet when this raises."""
+    action = params["state"]
     for name, actions in sorted(OPTION_ACTIONS.items()):
         if given(params, name) and action not in actions:
-            raise SarkValidationError("%s applies to action %s only, not to action=%s" % (name, " or ".join(actions), action))
+            raise SarkValidationError("%s applies to state %s only, not to state=%s" % (name, " or ".join(actions), action))
     if params["full"] and not params["confirm_full"]:
         raise SarkValidationError("full=true runs VACUUM FULL, which locks each table against every read and write until it "
                                   "is rewritten (and needs free disk for a full copy). Set confirm_full=true to accept that, or "
@@ -462,25 +375,98 @@ def validate_params(params):
     ratio = params["min_dead_tuple_ratio"]
     if ratio is not None and not 0 <= ratio < 1:
         raise SarkValidationError("min_dead_tuple_ratio must be 0 or more and below 1 (a share of live + dead tuples), got %s" % ratio)
-    for name in ("min_dead_tuples", "last_run_older_than", "lock_timeout", "statement_timeout", "lock_wait",
-                 "grace_period", "min_duration", "query_max_length"):
+    for name in ("min_dead_tuples", "last_run_older_than"):
+        if params.get(name) is not None and params[name] < 0:
+            raise SarkValidationError("%s must be 0 or more, got %s" % (name, params[name]))
+    validate_session_params(params)
+    if params["max_tables"] < 1:
+        raise SarkValidationError("max_tables must be at least 1, got %s" % params["max_tables"])
+    for name in params["tables"]:
+        parse_relation_name(name, "tables")
+    for name in params["indexes"]:
+        parse_relation_name(name, "indexes")
+    if not params.get("pg_database"):
+        raise SarkValidationError("state=%s works on one database: set pg_database (for SARK, run it for sark and for sark_audit)" % action)
+
+
+def validate_session_params(params):
+    """The timeouts and the lock wait every maintenance session (tables or backends) takes."""
+    for name in ("lock_timeout", "statement_timeout", "lock_wait"):
         if params.get(name) is not None and params[name] < 0:
             raise SarkValidationError("%s must be 0 or more, got %s" % (name, params[name]))
     for name in ("lock_timeout", "statement_timeout"):
         if params.get(name) is not None and params[name] * 1000 > MAX_TIMEOUT_MS:
             raise SarkValidationError("%s must be at most %d seconds (PostgreSQL's limit), got %s; 0 means no limit"
                                       % (name, MAX_TIMEOUT_MS // 1000, params[name]))
-    for name in ("max_tables", "max_backends"):
-        if params[name] < 1:
-            raise SarkValidationError("%s must be at least 1, got %s" % (name, params[name]))
-    if any(pid <= 0 for pid in params["pids"]):
-        raise SarkValidationError("pids must be positive process ids, got %s" % params["pids"])
-    for name in params["tables"]:
-        parse_relation_name(name, "tables")
-    for name in params["indexes"]:
-        parse_relation_name(name, "indexes")
-    if action in TABLE_ACTIONS and not params.get("pg_database"):
-        raise SarkValidationError("action=%s works on one database: set pg_database (for SARK, run it for sark and for sark_audit)" % action)
-    if action in BACKEND_ACTIONS and not any(given(params, name) for name in BACKEND_FILTERS):
-        raise SarkValidationError("action=%s needs at least one filter (pids, databases, users, application_names, states or "
-                                  "min_duration): without one it would signal every client backend" % action)
+
+
+# --- errors and the session frame --------------------------------------------------------------------
+
+SQLSTATE_HINTS = {
+    "55P03": "lock_timeout reached: another session holds a conflicting lock; retry later or raise lock_timeout",
+    "57014": "statement_timeout reached (or the statement was cancelled); raise statement_timeout or run it in a quieter hour",
+    "42501": "permission denied; run as the owner of the relation or a superuser",
+    "25001": "cannot run inside a transaction block",
+}
+
+
+def explain(exc):
+    """One line for a PostgreSQL error, with what to do for the SQLSTATEs an operator meets."""
+    code = getattr(exc, "pgcode", None)
+    text = (str(exc) or type(exc).__name__).strip().splitlines()[0]
+    hint = SQLSTATE_HINTS.get(code)
+    return "%s (%s)" % (text, hint) if hint else text
+
+
+def connection_lost(conn):
+    """psycopg2 marks a connection closed once the server went away (restart, crash, network)."""
+    return bool(conn.closed)
+
+
+def locked_session(module, dbname, module_name, work, partial_keys=()):
+    """Connect, bound the session with the timeouts, take the maintenance lock (check mode only looks for a holder),
+    run work(conn, result, setup) and release the lock. PostgreSQL errors become SarkOperationErrors that say what to fix.
+
+    setup is the list of SET statements already run on the session (work records them with the statements it runs).
+    """
+    params = module.params
+    conn = connect(params, dbname=dbname, module_name=module_name)
+    locked = False
+    result = {}
+    try:
+        result = {"database": current_database(conn), "own_pid": conn.get_backend_pid(),
+                  "lock": {"key": ADVISORY_LOCK_KEY, "acquired": False}}
+        setup = [stmt.as_string(conn) for stmt in timeout_statements(params["lock_timeout"], params["statement_timeout"])]
+        with conn.cursor() as cur:
+            for statement in setup:
+                cur.execute(statement)  # session settings only: they bound our own catalog reads as well
+        if module.check_mode:
+            holder = lock_holder(conn)
+            if holder:
+                result["lock"]["holder"] = holder["pid"]
+                module.warn("pid %s holds the maintenance lock on %s now: a real run would fail unless it ends first"
+                            % (holder["pid"], result["database"]))
+        else:
+            acquire_lock(conn, params["lock_wait"])
+            locked = result["lock"]["acquired"] = True
+        return work(conn, result, setup)
+    except psycopg_errors() as exc:
+        partial = {k: result[k] for k in partial_keys if k in result}
+        if connection_lost(conn):
+            raise SarkOperationError("The connection to PostgreSQL (database %s) was lost (server restart or crash?): %s. Rerun "
+                                     "when the server is back; the results show what was done." % (
+                                         dbname or "postgres", explain(exc)), connection_lost=True, **partial) from exc
+        if getattr(exc, "pgcode", None) == "42501":
+            raise SarkOperationError("PostgreSQL refused to read the catalog or statistics on %s: %s. Check the privileges of %s "
+                                     "(pg_read_all_stats, pg_signal_backend)." % (
+                                         dbname or "postgres", explain(exc), params["pg_user"]), **partial) from exc
+        raise SarkOperationError("PostgreSQL error on %s while reading the catalog or statistics: %s. Check the timeouts "
+                                 "(lock_timeout, statement_timeout) and the privileges of %s." % (
+                                     dbname or "postgres", explain(exc), params["pg_user"]), **partial) from exc
+    finally:
+        if locked and not connection_lost(conn):
+            try:
+                release_lock(conn)
+            except psycopg_errors():  # closing the session releases it anyway
+                pass
+        conn.close()

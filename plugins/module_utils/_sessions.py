@@ -39,6 +39,44 @@ from ansible_collections.sark.ops.plugins.module_utils._redis_keys import (
 READ_CHUNK = 500
 
 
+def read_scope(params):
+    """What sark_session_info reads: all, user or session (implied by the filters when not set)."""
+    scope = params.get("scope")
+    if scope is None:
+        scope = "session" if params.get("session_id") else "user" if params.get("user_id") else "all"
+    if scope == "session" and not params.get("session_id"):
+        raise SarkValidationError("scope=session needs session_id")
+    if scope == "user" and not params.get("user_id"):
+        raise SarkValidationError("scope=user needs user_id")
+    if scope == "all" and (params.get("user_id") or params.get("session_id")):
+        raise SarkValidationError("scope=all counts every session: drop user_id/session_id, or use scope user/session")
+    return scope
+
+
+def revoke_scope(params):
+    """What sark_session state=absent revokes: session, user or all (all is never implied and needs force)."""
+    scope = params["scope"]
+    if scope is None:
+        if params["session_id"]:
+            scope = "session"
+        elif params["user_id"]:
+            scope = "user"
+        else:
+            raise SarkValidationError("state=absent needs session_id, user_id, or scope: all with force: true (a global logout). "
+                                      "Nothing was revoked.")
+    if scope == "session" and not params["session_id"]:
+        raise SarkValidationError("scope=session needs session_id")
+    if scope == "user" and not params["user_id"]:
+        raise SarkValidationError("scope=user needs user_id")
+    if scope == "all":
+        if params["user_id"] or params["session_id"]:
+            raise SarkValidationError("scope=all revokes every session of every user: drop user_id/session_id, or use scope user/session")
+        if not params["force"]:
+            raise SarkValidationError("scope=all logs out every user. Confirm it with force: true (run in check mode first to see how "
+                                      "many sessions would go). Nothing was revoked.")
+    return scope
+
+
 class TopCounter:
     """The items with the highest counts in bounded memory.
 

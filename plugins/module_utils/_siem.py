@@ -33,12 +33,15 @@ import uuid
 from ansible_collections.sark.ops.plugins.module_utils._files import check_writable_file, describe_os_error
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkError,
+    SarkLimitError,
     SarkOperationError,
     SarkPreconditionError,
+    SarkValidationError,
     isoformat,
+    mask_secrets,
     utcnow,
 )
-from ansible_collections.sark.ops.plugins.module_utils._redis import to_text
+from ansible_collections.sark.ops.plugins.module_utils._redis import redis, to_text
 from ansible_collections.sark.ops.plugins.module_utils._redis_keys import redis_errors, require_type
 
 try:
@@ -48,6 +51,100 @@ except ImportError:  # the import error itself is reported by connect()
 
 LIST_TEMPLATES = {"queue": "siem_queue_key", "failed": "siem_failed_key"}
 LOCK_TTL_MS = 30000
+PEEK_MAX = 1000
+
+
+def queue_state(length, params):
+    """The runbook's judgement of the queue: healthy under warning_threshold, critical above critical_threshold."""
+    if length > params["critical_threshold"]:
+        return "critical"
+    if length >= params["warning_threshold"]:
+        return "warning"
+    return "healthy"
+
+
+def decode_event(raw, show_secrets):
+    text = to_text(raw)
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return text if show_secrets else "<%d bytes, not JSON>" % len(text)
+    return event if show_secrets else mask_secrets(event)
+
+
+def validate_thresholds(params):
+    if params["warning_threshold"] < 0 or params["critical_threshold"] < params["warning_threshold"]:
+        raise SarkValidationError("thresholds must satisfy 0 <= warning_threshold <= critical_threshold")
+
+
+def validate_change(params):
+    """The options of a requeue, export or trim (state); files are checked before any event moves."""
+    state = params["state"]
+    for name in ("max_events", "batch_size"):
+        if params[name] < 1:
+            raise SarkValidationError("%s must be 1 or more, got %s" % (name, params[name]))
+    if params["count"] is not None and params["count"] < 1:
+        raise SarkValidationError("count must be 1 or more, got %s" % params["count"])
+    validate_thresholds(params)
+    if state == "export" and not params["path"]:
+        raise SarkValidationError("state=export needs path (the file the events are appended to)")
+    if params["path"] and state in ("export", "trim"):
+        check_writable_file(params["path"], "export file")
+    if state == "trim":
+        if params["keep"] is None or params["keep"] < 0:
+            raise SarkValidationError("state=trim needs keep (how many of the newest events stay), 0 or more; got %s" % params["keep"])
+    if params["batch_size"] > 10000:
+        raise SarkValidationError("batch_size must be 10000 or less")
+    if not 0 <= params["lock_wait"] <= 3600:
+        raise SarkValidationError("lock_wait must be between 0 and 3600 seconds, got %s" % params["lock_wait"])
+
+
+def check_cap(what, amount, available, params):
+    if amount > params["max_events"]:
+        raise SarkLimitError("%s would touch %d events (%d in the list), more than max_events=%d. Nothing was changed. Set count to "
+                             "move part of them, raise max_events, or (for trim) export them first." % (what, amount, available,
+                                                                                                        params["max_events"]),
+                             events=available)
+
+
+def plan_change(lists, params, lengths):
+    """(source list, purpose, events to move or drop, events staged by an interrupted run) of a requeue, export or trim."""
+    state = params["state"]
+    if state == "requeue":
+        source, purpose = "failed", "requeue"
+        amount = min(params["count"] or lengths["failed"], lengths["failed"])
+    elif state == "export":
+        source, purpose = params["list"], "export"
+        amount = min(params["count"] or lengths[source], lengths[source])
+    else:
+        source, purpose = params["list"], "export" if params["path"] else None
+        amount = max(0, lengths[source] - params["keep"])
+    staged = lists.pending(source, purpose)[0] if purpose else 0
+    check_cap(state, amount, lengths[source], params)
+    return source, purpose, amount, staged
+
+
+def assess(lists, lengths, params):
+    """The queue and failed-list figures and the runbook's verdict on them."""
+    state = queue_state(lengths["queue"], params)
+    findings = []
+    if state != "healthy":
+        findings.append("SIEM queue holds %d events (%s: warning from %d, critical above %d)"
+                        % (lengths["queue"], state, params["warning_threshold"], params["critical_threshold"]))
+    if lengths["failed"]:
+        findings.append("%d events failed delivery (%s)" % (lengths["failed"], lists.keys["failed"]))
+    return {"queue": {"key": lists.keys["queue"], "length": lengths["queue"], "state": state},
+            "failed_events": {"key": lists.keys["failed"], "length": lengths["failed"]},
+            "assessment": {"verdict": state, "findings": findings}}
+
+
+def not_in_layout(layout):
+    """The answer of a SIEM queue module in a layout that keeps the queue in process memory."""
+    reason = ("the %s layout keeps the SIEM event queue and failed events in each worker's process memory (%s)"
+              % (layout.name, layout.absent_reason("siem_queue_key")))
+    return {"changed": False, "not_in_layout": reason, "layout": layout.name,
+            "msg": "Not in this layout: %s: there is nothing in Redis to read or change. Use the workers' metrics and logs." % reason}
+
 
 # KEYS: lock, source, stage, state. ARGV: token, count, path, offset, run id, lock ttl ms.
 STAGE_SCRIPT = """
@@ -455,3 +552,83 @@ class SiemLists:
         self.client.ltrim(self.keys[name], amount, -1)
         if self.evidence is not None:
             self.evidence.executed("trim", source=self.keys[name], dropped=amount)
+
+
+# ---------------------------------------------------------------- circuit breakers
+
+CLOSED = "closed"
+
+
+def breaker_keys(layout, variant, siems):
+    """[(name, variant, state_key, failures_key)] of the breakers the layout keeps in Redis."""
+    out = []
+    if variant in ("both", "global") and layout.has("breaker_state_key"):
+        out.append(("global", "global", layout.key("breaker_state_key"), layout.key("breaker_failures_key")))
+    if variant in ("both", "per_siem") and layout.has("siem_breaker_state_key"):
+        for siem in siems:
+            out.append((siem, "per_siem", layout.key("siem_breaker_state_key", siem=siem),
+                        layout.key("siem_breaker_failures_key", siem=siem)))
+    return out
+
+
+def read_breaker(client, layout, name, variant, state_key, failures_key):
+    state_present = require_type(client, state_key, "string", "a circuit-breaker state", layout.name)
+    failures_present = require_type(client, failures_key, "string", "a circuit-breaker failure count", layout.name)
+    state = to_text(client.get(state_key)) if state_present else None
+    raw_failures = to_text(client.get(failures_key)) if failures_present else None
+    try:
+        failures = int(raw_failures) if raw_failures not in (None, "") else 0
+    except ValueError as exc:
+        raise SarkValidationError("%s holds %r, not a failure count: check layout_templates" % (failures_key, raw_failures[:40])) from exc
+    return {"name": name, "variant": variant, "state_key": state_key, "failures_key": failures_key,
+            "state": (state or CLOSED).lower(), "failures": failures, "present": bool(state_present or failures_present),
+            "state_present": bool(state_present), "ttl": int(client.ttl(state_key)) if state_present else None}
+
+
+def check_expected(breakers, expected):
+    if not expected:
+        return
+    wrong = ["%s is %s" % (b["name"], b["state"]) for b in breakers if b["state_present"] and b["state"] != expected.lower()]
+    if wrong:
+        raise SarkPreconditionError("current_state=%s, but %s. Nothing was reset; re-read the state and adjust current_state."
+                                    % (expected, ", ".join(wrong)), breakers=breakers)
+
+
+def delete_breaker(client, layout, breaker, expected, cluster):
+    """Delete one breaker's keys; on a standalone server the state is re-checked inside WATCH/MULTI."""
+    if cluster:
+        current = read_breaker(client, layout, breaker["name"], breaker["variant"], breaker["state_key"], breaker["failures_key"])
+        check_expected([current], expected)
+        return int(client.delete(breaker["state_key"])) + int(client.delete(breaker["failures_key"]))
+    for _attempt in range(5):
+        with client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(breaker["state_key"], breaker["failures_key"])
+                state = pipe.get(breaker["state_key"])
+                if expected and state is not None and to_text(state).lower() != expected.lower():
+                    raise SarkPreconditionError("current_state=%s, but %s became %s meanwhile. Nothing more was reset."
+                                                % (expected, breaker["name"], to_text(state)))
+                pipe.multi()
+                pipe.delete(breaker["state_key"], breaker["failures_key"])
+                return int(pipe.execute()[0])
+            except redis.exceptions.WatchError:
+                continue
+    raise SarkPreconditionError("%s kept changing while being reset (5 attempts); the SIEM worker is writing it. Retry." % breaker["name"])
+
+
+def breaker_not_in_layout(layout, resetting):
+    """The answer of a breaker module in a layout that keeps the breaker in process memory."""
+    reason = ("the %s layout keeps the SIEM circuit breaker in each worker's memory (it opens after 5 failures and closes "
+              "itself after 60 s)" % layout.name)
+    advice = ("Restart the SARK workers to reset it (a rolling restart of the deployment); nothing was changed." if resetting
+              else "Read it from the workers' metrics or logs.")
+    msg = "Not in this layout: %s, so there is nothing in Redis to %s. %s" % (reason, "reset" if resetting else "read", advice)
+    result = {"changed": False, "not_in_layout": reason, "breakers": [], "open": [], "msg": msg, "layout": layout.name}
+    if resetting:
+        result["restart_required"] = True
+    return result
+
+
+def validate_siems(siems):
+    if not siems or any(not s or not s.strip() for s in siems):
+        raise SarkValidationError("siems must list at least one SIEM name (for example splunk, datadog) without empty entries")

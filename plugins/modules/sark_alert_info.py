@@ -71,14 +71,16 @@ options:
       - Fail the task when a judged query breaches its threshold.
     type: bool
     default: false
-  max_alerts:
+  max_results:
     description:
       - At most this many alerts are returned per source (all are counted).
     type: int
     default: 500
+    version_added: 0.2.0
 extends_documentation_fragment:
   - sark.ops.prometheus
   - sark.ops.alertmanager
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
   - sark.ops.attributes.ACTIONGROUP_PROMETHEUS
@@ -132,7 +134,7 @@ alertmanager_alerts:
   elements: dict
   sample: [{"alertname": "HighErrorRate", "state": "suppressed", "silenced_by": ["5f0e..."]}]
 counts:
-  description: Alerts per source and state, before O(max_alerts) is applied, after the filters.
+  description: Alerts per source and state, before O(max_results) is applied, after the filters.
   returned: always
   type: dict
   sample: {"prometheus": {"firing": 2, "pending": 1}, "alertmanager": {"active": 1, "suppressed": 1}}
@@ -157,7 +159,7 @@ breaches:
   elements: str
   sample: []
 truncated:
-  description: Whether O(max_alerts) cut a list short.
+  description: Whether O(max_results) cut a list short.
   returned: always
   type: bool
   sample: false
@@ -171,6 +173,7 @@ from ansible_collections.sark.ops.plugins.module_utils._alerting import (
     PRESETS, alertmanager_alert, alertmanager_argument_spec, alertmanager_client, instant_query, judge,
     prometheus_alert, prometheus_argument_spec, prometheus_client,
 )
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError, SarkValidationError, match_filter
 
 
@@ -187,8 +190,9 @@ def argument_spec():
         query=dict(type="str"),
         threshold=dict(type="float"),
         fail_on_breach=dict(type="bool", default=False),
-        max_alerts=dict(type="int", default=500),
+        max_results=dict(type="int", default=500),
     )
+    spec.update(layout_argument_spec())
     return spec
 
 
@@ -241,8 +245,8 @@ def run(module):
     params = module.params
     if params["threshold"] is not None and not params["query"]:
         raise SarkValidationError("threshold judges query: set query too (presets carry their own thresholds)")
-    if params["max_alerts"] < 1:
-        raise SarkValidationError("max_alerts must be 1 or more")
+    if params["max_results"] < 1:
+        raise SarkValidationError("max_results must be 1 or more, got %s" % params["max_results"])
     sources = params["sources"]
     if sources is None:
         sources = [s for s in ("prometheus", "alertmanager") if params[s + "_url"]]
@@ -252,7 +256,7 @@ def run(module):
         raise SarkValidationError("presets and query run on Prometheus: set prometheus_url (or PROMETHEUS_URL)")
 
     result = {"changed": False, "counts": {}, "truncated": False, "firing": [], "breaches": []}
-    limit = params["max_alerts"]
+    limit = params["max_results"]
     prometheus = prometheus_client(params) if "prometheus" in sources or params["presets"] or params["query"] else None
     if "prometheus" in sources:
         alerts = read_prometheus_alerts(module, prometheus, result)

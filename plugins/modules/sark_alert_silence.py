@@ -72,6 +72,7 @@ options:
     type: str
 extends_documentation_fragment:
   - sark.ops.alertmanager
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_ALERTMANAGER
   - sark.ops.attributes.EVIDENCE
@@ -167,6 +168,7 @@ from ansible_collections.sark.ops.plugins.module_utils._alerting import (
     MAX_SILENCE_SECONDS, Silences, alertmanager_argument_spec, alertmanager_client, format_time, normalize_matchers,
     parse_duration, parse_time, silence_summary, utcnow,
 )
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError, SarkValidationError
 
 TOLERANCE = datetime.timedelta(seconds=1)
@@ -187,6 +189,7 @@ def argument_spec():
         ends_at=dict(type="str"),
         silence_id=dict(type="str"),
     )
+    spec.update(layout_argument_spec())
     return spec
 
 

@@ -15,15 +15,21 @@ description:
     fails past a few thousand keys; this module finds keys with C(SCAN) on every primary and removes them with C(UNLINK)
     in bounded batches.
   - O(target=decisions) clears cached policy decisions C(policy:decision:{user}:{action}:{resource}:{context}) - all of them,
-    or those of a user, an action and/or a resource.
+    or those of a user, an action (O(decision_action)) and/or a resource.
   - O(target=versions) removes C(policy:version:{policy}) entries (one policy or all); the V(sark_v2) layout has none, so
-    there is nothing to do there.
+    there is nothing to do there (RV(not_in_layout)).
   - O(target=prefix) removes every key starting with O(prefix) (taken literally); O(target=pattern) every key matching the
     glob O(pattern). A wildcard-only pattern such as V(*) needs O(force=true).
   - O(target=all) empties the database with C(FLUSHDB ASYNC) on every primary, only with O(force=true). This also logs every
     user out and resets every rate limit.
   - Returns how many keys were (or would be) removed and a sample. O(max_keys) caps every run, C(FLUSHDB) included.
 options:
+  state:
+    description: V(absent) removes the keys of the O(target).
+    type: str
+    choices: [absent]
+    default: absent
+    version_added: 0.2.0
   target:
     description: V(decisions), V(versions), V(prefix), V(pattern) or V(all).
     type: str
@@ -32,9 +38,10 @@ options:
   user_id:
     description: V(decisions) - only this user's cached decisions.
     type: str
-  action:
-    description: V(decisions) - only decisions for this action (for example C(tool:invoke)).
+  decision_action:
+    description: V(decisions) - only decisions for this policy action (for example C(tool:invoke)).
     type: str
+    version_added: 0.2.0
   resource:
     description: V(decisions) - only decisions for this resource.
     type: str
@@ -96,7 +103,7 @@ EXAMPLES = r'''
   sark.ops.sark_cache:
     target: decisions
     user_id: user-123
-    action: tool:invoke
+    decision_action: tool:invoke
 
 - name: Clear one policy's version entry (runbook layout)
   sark.ops.sark_cache:
@@ -117,10 +124,16 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-applicable:
-  description: False when the layout has no such keys (V(versions) in V(sark_v2)); nothing was done.
+not_in_layout:
+  description: Why the layout has no such keys (V(versions) in V(sark_v2)); nothing was done.
+  returned: when the layout has no keys of the target
+  type: str
+  sample: "the sark_v2 layout has no policy:version keys (...)"
+layout:
+  description: The layout the keys were removed in.
   returned: always
-  type: bool
+  type: str
+  sample: runbook
 pattern:
   description: The C(SCAN MATCH) pattern used (or C(FLUSHDB)).
   returned: always
@@ -141,14 +154,35 @@ sample:
   returned: always
   type: list
   elements: str
+  sample: ["policy:decision:user-123:tool:invoke:srv-1:ctx"]
 progress:
   description: C(batches), C(pages), C(keys), C(removed), C(nodes), C(duration_ms), C(keys_per_second), C(engine).
   returned: when keys were scanned
   type: dict
+  sample: {"batches": 2, "pages": 3, "keys": 1200, "removed": 1200, "nodes": 1, "duration_ms": 20.1, "keys_per_second": 59700,
+           "engine": "script"}
+planned_actions:
+  description: What the run was to remove, from the evidence record.
+  returned: when the layout has keys of the target
+  type: list
+  elements: dict
+  sample: [{"action": "unlink", "pattern": "policy:decision:*:*:*:*", "type": "string"}]
+executed_actions:
+  description: What was removed, batch by batch, from the evidence record (empty in check mode).
+  returned: when the layout has keys of the target
+  type: list
+  elements: dict
+  sample: [{"action": "unlink", "pattern": "policy:decision:*:*:*:*", "keys": 1200}]
 diff:
   description: Matching keys before and after (with C(--diff)).
   returned: when something would change and diff mode is on
   type: dict
+  sample: {"before": {"keys": 1200}, "after": {"keys": 0}}
+msg:
+  description: What was done.
+  returned: always
+  type: str
+  sample: "Removed 1200 key(s) matching policy:decision:*:*:*:*"
 evidence:
   description: The audit record - options asked for (secrets masked), planned and executed actions, counts, start time and duration.
   returned: always
@@ -177,7 +211,7 @@ def selection(params, layout):
     """(pattern, reason it does not apply or None) for the chosen target."""
     target = params["target"]
     if target == "decisions":
-        return require_literal_prefix(layout.pattern("policy_decision_key", user_id=params["user_id"], action=params["action"],
+        return require_literal_prefix(layout.pattern("policy_decision_key", user_id=params["user_id"], action=params["decision_action"],
                                                      resource=params["resource"]), option="the policy_decision_key template's pattern"), None
     if target == "versions":
         if not layout.has("policy_version_key"):
@@ -201,14 +235,14 @@ def selection(params, layout):
 def validate(params):
     validate_sweep_params(params)
     target = params["target"]
-    unrelated = {"decisions": ("policy", "prefix", "pattern"), "versions": ("user_id", "action", "resource", "prefix", "pattern"),
-                 "prefix": ("user_id", "action", "resource", "policy", "pattern"),
-                 "pattern": ("user_id", "action", "resource", "policy", "prefix"),
-                 "all": ("user_id", "action", "resource", "policy", "prefix", "pattern")}[target]
+    unrelated = {"decisions": ("policy", "prefix", "pattern"), "versions": ("user_id", "decision_action", "resource", "prefix", "pattern"),
+                 "prefix": ("user_id", "decision_action", "resource", "policy", "pattern"),
+                 "pattern": ("user_id", "decision_action", "resource", "policy", "prefix"),
+                 "all": ("user_id", "decision_action", "resource", "policy", "prefix", "pattern")}[target]
     given = [name for name in unrelated if params.get(name) not in (None, "")]
     if given:
         raise SarkValidationError("target=%s does not use %s; remove it or pick the matching target" % (target, ", ".join(given)))
-    for name in ("user_id", "action", "resource", "policy"):
+    for name in ("user_id", "decision_action", "resource", "policy"):
         value = params.get(name)
         if value is not None and not value.strip():
             raise SarkValidationError("%s is empty: leave it out to mean 'any'" % name)
@@ -251,8 +285,8 @@ def run(module):
     layout = Layout.from_params(params)
     pattern, absent = selection(params, layout)
     if absent:
-        return {"changed": False, "applicable": False, "matched": 0, "removed": 0, "sample": [], "pattern": None,
-                "layout": layout.name, "msg": "Nothing to clear: %s." % absent}
+        return {"changed": False, "not_in_layout": absent, "matched": 0, "removed": 0, "sample": [], "pattern": None,
+                "layout": layout.name, "msg": "Not in this layout, nothing to clear: %s." % absent}
     client = connect(params)
     if params["target"] == "all":
         stats = flushdb(module, client, params)
@@ -266,7 +300,7 @@ def run(module):
         stats = sweeper.sweep(pattern, key_type, budget, module.check_mode, force=params["target"] == "pattern" and params["force"])
         report = merge_stats([stats], params["sample_size"])
     changed = bool(report["matched"] if module.check_mode else report["removed"])
-    result = dict(report, changed=changed, applicable=True, pattern=pattern, layout=layout.name)
+    result = dict(report, changed=changed, pattern=pattern, layout=layout.name)
     if module.diff_mode and changed:
         result["diff"] = {"before": {"keys": report["matched"]}, "after": {"keys": 0}, "before_header": pattern, "after_header": pattern}
     module.evidence.set_count("keys_removed", report["removed"])
@@ -279,9 +313,10 @@ def run(module):
 
 def main():
     spec = dict(
+        state=dict(type="str", default="absent", choices=["absent"]),
         target=dict(type="str", default="decisions", choices=["decisions", "versions", "prefix", "pattern", "all"]),
         user_id=dict(type="str"),
-        action=dict(type="str"),
+        decision_action=dict(type="str"),
         resource=dict(type="str"),
         policy=dict(type="str"),
         prefix=dict(type="str"),

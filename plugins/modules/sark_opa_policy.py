@@ -7,31 +7,20 @@
 DOCUMENTATION = r'''
 ---
 module: sark_opa_policy
-short_description: List, read, upload, delete and test SARK's Rego policies on OPA
+short_description: Upload and delete SARK's Rego policies on OPA
 version_added: 0.1.0
 description:
-  - Manages policies through OPA's REST API - C(GET /v1/policies), C(GET|PUT|DELETE /v1/policies/{id}) - and
-    evaluates a decision with C(POST /v1/data/{path}), as the runbook's "Policy Management" steps do (list, upload
-    and test policy).
+  - Manages policies through OPA's REST API - C(GET|PUT|DELETE /v1/policies/{id}) - as the runbook's "Upload Policy"
+    step does. Listing and reading are M(sark.ops.sark_opa_policy_info)'s job, testing a decision
+    M(sark.ops.sark_opa_decision_info)'s.
   - O(state=present) is idempotent by the policy text - when OPA already holds exactly that text nothing is
     uploaded and C(changed=false); with C(--diff) the old and new text are shown.
   - Before anything is uploaded the policy is compiled locally by a real Rego engine (regorus); a policy that
     does not compile is refused with the engine's C(file:line:col) message and nothing is sent to OPA.
-  - O(operation=evaluate) reports the raw C(result) and, for SARK's decision path V(mcp/allow), whether SARK would
-    allow the request - SARK needs C(result) to be an object with C(allow=true); a bare boolean, an undefined
-    result or anything else counts as deny (fail closed).
 options:
-  operation:
-    description:
-      - V(apply) makes OPA match O(state) - uploads or deletes the policy.
-      - V(get) reads one policy, V(list) lists them (read-only).
-      - V(evaluate) asks OPA for the decision at O(decision_path) with O(input) (read-only).
-    type: str
-    choices: [apply, get, list, evaluate]
-    default: apply
   state:
     description:
-      - With O(operation=apply), V(present) uploads the policy when OPA does not already hold the same text and
+      - V(present) uploads the policy when OPA does not already hold the same text and
         V(absent) deletes the policy when it exists.
     type: str
     choices: [present, absent]
@@ -39,8 +28,8 @@ options:
   policy_id:
     description:
       - The OPA policy id, for example V(server_access) (the runbook's C(PUT /v1/policies/server_access)).
-      - Required for O(state=present), O(state=absent) and O(operation=get).
     type: str
+    required: true
     aliases: [id]
   policy:
     description:
@@ -62,34 +51,9 @@ options:
     type: str
     choices: [v0, v1]
     default: v1
-  decision_path:
-    description:
-      - Data path evaluated by O(operation=evaluate), as V(mcp/allow), V(data.mcp.allow) or V(/v1/data/mcp/allow).
-    type: str
-    default: mcp/allow
-  input:
-    description:
-      - The C(input) document sent with O(operation=evaluate), for example C({user, action, resource}).
-    type: dict
-    default: {}
-  expect_allow:
-    description:
-      - With O(operation=evaluate) on SARK's V(mcp/allow), fail unless SARK's reading of the decision is this value
-        (a policy test in a play).
-    type: bool
-  filter:
-    description:
-      - With O(operation=list), policy ids to include (shell wildcards) or, with a leading C(!), exclude.
-    type: list
-    elements: str
-    default: []
-  return_text:
-    description:
-      - With O(operation=list), also return each policy's Rego text.
-    type: bool
-    default: false
 extends_documentation_fragment:
   - sark.ops.opa
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_OPA
   - sark.ops.attributes.EVIDENCE
@@ -98,7 +62,6 @@ attributes:
     support: full
     details:
       - Reads the current policy and returns the plan (RV(planned_actions)) with an honest C(changed); nothing is uploaded or deleted.
-      - O(operation=evaluate), O(operation=get) and O(operation=list) are read-only and run normally.
   diff_mode:
     support: full
     details:
@@ -110,6 +73,8 @@ requirements:
 notes:
   - No OPA binary is tested here; the tests use an OPA-compatible REST server backed by the same Rego engine.
 seealso:
+  - module: sark.ops.sark_opa_policy_info
+  - module: sark.ops.sark_opa_decision_info
   - name: OPA REST API
     description: The policy and data APIs this module uses.
     link: https://www.openpolicyagent.org/docs/latest/rest-api/
@@ -124,24 +89,6 @@ EXAMPLES = r'''
     policy_id: server_access
     src: policies/server_access.rego
 
-- name: List policies (runbook "List Policies")
-  sark.ops.sark_opa_policy:
-    opa_url: http://opa:8181
-    operation: list
-  register: opa_policies
-
-- name: Test the policy (runbook "Test Policy") - fail unless SARK would allow an admin to read
-  sark.ops.sark_opa_policy:
-    opa_url: http://opa:8181
-    operation: evaluate
-    decision_path: mcp/allow
-    input:
-      user: {id: user-123, roles: [admin]}
-      action: server:read
-      resource: server-456
-    expect_allow: true
-  register: decision
-
 - name: Remove an obsolete policy
   sark.ops.sark_opa_policy:
     opa_url: http://opa:8181
@@ -152,31 +99,32 @@ EXAMPLES = r'''
 RETURN = r'''
 policy_id:
   description: The policy id acted on.
-  returned: when O(policy_id) is given
+  returned: always
   type: str
   sample: server_access
 exists:
-  description: Whether OPA held the policy before the task ran (O(state=present), O(state=absent), O(operation=get)).
-  returned: when O(policy_id) is given
+  description: Whether OPA held the policy before the task ran.
+  returned: always
   type: bool
   sample: true
 action:
   description: What was (or in check mode would be) done - V(created), V(updated), V(deleted) or V(none).
-  returned: with O(state=present) and O(state=absent)
+  returned: always
   type: str
   sample: updated
 sha256:
   description: SHA-256 of the policy text OPA holds after the task (in check mode, of the text it would hold).
-  returned: with O(state=present), O(state=absent) and O(operation=get)
+  returned: always
   type: str
   sample: 3f0a...
 previous_sha256:
   description: SHA-256 of the policy text OPA held before, or null.
-  returned: with O(state=present) and O(state=absent)
+  returned: always
   type: str
+  sample: 9c1d...
 packages:
   description: The Rego packages the policy defines, from local validation.
-  returned: with O(state=present) and O(validate=true)
+  returned: when state is present and validate is true
   type: list
   elements: str
   sample: ["data.mcp.server_access"]
@@ -185,43 +133,11 @@ verified:
   returned: when a policy was uploaded
   type: bool
   sample: true
-policy:
-  description: The stored policy C({id, raw, sha256}) (O(operation=get)).
-  returned: with O(operation=get) when the policy exists
-  type: dict
-policies:
-  description: Policies OPA holds - C(id), C(sha256), C(size) and, with O(return_text=true), C(raw).
-  returned: with O(operation=list)
-  type: list
-  elements: dict
-  sample: [{"id": "server_access", "sha256": "3f0a...", "size": 512}]
-defined:
-  description: Whether the decision is defined (OPA omits C(result) when it is not).
-  returned: with O(operation=evaluate)
-  type: bool
-  sample: true
-result:
-  description: The raw C(result) OPA returned (null when undefined).
-  returned: with O(operation=evaluate)
-  type: raw
-  sample: {"allow": true, "audit_reason": "Allowed: admin role"}
-decision_path:
-  description: The normalised data path that was evaluated.
-  returned: with O(operation=evaluate)
+msg:
+  description: What was done.
+  returned: always
   type: str
-  sample: mcp/allow
-elapsed_ms:
-  description: How long OPA took to answer the evaluation, in milliseconds (retries included).
-  returned: with O(operation=evaluate)
-  type: float
-  sample: 3.2
-sark_decision:
-  description:
-    - How SARK reads the decision (only for O(decision_path=mcp/allow)) - C(allow) (SARK would allow), C(shape)
-      (V(object), V(boolean), V(undefined), ...), C(audit_reason) and an C(explanation).
-  returned: with O(operation=evaluate) on V(mcp/allow)
-  type: dict
-  sample: {"allow": false, "shape": "boolean", "audit_reason": null, "explanation": "a bare boolean (true) is not a decision SARK can read"}
+  sample: Policy server_access updated
 planned_actions:
   description: The writes planned (in check mode, the writes that would run).
   returned: always
@@ -233,61 +149,32 @@ executed_actions:
   returned: always
   type: list
   elements: dict
+  sample: [{"action": "put_policy", "policy_id": "server_access", "sha256": "3f0a..."}]
 evidence:
   description: The audit record - options asked for (secrets masked), actions, counts, start time and duration.
   returned: always
   type: dict
 '''
 
-from ansible_collections.sark.ops.plugins.module_utils._module import (
-    SarkModule, SarkPreconditionError, SarkValidationError, match_filter,
-)
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError
 from ansible_collections.sark.ops.plugins.module_utils._opa import (
-    MAX_POLICY_BYTES, SARK_DECISION_PATH, OpaPolicies, check_policy_id, data_path, opa_argument_spec, opa_client,
-    sark_decision, sha256, validate_rego,
+    OpaPolicies, check_policy_id, opa_argument_spec, opa_client, read_policy_text, sha256, validate_rego,
 )
 
 
 def argument_spec():
     spec = opa_argument_spec()
     spec.update(
-        operation=dict(type="str", default="apply", choices=["apply", "get", "list", "evaluate"]),
         state=dict(type="str", default="present", choices=["present", "absent"]),
-        policy_id=dict(type="str", aliases=["id"]),
+        policy_id=dict(type="str", aliases=["id"], required=True),
         policy=dict(type="str"),
         src=dict(type="path"),
         validate=dict(type="bool", default=True),
         rego_version=dict(type="str", default="v1", choices=["v0", "v1"]),
-        decision_path=dict(type="str", default=SARK_DECISION_PATH),
-        input=dict(type="dict", default={}),
-        expect_allow=dict(type="bool"),
-        filter=dict(type="list", elements="str", default=[]),
-        return_text=dict(type="bool", default=False),
     )
+    spec.update(layout_argument_spec())
     return spec
-
-
-def read_policy_text(params):
-    if params["policy"] is not None:
-        text = params["policy"]
-    elif params["src"]:
-        try:
-            with open(params["src"], "rb") as handle:
-                raw = handle.read(MAX_POLICY_BYTES + 1)
-        except OSError as exc:
-            raise SarkValidationError("Cannot read src %s: %s" % (params["src"], exc)) from exc
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SarkValidationError("src %s is not UTF-8 text" % params["src"]) from exc
-    else:
-        raise SarkValidationError("state=present needs the policy text: set policy (Rego text) or src (a .rego file)")
-    if len(text.encode("utf-8")) > MAX_POLICY_BYTES:
-        raise SarkValidationError("The policy is larger than %d bytes; OPA policies that large are not supported here"
-                                  % MAX_POLICY_BYTES)
-    if not text.strip():
-        raise SarkValidationError("The policy text is empty")
-    return text
 
 
 def ensure_present(module, opa, policy_id):
@@ -342,68 +229,14 @@ def ensure_absent(module, opa, policy_id):
     return result
 
 
-def list_policies(module, opa):
-    stored = opa.list()
-    by_id = {item.get("id"): item for item in stored}
-    selected = match_filter(sorted(by_id), module.params["filter"])
-    policies = []
-    for policy_id in selected:
-        raw = by_id[policy_id].get("raw") or ""
-        entry = {"id": policy_id, "sha256": sha256(raw), "size": len(raw.encode("utf-8"))}
-        if module.params["return_text"]:
-            entry["raw"] = raw
-        policies.append(entry)
-    module.evidence.set_count("policies", len(policies))
-    return {"changed": False, "policies": policies, "msg": "%d of %d policies" % (len(policies), len(stored))}
-
-
-def get_policy(opa, policy_id):
-    current = opa.get(policy_id)
-    if current is None:
-        return {"changed": False, "policy_id": policy_id, "exists": False, "msg": "OPA has no policy %s" % policy_id}
-    raw = current.get("raw") or ""
-    return {"changed": False, "policy_id": policy_id, "exists": True, "sha256": sha256(raw),
-            "policy": {"id": policy_id, "raw": raw, "sha256": sha256(raw)}}
-
-
-def evaluate(module, opa):
-    path = data_path(module.params["decision_path"])
-    defined, value, response = opa.evaluate(path, module.params["input"])
-    result = {"changed": False, "decision_path": path, "defined": defined, "result": value, "elapsed_ms": response.elapsed_ms}
-    expect = module.params["expect_allow"]
-    if path == SARK_DECISION_PATH:
-        decision = sark_decision(defined, value)
-        result["sark_decision"] = decision
-        result["msg"] = "SARK would %s: %s" % ("allow" if decision["allow"] else "deny", decision["explanation"])
-        if expect is not None and decision["allow"] != expect:
-            raise SarkPreconditionError("Policy test failed: expected SARK to %s, but it would %s (%s)"
-                                        % ("allow" if expect else "deny", "allow" if decision["allow"] else "deny",
-                                           decision["explanation"]),
-                                        **{k: v for k, v in result.items() if k != "msg"})
-    elif expect is not None:
-        raise SarkValidationError("expect_allow applies to SARK's decision path %s only, not %s" % (SARK_DECISION_PATH, path))
-    return result
-
-
 def run(module):
     params = module.params
-    operation = params["operation"]
     opa = OpaPolicies(opa_client(params))
-    if operation in ("apply", "get"):
-        if not params["policy_id"]:
-            what = "state=%s" % params["state"] if operation == "apply" else "operation=get"
-            raise SarkValidationError("%s needs policy_id (the OPA policy id, e.g. server_access)" % what)
-        policy_id = check_policy_id(params["policy_id"])
-        if operation == "get":
-            result = get_policy(opa, policy_id)
-        elif params["state"] == "present":
-            result = ensure_present(module, opa, policy_id)
-        else:
-            result = ensure_absent(module, opa, policy_id)
-    elif operation == "list":
-        result = list_policies(module, opa)
+    policy_id = check_policy_id(params["policy_id"])
+    if params["state"] == "present":
+        result = ensure_present(module, opa, policy_id)
     else:
-        result = evaluate(module, opa)
+        result = ensure_absent(module, opa, policy_id)
     result.update(module.actions())
     return result
 

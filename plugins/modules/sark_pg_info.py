@@ -73,6 +73,7 @@ options:
     default: false
 extends_documentation_fragment:
   - sark.ops.postgres
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
   - sark.ops.attributes.ACTIONGROUP_POSTGRES
@@ -205,6 +206,7 @@ evidence:
 
 import time
 
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
     SarkModule,
@@ -290,6 +292,7 @@ def main():
         fail_on_unavailable=dict(type="bool", default=False),
     )
     spec.update(postgres_argument_spec())
+    spec.update(layout_argument_spec())
     SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
 
 

@@ -7,12 +7,12 @@
 DOCUMENTATION = r'''
 ---
 module: sark_pg_maintenance
-short_description: VACUUM, ANALYZE, REINDEX and end runaway backends on SARK's PostgreSQL, safely
+short_description: VACUUM, ANALYZE and REINDEX SARK's PostgreSQL tables, safely
 version_added: 0.1.0
 description:
   - Runs the maintenance the runbooks do with C(psql) - C(VACUUM ANALYZE) (weekly), C(REINDEX DATABASE)
-    (monthly), C(ANALYZE), killing long-running queries and idle connections - with the guard rails the
-    runbooks leave to the operator.
+    (monthly), C(ANALYZE) - with the guard rails the runbooks leave to the operator. Ending runaway backends is
+    M(sark.ops.sark_pg_backend)'s job.
   - B(Tables) are named (O(tables)) or chosen by need (O(min_dead_tuple_ratio), O(min_dead_tuples),
     O(last_run_older_than)). Every name is validated against the catalog before anything runs and quoted by
     the module; names carrying quotes, semicolons or backslashes are refused. With neither, every user
@@ -22,26 +22,19 @@ description:
     ends; it runs only with O(full=true) B(and) O(confirm_full=true), and then with a warning.
   - B(REINDEX) runs C(CONCURRENTLY) by default, on O(tables), O(indexes) or, with neither, the whole database
     (C(REINDEX DATABASE), which skips the system catalogs when concurrent).
-  - B(Backends) are chosen by a filter (O(pids), O(databases), O(users), O(application_names), O(states),
-    O(min_duration); all given filters must hold, at least one is required). V(cancel_backends) cancels the
-    running query (C(pg_cancel_backend)); with O(escalate=true) every backend still matching the filter after
-    O(grace_period) seconds is then terminated. V(terminate_backends) ends the sessions (C(pg_terminate_backend)).
-    The module's own connection, every non-client backend (WAL senders to replicas, autovacuum, background
-    and parallel workers) and every other sark.ops connection (C(application_name) V(sark.ops/*)) are never
-    signalled. More matches than O(max_backends) refuses the whole run, signalling nothing.
   - Every statement runs under O(lock_timeout) and O(statement_timeout). A session-level advisory lock
     (C(pg_try_advisory_lock(5999166662007215171)), the bytes V(SARKMNTC)) keeps two runs on the same database
     from overlapping; a second run fails naming the holder (or waits O(lock_wait) seconds).
-  - Automates "Database Maintenance" (VACUUM ANALYZE, REINDEX DATABASE, ANALYZE), "Kill Long-Running Queries",
-    the monthly "Database maintenance" task and the "Too Many Connections" / "High Latency" fixes of the runbooks.
+  - Automates "Database Maintenance" (VACUUM ANALYZE, REINDEX DATABASE, ANALYZE) and the monthly "Database maintenance"
+    task of the runbooks.
 options:
-  action:
+  state:
     description:
-      - What to do. V(vacuum), V(analyze) and V(reindex) work on relations of O(pg_database);
-        V(cancel_backends) and V(terminate_backends) on backends of the whole server.
+      - What to run on relations of O(pg_database) - V(vacuum), V(analyze) or V(reindex).
     type: str
     required: true
-    choices: [vacuum, analyze, reindex, cancel_backends, terminate_backends]
+    choices: [vacuum, analyze, reindex]
+    version_added: 0.2.0
   tables:
     description:
       - Tables (or materialized views) to process, as V(name) (found through the C(search_path)) or
@@ -51,7 +44,7 @@ options:
     elements: str
     default: []
   indexes:
-    description: Indexes to rebuild (O(action=reindex) only), as V(name) or V(schema.name).
+    description: Indexes to rebuild (O(state=reindex) only), as V(name) or V(schema.name).
     type: list
     elements: str
     default: []
@@ -80,15 +73,15 @@ options:
     default: true
   min_dead_tuple_ratio:
     description:
-      - Select tables whose dead tuples are more than this share (0-1) of live + dead tuples (O(action=vacuum)).
+      - Select tables whose dead tuples are more than this share (0-1) of live + dead tuples (O(state=vacuum)).
       - A table is selected when any need criterion holds.
     type: float
   min_dead_tuples:
-    description: Select tables with at least this many dead tuples (O(action=vacuum)); with O(min_dead_tuple_ratio) both must hold.
+    description: Select tables with at least this many dead tuples (O(state=vacuum)); with O(min_dead_tuple_ratio) both must hold.
     type: int
   last_run_older_than:
     description:
-      - Select tables whose last vacuum (O(action=vacuum)) or last analyze (O(action=analyze)), manual or by autovacuum,
+      - Select tables whose last vacuum (O(state=vacuum)) or last analyze (O(state=analyze)), manual or by autovacuum,
         is more than this many seconds ago, or that never had one.
     type: float
     aliases: [last_vacuum_older_than]
@@ -110,61 +103,9 @@ options:
     description: Seconds to wait for the maintenance advisory lock when another run holds it; V(0) fails at once.
     type: float
     default: 0
-  pids:
-    description: Backend process ids to signal (for "Kill specific query"). Backend actions only.
-    type: list
-    elements: int
-    default: []
-  databases:
-    description: Only backends connected to these databases. Shell wildcards; a leading V(!) excludes. Backend actions only.
-    type: list
-    elements: str
-    default: []
-  users:
-    description: Only backends of these roles. Shell wildcards; a leading V(!) excludes. Backend actions only.
-    type: list
-    elements: str
-    default: []
-  application_names:
-    description:
-      - Only backends with these C(application_name)s. Shell wildcards; a leading V(!) excludes; V('') matches
-        backends that set none. Backend actions only.
-    type: list
-    elements: str
-    default: []
-  states:
-    description: Only backends in these C(pg_stat_activity) states. Backend actions only.
-    type: list
-    elements: str
-    choices: [active, idle, idle in transaction, idle in transaction (aborted), fastpath function call, disabled]
-    default: []
-  min_duration:
-    description:
-      - Only backends that have been in their current state for at least this many seconds (since C(state_change);
-        for an active backend that is when its query started). Backend actions only.
-    type: float
-  max_backends:
-    description: Refuse - signalling nothing - when more backends than this match the filter.
-    type: int
-    default: 10
-  escalate:
-    description:
-      - With O(action=cancel_backends), terminate every cancelled backend that, after O(grace_period) seconds, is
-        still the same backend and still matches the filter. A cancelled query makes its backend idle, so only
-        backends the cancel did not help (a stuck query, an idle transaction) are terminated.
-    type: bool
-    default: false
-  grace_period:
-    description: Seconds between the cancel and the escalation to terminate, and the most the module waits for terminated backends to exit.
-    type: float
-    default: 10
-  query_max_length:
-    description: Characters of each backend's query text to return. Literals after C(PASSWORD) are masked.
-    type: int
-    default: 200
   drop_invalid_indexes:
     description:
-      - With O(action=reindex), first remove the invalid indexes an interrupted C(REINDEX CONCURRENTLY) left behind
+      - With O(state=reindex), first remove the invalid indexes an interrupted C(REINDEX CONCURRENTLY) left behind
         (names ending in C(_ccnew) or C(_ccold), TOAST indexes included) with C(DROP INDEX CONCURRENTLY), then reindex.
         Nothing is lost - each is a transient copy of an index that still exists.
       - Without it such indexes are reported in RV(invalid_indexes) and warned about, never touched. Invalid indexes of a
@@ -173,6 +114,7 @@ options:
     default: false
 extends_documentation_fragment:
   - sark.ops.postgres
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_POSTGRES
   - sark.ops.attributes.EVIDENCE
@@ -185,21 +127,17 @@ attributes:
   diff_mode:
     support: full
     details:
-      - Before/after dead tuples and sizes per relation; before/after list of matching backends.
+      - Before/after dead tuples and sizes per relation.
   idempotent:
     support: partial
     details:
-      - Backend actions are idempotent - a second run finds no matching backend (a cancelled query is no longer
-        active; a terminated session is gone) and reports C(changed=false).
       - Selected by need (O(min_dead_tuple_ratio), O(min_dead_tuples), O(last_run_older_than)), VACUUM and ANALYZE are
         idempotent - a second run selects nothing and reports C(changed=false).
       - Named or whole-database VACUUM, ANALYZE and REINDEX always act and always report C(changed=true) - each run does
         the work again. Select by need to make them converge.
 notes:
-  - Table actions connect to O(pg_database), which is required for them (for SARK, run once for V(sark) and once for
-    V(sark_audit)). Backend actions connect to O(pg_database), or V(postgres) when it is not set, and see every database.
-  - Needs the privileges of the statements - the table owner (or C(pg_maintain) on PostgreSQL 17) for VACUUM/ANALYZE/REINDEX,
-    C(pg_signal_backend) and C(pg_read_all_stats) to signal other roles' backends.
+  - Connects to O(pg_database), which is required (for SARK, run once for V(sark) and once for V(sark_audit)).
+  - Needs the privileges of the statements - the table owner (or C(pg_maintain) on PostgreSQL 17) for VACUUM/ANALYZE/REINDEX.
   - With TimescaleDB, VACUUM/ANALYZE/REINDEX of a hypertable is passed on to all its chunks by the extension; the
     hypertable itself holds no rows, so need criteria select the chunk tables (schema C(_timescaledb_internal)) one by one.
     C(REINDEX CONCURRENTLY) of a hypertable is refused (TimescaleDB does not support it) - name the chunks or set
@@ -207,6 +145,7 @@ notes:
 seealso:
   - module: sark.ops.sark_pg_info
     description: Bloat, dead tuples, unused indexes and long-running queries to decide what to maintain.
+  - module: sark.ops.sark_pg_backend
 author:
   - sark.ops maintainers (@sark-ops)
 '''
@@ -217,7 +156,7 @@ EXAMPLES = r'''
     pg_host: postgres.sark.svc
     pg_password: "{{ vault_pg_password }}"
     pg_database: "{{ item }}"
-    action: vacuum
+    state: vacuum
     min_dead_tuple_ratio: 0.1
     last_run_older_than: 604800
   loop: [sark, sark_audit]
@@ -225,50 +164,27 @@ EXAMPLES = r'''
 - name: Monthly REINDEX DATABASE sark, without blocking writes
   sark.ops.sark_pg_maintenance:
     pg_database: sark
-    action: reindex
+    state: reindex
     statement_timeout: 7200
 
 - name: Refresh planner statistics of two tables
   sark.ops.sark_pg_maintenance:
     pg_database: sark
-    action: analyze
+    state: analyze
     tables: [servers, public.users]
 
 - name: Disk full - give space back (blocks the table while it runs)
   sark.ops.sark_pg_maintenance:
     pg_database: sark_audit
-    action: vacuum
+    state: vacuum
     tables: [audit_events]
     full: true
     confirm_full: true
-
-- name: Cancel queries running longer than 5 minutes, terminate the ones that do not stop within 10 s
-  sark.ops.sark_pg_maintenance:
-    action: cancel_backends
-    databases: [sark]
-    states: [active]
-    min_duration: 300
-    escalate: true
-    grace_period: 10
-    max_backends: 20
-
-- name: Too many connections - end sessions idle for more than 5 minutes
-  sark.ops.sark_pg_maintenance:
-    action: terminate_backends
-    states: [idle]
-    min_duration: 300
-    users: [sark]
-    max_backends: 50
-
-- name: Kill one query by pid (runbook "Kill specific query")
-  sark.ops.sark_pg_maintenance:
-    action: terminate_backends
-    pids: [12345]
 '''
 
 RETURN = r'''
-action:
-  description: The action run.
+state:
+  description: The state asked for (the maintenance run).
   returned: always
   type: str
   sample: vacuum
@@ -278,26 +194,33 @@ database:
   type: str
   sample: sark
 own_pid:
-  description: Process id of the module's own connection (never signalled).
+  description: Process id of the module's own connection.
   returned: always
   type: int
   sample: 4711
 planned_actions:
-  description: Exact statements, in order, this run runs (or in check mode would run), including the C(SET) of the timeouts.
+  description:
+    - The statements, in order, this run runs (or in check mode would run), from the evidence record - first the C(SET) of
+      the timeouts (action V(set)), then C(drop_invalid_index) and one entry per relation (action = the state, C(target),
+      C(sql)). Empty when there is nothing to do.
   returned: always
   type: list
-  elements: str
-  sample: ["SET lock_timeout = '10000ms'", "SET statement_timeout = '3600000ms'", "VACUUM (ANALYZE) \"public\".\"audit_events\""]
+  elements: dict
+  sample: [{"action": "set", "sql": "SET lock_timeout = '10000ms'"}, {"action": "set", "sql": "SET statement_timeout = '3600000ms'"},
+           {"action": "vacuum", "target": "public.audit_events", "sql": "VACUUM (ANALYZE) \"public\".\"audit_events\""}]
 executed_actions:
-  description: Statements that ran successfully (empty in check mode).
+  description:
+    - The statements that ran successfully, from the evidence record (empty in check mode). The C(SET) of the timeouts is
+      a session setting, not a change, and is not listed.
   returned: always
   type: list
-  elements: str
+  elements: dict
+  sample: [{"action": "vacuum", "target": "public.audit_events", "sql": "VACUUM (ANALYZE) \"public\".\"audit_events\""}]
 selection:
   description:
     - How relations were chosen - C(mode) (V(names), V(need), V(names+need), V(all) or V(database)), C(considered),
       C(selected), C(deferred) (over O(max_tables), processed next run) and the C(criteria).
-  returned: for vacuum, analyze and reindex
+  returned: always
   type: dict
   sample: {"mode": "need", "considered": 12, "selected": 1, "deferred": 0, "criteria": {"min_dead_tuple_ratio": 0.1}}
 results:
@@ -306,60 +229,36 @@ results:
       V(not_run) when the connection was lost before it),
       C(duration_ms), C(reasons) it was selected, C(before) and C(after) (C(n_dead_tup), C(n_live_tup), C(total_bytes),
       C(table_bytes), C(index_bytes)) and C(error) or C(notices).
-  returned: for vacuum, analyze and reindex
+  returned: always
   type: list
   elements: dict
   sample: [{"target": "public.audit_events", "status": "ok", "duration_ms": 152.4,
             "before": {"n_dead_tup": 1500, "total_bytes": 237568}, "after": {"n_dead_tup": 0, "total_bytes": 237568}}]
-matched:
-  description: Number of backends that matched the filter and may be signalled.
-  returned: for cancel_backends and terminate_backends
-  type: int
-  sample: 3
-backends:
-  description:
-    - The matching backends - C(pid), C(user), C(database), C(application_name), C(client_addr), C(state),
-      C(state_duration_s), C(query) (masked, shortened) and C(outcome) (V(planned), V(cancelled), V(terminated),
-      V(resolved_by_cancel), V(gone), V(failed)), C(exited) after a terminate.
-  returned: for cancel_backends and terminate_backends
-  type: list
-  elements: dict
-protected:
-  description:
-    - Backends that matched the filter but are never signalled, counted by reason - V(own_connection),
-      V(not_client_backend) (WAL senders, autovacuum, workers) and V(sark_ops_connection).
-  returned: for cancel_backends and terminate_backends
-  type: dict
-  sample: {"not_client_backend": 2}
-signalled:
-  description: Counts of successful C(cancelled) and C(terminated) signals.
-  returned: for cancel_backends and terminate_backends
-  type: dict
-  sample: {"cancelled": 3, "terminated": 0}
 invalid_indexes:
   description:
     - Invalid indexes (C(pg_index.indisvalid = false), TOAST indexes included) C(before) and C(after) the run, and the ones
       C(dropped) with O(drop_invalid_indexes). Each entry has C(index), C(table) (for a TOAST index the table it belongs to),
       C(toast), C(leftover) (V(ccnew)/V(ccold) for leftovers of an interrupted C(REINDEX CONCURRENTLY), else null),
       C(in_progress) (another session is building it now) and C(dropped) or C(drop_error).
-  returned: for reindex
+  returned: when state is reindex
   type: dict
   sample: {"before": [{"index": "public.servers_pkey_ccnew", "table": "public.servers", "toast": false, "leftover": "ccnew",
            "in_progress": false}], "dropped": ["public.servers_pkey_ccnew"], "after": []}
-pids_not_matched:
-  description: For each pid of O(pids) that was not signalled, why - not a backend of this server, a protected backend, or not matching the other filters.
-  returned: when O(pids) names a pid that is not signalled
-  type: dict
-  sample: {"1": "is not a backend of this PostgreSQL server (not in pg_stat_activity: another process, or already gone)"}
 connection_lost:
   description: On a failure, whether the connection to PostgreSQL was lost part-way (results then say which statements ran).
-  returned: on failure of table actions
+  returned: on failure
   type: bool
+  sample: false
 lock:
   description: The maintenance advisory lock - C(key), whether this run C(acquired) it, and the C(holder) seen in check mode.
   returned: always
   type: dict
   sample: {"key": 5999166662007215171, "acquired": true}
+diff:
+  description: Dead tuples and sizes per relation before and after (with C(--diff)).
+  returned: when diff mode is on and something would run
+  type: dict
+  sample: {"before": {"public.audit_events": {"n_dead_tup": 1500}}, "after": {"public.audit_events": {"n_dead_tup": 0}}}
 evidence:
   description: The audit record - options asked for (secrets masked), planned and executed actions, counts, start time and duration.
   returned: always
@@ -370,6 +269,7 @@ evidence:
 import heapq
 import time
 
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
     SarkLimitError,
@@ -378,64 +278,34 @@ from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkValidationError,
 )
 from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import (
-    ADVISORY_LOCK_KEY,
-    BACKEND_ACTIONS,
-    BACKEND_FILTERS,
-    BACKEND_STATES,
     INDEX_KINDS,
+    NEED_CRITERIA,
+    TABLE_ACTIONS,
     TABLE_KINDS,
-    acquire_lock,
     analyze_statement,
-    backend_matches,
-    current_database,
+    connection_lost,
     database_index_bytes,
-    hypertables,
     describe_invalid,
     drop_index_statement,
+    explain,
     find_invalid_indexes,
+    hypertables,
     index_stats,
     iter_candidate_tables,
-    list_activity,
-    lock_holder,
-    NEED_CRITERIA,
+    locked_session,
     need_reasons,
-    protected_reason,
     reindex_statement,
     relation_sizes,
-    release_lock,
     resolve_relations,
-    select_backends,
-    signal_statement,
-    still_present,
-    TABLE_ACTIONS,
     table_stats,
-    timeout_statements,
     vacuum_statement,
     validate_params,
 )
-from ansible_collections.sark.ops.plugins.module_utils._pg_stats import jsonable, mask_query
-from ansible_collections.sark.ops.plugins.module_utils._postgres import (
-    connect,
-    fetch_value,
-    postgres_argument_spec,
-    psycopg_errors,
-)
+from ansible_collections.sark.ops.plugins.module_utils._pg_stats import jsonable
+from ansible_collections.sark.ops.plugins.module_utils._postgres import connect, postgres_argument_spec, psycopg_errors
 
 MODULE = "sark_pg_maintenance"
 SNAPSHOT_FIELDS = ("n_live_tup", "n_dead_tup", "total_bytes", "table_bytes", "index_bytes")
-SQLSTATE_HINTS = {
-    "55P03": "lock_timeout reached: another session holds a conflicting lock; retry later or raise lock_timeout",
-    "57014": "statement_timeout reached (or the statement was cancelled); raise statement_timeout or run it in a quieter hour",
-    "42501": "permission denied; run as the owner of the relation or a superuser",
-    "25001": "cannot run inside a transaction block",
-}
-
-
-def explain(exc):
-    code = getattr(exc, "pgcode", None)
-    text = (str(exc) or type(exc).__name__).strip().splitlines()[0]
-    hint = SQLSTATE_HINTS.get(code)
-    return "%s (%s)" % (text, hint) if hint else text
 
 
 # --- vacuum / analyze / reindex -------------------------------------------------------------------------
@@ -473,7 +343,7 @@ def table_target(row, kind="table"):
 
 
 def statement_for(params, target, database):
-    action = params["action"]
+    action = params["state"]
     if action == "vacuum":
         return vacuum_statement(target["schema"], target["name"], full=params["full"], freeze=params["freeze"],
                                 analyze=params["analyze"])
@@ -513,7 +383,7 @@ def snapshot(conn, targets):
 
 def select_targets(module, conn, database):
     params = module.params
-    action = params["action"]
+    action = params["state"]
     criteria = {k: params[k] for k in NEED_CRITERIA if params.get(k) is not None}
     selection = {"criteria": criteria, "deferred": 0}
     if action == "reindex" and not params["tables"] and not params["indexes"]:
@@ -555,11 +425,6 @@ def select_targets(module, conn, database):
     return targets, selection
 
 
-def connection_lost(conn):
-    """psycopg2 marks a connection closed once the server went away (restart, crash, network)."""
-    return bool(conn.closed)
-
-
 def warn_invalid(module, entries, database, dropping):
     leftovers = [e for e in entries if e["leftover"] and not e["in_progress"]]
     own = [e for e in entries if not e["leftover"] and not e["in_progress"]]
@@ -570,7 +435,7 @@ def warn_invalid(module, entries, database, dropping):
                     "(nothing is lost: each is a transient copy)." % (len(leftovers), database, describe_invalid(leftovers)))
     if own:
         module.warn("%d invalid indexes in database %s (a failed CREATE INDEX CONCURRENTLY?): %s. They are not used by queries "
-                    "but cost every write; rebuild them with action=reindex and indexes=[...] (drop_invalid_indexes leaves "
+                    "but cost every write; rebuild them with state=reindex and indexes=[...] (drop_invalid_indexes leaves "
                     "them alone: dropping would lose their definition)." % (len(own), database, describe_invalid(own)))
     if busy:
         module.warn("%d invalid indexes in database %s are being built by another session right now and are left alone: %s"
@@ -607,7 +472,6 @@ def run_drops(module, conn, result, drops):
                 break
         else:
             entry["dropped"] = True
-            result["executed_actions"].append(text)
             result["invalid_indexes"]["dropped"].append(entry["index"])
             module.evidence.executed("drop_invalid_index", index=entry["index"], sql=text)
             module.evidence.count("invalid_indexes_dropped")
@@ -616,7 +480,7 @@ def run_drops(module, conn, result, drops):
 
 def run_tables(module, conn, result, setup):
     params = module.params
-    action = params["action"]
+    action = params["state"]
     database = result["database"]
     targets, selection = select_targets(module, conn, database)
     drops = []
@@ -629,7 +493,6 @@ def run_tables(module, conn, result, setup):
                 if entry["leftover"] and not entry["in_progress"]:
                     sql = drop_index_statement(entry["schema"], entry["name"])
                     drops.append((entry, sql, sql.as_string(conn)))
-                    module.evidence.plan("drop_invalid_index", index=entry["index"], sql=drops[-1][2])
         leftover_names = {e["index"] for e in invalid if e["leftover"]}
         skipped = [t for t in targets if t["kind"] == "index" and t["target"] in leftover_names]
         if skipped:
@@ -639,13 +502,19 @@ def run_tables(module, conn, result, setup):
     for target in targets:
         target["sql"] = statement_for(params, target, database)
         target["statement"] = target["sql"].as_string(conn)
-        module.evidence.plan(action, target=target["target"], sql=target["statement"])
+    work = [d[2] for d in drops] + [t["statement"] for t in targets]
+    if work:
+        # the plan, in the order it runs: the session's timeouts, the drops, then one statement per relation
+        for statement in setup:
+            module.evidence.plan("set", sql=statement)
+        for entry, _sql, text in drops:
+            module.evidence.plan("drop_invalid_index", index=entry["index"], sql=text)
+        for target in targets:
+            module.evidence.plan(action, target=target["target"], sql=target["statement"])
     if params["full"] and targets:
         module.warn("VACUUM FULL holds an ACCESS EXCLUSIVE lock on each table while it rewrites it: every read and write "
                     "of %s waits until it finishes" % ", ".join(t["target"] for t in targets))
     result["selection"] = selection
-    work = [d[2] for d in drops] + [t["statement"] for t in targets]
-    result["planned_actions"] = (setup + work) if work else []
     before = snapshot(conn, targets)
     results = []
     for target in targets:
@@ -658,7 +527,6 @@ def run_tables(module, conn, result, setup):
         if module.diff_mode and work:
             result["diff"] = {"before": before, "after": {t["target"]: {"planned": t["statement"]} for t in targets}}
         return result
-    result["executed_actions"].extend(setup)
     drop_failures = run_drops(module, conn, result, drops)
     for target, entry in zip(targets, results):
         if connection_lost(conn):
@@ -676,7 +544,6 @@ def run_tables(module, conn, result, setup):
                     % entry["error"]
         else:
             entry["status"] = "ok"
-            result["executed_actions"].append(target["statement"])
             module.evidence.executed(action, target=target["target"], sql=target["statement"])
             module.evidence.count("relations_processed" if target["kind"] != "database" else "databases_processed")
         entry["duration_ms"] = round((time.monotonic() - started) * 1000.0, 3)
@@ -721,210 +588,30 @@ def run_tables(module, conn, result, setup):
         else:
             msg = "%s; failed: %s. The others ran; see results." % (counts, "; ".join(
                 ["%s: %s" % (e["target"], e["error"]) for e in failed[:5]] + drop_failures[:5]))
-        raise SarkOperationError(msg, changed=result["changed"], results=results, planned_actions=result["planned_actions"],
-                                 executed_actions=result["executed_actions"], selection=selection,
+        raise SarkOperationError(msg, changed=result["changed"], results=results, selection=selection,
                                  invalid_indexes=result.get("invalid_indexes"), connection_lost=lost)
-    return result
-
-
-# --- backends ---------------------------------------------------------------------------------------------
-
-def summarize(row, params):
-    return jsonable({"pid": row["pid"], "user": row["user"], "database": row["database"],
-                     "application_name": row["application_name"], "client_addr": row["client_addr"],
-                     "state": row["state"], "backend_type": row["backend_type"],
-                     "state_duration_s": round(float(row["state_duration_s"]), 3) if row["state_duration_s"] is not None else None,
-                     "backend_start": row["backend_start"], "query": mask_query(row["query"], params["query_max_length"])})
-
-
-def signal(module, conn, statement, pid, function):
-    """Run one planned signal statement; True when PostgreSQL sent the signal, None when the backend is gone."""
-    try:
-        sent = fetch_value(conn, statement)
-    except psycopg_errors() as exc:
-        return False, explain(exc)
-    if sent:
-        result_name = "cancelled" if function == "pg_cancel_backend" else "terminated"
-        module.evidence.executed(result_name, pid=pid, sql=statement)
-        module.evidence.count("backends_" + result_name)
-    return sent, None
-
-
-def wait_until(conn, targets, flt, seconds, need_match):
-    """Poll until none of targets is still present (and, if need_match, still matching) or seconds pass."""
-    deadline = time.monotonic() + seconds
-    while True:
-        present = still_present(conn, targets)
-        remaining = {pid: row for pid, row in present.items() if not need_match or backend_matches(row, flt)}
-        if not remaining or time.monotonic() >= deadline:
-            return remaining
-        time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
-
-
-PID_REASONS = {
-    "own_connection": "is this module's own connection",
-    "not_client_backend": "is not a client backend (a WAL sender, autovacuum or a worker: never signalled)",
-    "sark_ops_connection": "is another sark.ops connection (never signalled)",
-}
-
-
-def unmatched_pids(pids, activity, targets):
-    """pid (as text) -> why a pid given in pids is not among the targets: nothing given silently matches nothing."""
-    by_pid = {row["pid"]: row for row in activity}
-    chosen = {row["pid"] for row in targets}
-    out = {}
-    for pid in pids:
-        if pid in chosen:
-            continue
-        row = by_pid.get(pid)
-        if row is None:
-            out[str(pid)] = "is not a backend of this PostgreSQL server (not in pg_stat_activity: another process, or already gone)"
-        else:
-            reason = protected_reason(row)
-            out[str(pid)] = PID_REASONS[reason] if reason else "is a backend but does not match the other filters given"
-    return out
-
-
-def run_backends(module, conn, result):
-    params = module.params
-    action = params["action"]
-    flt = {name: params[name] for name in BACKEND_FILTERS}
-    activity = list_activity(conn)
-    targets, protected = select_backends(activity, flt)
-    result.update(matched=len(targets), protected=protected, signalled={"cancelled": 0, "terminated": 0})
-    unmatched = unmatched_pids(params["pids"], activity, targets)
-    if unmatched:
-        result["pids_not_matched"] = unmatched
-        module.warn("pids not signalled: %s" % "; ".join("%s %s" % (pid, why) for pid, why in sorted(unmatched.items(), key=lambda i: int(i[0]))))
-    summaries = [summarize(row, params) for row in targets]
-    if len(targets) > params["max_backends"]:
-        raise SarkLimitError("%d backends match the filter, more than max_backends=%d: nothing was signalled. Narrow the filter "
-                             "(states, min_duration, databases, users, application_names, pids) or raise max_backends."
-                             % (len(targets), params["max_backends"]), matched=len(targets), backends=summaries[:20],
-                             protected=protected)
-    first = "pg_cancel_backend" if action == "cancel_backends" else "pg_terminate_backend"
-    plan = []
-    for row, summary in zip(targets, summaries):
-        summary["sql"] = signal_statement(conn, first, row["pid"], row["backend_start"])
-        plan.append(summary["sql"])
-        module.evidence.plan(first, pid=row["pid"], sql=summary["sql"])
-        if params["escalate"]:
-            summary["escalation_sql"] = signal_statement(conn, "pg_terminate_backend", row["pid"], row["backend_start"])
-            module.evidence.plan("pg_terminate_backend", pid=row["pid"], sql=summary["escalation_sql"],
-                                 when="after %ss if still matching the filter" % params["grace_period"])
-    idle = [s["pid"] for s in summaries if s["state"] and s["state"].startswith("idle")]
-    if action == "cancel_backends" and idle and not params["escalate"]:
-        module.warn("pg_cancel_backend only stops a running query: it does nothing to the idle or idle-in-transaction "
-                    "backends %s. Use action=terminate_backends or escalate=true to end them." % idle)
-    result["planned_actions"] = plan + [s["escalation_sql"] for s in summaries if s.get("escalation_sql")]
-    result["backends"] = summaries
-    before_pids = sorted(s["pid"] for s in summaries)
-    if module.check_mode or not targets:
-        for summary in summaries:
-            summary["outcome"] = "planned"
-        result["changed"] = bool(targets)
-        if module.diff_mode and targets:
-            result["diff"] = {"before": {"backends": before_pids}, "after": {"backends": []}}
-        return result
-    failures = []
-    for row, summary in zip(targets, summaries):
-        sent, error = signal(module, conn, summary["sql"], row["pid"], first)
-        if error:
-            summary["outcome"], summary["error"] = "failed", error
-            failures.append(summary)
-        elif sent:
-            summary["outcome"] = "cancelled" if first == "pg_cancel_backend" else "terminated"
-            result["signalled"][summary["outcome"]] += 1
-            result["executed_actions"].append(summary["sql"])
-        else:
-            summary["outcome"] = "gone"
-    by_pid = {row["pid"]: (row, summary) for row, summary in zip(targets, summaries)}
-    if params["escalate"]:
-        cancelled = [row for row, summary in by_pid.values() if summary["outcome"] == "cancelled"]
-        stubborn = wait_until(conn, cancelled, flt, params["grace_period"], need_match=True)
-        for pid in sorted(stubborn):
-            row, summary = by_pid[pid]
-            sent, error = signal(module, conn, summary["escalation_sql"], pid, "pg_terminate_backend")
-            summary["escalated"] = True
-            if error:
-                summary["outcome"], summary["error"] = "failed", error
-                failures.append(summary)
-            elif sent:
-                summary["outcome"] = "terminated"
-                result["signalled"]["terminated"] += 1
-                result["executed_actions"].append(summary["escalation_sql"])
-    terminated = [by_pid[s["pid"]][0] for s in summaries if s["outcome"] == "terminated"]
-    alive = wait_until(conn, terminated, flt, params["grace_period"], need_match=False) if terminated else {}
-    for summary in summaries:
-        if summary["outcome"] == "terminated":
-            summary["exited"] = summary["pid"] not in alive
-    result["changed"] = bool(result["signalled"]["cancelled"] or result["signalled"]["terminated"])
-    if module.diff_mode:
-        remaining = wait_until(conn, targets, flt, 0, need_match=True)
-        result["diff"] = {"before": {"backends": before_pids}, "after": {"backends": sorted(remaining)}}
-    if failures:
-        raise SarkOperationError("Signalling %d of %d backends failed: %s" % (
-            len(failures), len(targets), "; ".join("pid %s: %s" % (f["pid"], f["error"]) for f in failures[:5])),
-            changed=result["changed"], backends=summaries, executed_actions=result["executed_actions"])
     return result
 
 
 def run(module):
     params = module.params
     validate_params(params)
-    action = params["action"]
-    dbname = params.get("pg_database") or ("postgres" if action in BACKEND_ACTIONS else None)
-    conn = connect(params, dbname=dbname, module_name=MODULE)
-    locked = False
-    result = {}
-    try:
-        result = {"action": action, "database": current_database(conn), "own_pid": conn.get_backend_pid(),
-                  "lock": {"key": ADVISORY_LOCK_KEY, "acquired": False}, "planned_actions": [], "executed_actions": []}
-        setup = [stmt.as_string(conn) for stmt in timeout_statements(params["lock_timeout"], params["statement_timeout"])]
-        with conn.cursor() as cur:
-            for statement in setup:
-                cur.execute(statement)  # session settings only: they bound our own catalog reads as well
-        if action in TABLE_ACTIONS:
-            # unknown or unsafe names fail here, before the lock is taken or anything is selected
-            resolve_relations(conn, params["tables"], TABLE_KINDS, "tables")
-            resolve_relations(conn, params["indexes"], INDEX_KINDS, "indexes")
-        if module.check_mode:
-            holder = lock_holder(conn)
-            if holder:
-                result["lock"]["holder"] = holder["pid"]
-                module.warn("pid %s holds the maintenance lock on %s now: a real run would fail unless it ends first"
-                            % (holder["pid"], result["database"]))
-        else:
-            acquire_lock(conn, params["lock_wait"])
-            locked = result["lock"]["acquired"] = True
-        if action in BACKEND_ACTIONS:
-            return run_backends(module, conn, result)
+
+    def work(conn, result, setup):
+        result["state"] = params["state"]
+        # unknown or unsafe names fail here, before anything is selected
+        resolve_relations(conn, params["tables"], TABLE_KINDS, "tables")
+        resolve_relations(conn, params["indexes"], INDEX_KINDS, "indexes")
         return run_tables(module, conn, result, setup)
-    except psycopg_errors() as exc:
-        partial = {k: result[k] for k in ("results", "selection", "invalid_indexes", "backends") if k in result}
-        if connection_lost(conn):
-            raise SarkOperationError("The connection to PostgreSQL (database %s) was lost (server restart or crash?): %s. Rerun "
-                                     "when the server is back; the results show what was done." % (
-                                         dbname or "postgres", explain(exc)), connection_lost=True, **partial) from exc
-        if getattr(exc, "pgcode", None) == "42501":
-            raise SarkOperationError("PostgreSQL refused to read the catalog or statistics on %s: %s. Check the privileges of %s "
-                                     "(pg_read_all_stats, pg_signal_backend)." % (
-                                         dbname or "postgres", explain(exc), params["pg_user"]), **partial) from exc
-        raise SarkOperationError("PostgreSQL error on %s while reading the catalog or statistics: %s. Check the timeouts "
-                                 "(lock_timeout, statement_timeout) and the privileges of %s." % (
-                                     dbname or "postgres", explain(exc), params["pg_user"]), **partial) from exc
-    finally:
-        if locked and not connection_lost(conn):
-            try:
-                release_lock(conn)
-            except psycopg_errors():  # closing the session releases it anyway
-                pass
-        conn.close()
+
+    result = locked_session(module, params["pg_database"], MODULE, work, partial_keys=("results", "selection", "invalid_indexes"))
+    result.update(module.actions())
+    return result
 
 
 def main():
     spec = dict(
-        action=dict(type="str", required=True, choices=list(TABLE_ACTIONS + BACKEND_ACTIONS)),
+        state=dict(type="str", required=True, choices=list(TABLE_ACTIONS)),
         tables=dict(type="list", elements="str", default=[]),
         indexes=dict(type="list", elements="str", default=[]),
         analyze=dict(type="bool", default=True),
@@ -939,19 +626,10 @@ def main():
         lock_timeout=dict(type="float", default=10),
         statement_timeout=dict(type="float", default=3600),
         lock_wait=dict(type="float", default=0),
-        pids=dict(type="list", elements="int", default=[]),
-        databases=dict(type="list", elements="str", default=[]),
-        users=dict(type="list", elements="str", default=[]),
-        application_names=dict(type="list", elements="str", default=[]),
-        states=dict(type="list", elements="str", default=[], choices=list(BACKEND_STATES)),
-        min_duration=dict(type="float"),
-        max_backends=dict(type="int", default=10),
-        escalate=dict(type="bool", default=False),
-        grace_period=dict(type="float", default=10),
-        query_max_length=dict(type="int", default=200),
         drop_invalid_indexes=dict(type="bool", default=False),
     )
     spec.update(postgres_argument_spec())
+    spec.update(layout_argument_spec())
     SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
 
 

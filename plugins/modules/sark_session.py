@@ -7,63 +7,47 @@
 DOCUMENTATION = r'''
 ---
 module: sark_session
-short_description: Count, list and revoke SARK user sessions in Redis
+short_description: Revoke SARK user sessions in Redis
 version_added: 0.1.0
 description:
-  - Replaces the C(redis-cli) one-liners of the runbook's "Session Management" section, and the session revocation
+  - Replaces the revocation one-liners of the runbook's "Session Management" section, and the session revocation
     steps of "Disable User" and "Reset User Password". It never uses C(KEYS) - the runbook's
     C(EVAL "... unpack(redis.call('keys', ...))") blocks Redis and fails outright on large keyspaces - but C(SCAN)
     with a bounded C(COUNT) on every primary and C(UNLINK) in bounded batches.
-  - O(operation=count) counts every session, or one user's (O(user_id)), and can list the users with the most sessions.
-  - O(operation=list) lists one user's sessions (or one session) with their stored fields; tokens and other secret
-    fields are masked unless O(show_secrets=true).
-  - O(operation=revoke) revokes one session (O(session_id)), every session of a user (O(user_id)), or every session of
+  - O(state=absent) revokes one session (O(session_id)), every session of a user (O(user_id)), or every session of
     every user (O(scope=all), which also needs O(force=true)).
+  - Counting and listing sessions is M(sark.ops.sark_session_info)'s job.
   - In the V(runbook) layout a session is a hash C(session:user:{user_id}:{session_id}) and a user's sessions are found
     by C(SCAN). In the V(sark_v2) layout a session is a JSON string C(session:{session_id}) indexed by the set
     C(user_sessions:{user_id}); the module reads the index and removes both the sessions and the index entries.
   - O(max_keys) is a safety cap. A run never removes more keys than that; when more match, it stops before the page that
     would cross the cap and fails, saying how many matched so far. Check mode counts the keys exactly.
 options:
-  operation:
+  state:
     description:
-      - V(count), V(list) or V(revoke).
+      - V(absent) revokes the sessions of the O(scope).
     type: str
-    choices: [count, list, revoke]
-    default: count
+    choices: [absent]
+    default: absent
+    version_added: 0.2.0
   scope:
     description:
-      - What O(operation=revoke) revokes. V(session) needs O(session_id) (O(user_id) makes it faster in the V(runbook)
+      - What is revoked. V(session) needs O(session_id) (O(user_id) makes it faster in the V(runbook)
         layout and is checked against the session's owner in V(sark_v2)); V(user) needs O(user_id); V(all) logs out every
         user and needs O(force=true).
       - When not set, V(session) if O(session_id) is given, else V(user) if O(user_id) is given. V(all) is never implied.
     type: str
     choices: [session, user, all]
   user_id:
-    description: The user whose sessions are counted, listed or revoked.
+    description: The user whose sessions are revoked.
     type: str
   session_id:
-    description: One session to list or revoke.
+    description: One session to revoke.
     type: str
   force:
     description:
       - Confirms O(scope=all) (a global logout). Without it the module refuses and changes nothing.
       - It does not lift the literal-prefix rule - a session template without a literal prefix is always refused for sweeps.
-    type: bool
-    default: false
-  limit:
-    description: The most sessions O(operation=list) returns.
-    type: int
-    default: 100
-  top_users:
-    description:
-      - With O(operation=count), also return the O(top_users) users that have the most sessions (V(0) skips it).
-      - Counting per user reads every session key name, so it is slower than the plain count. Exact up to 100 times
-        O(top_users) distinct users (at least 1000), approximate above (RV(top_users_exact)).
-    type: int
-    default: 0
-  show_secrets:
-    description: Return secret fields of sessions (tokens) unmasked. Leave off unless you must see them.
     type: bool
     default: false
   max_keys:
@@ -98,38 +82,29 @@ notes:
     touches (for example C(~session:* ~user_sessions:*)). Without C(+@scripting) the module falls back to O(engine=client).
   - Session ids are shown; session tokens and other secret-looking fields are masked.
 seealso:
+  - module: sark.ops.sark_session_info
   - module: sark.ops.sark_redis_info
 author:
   - sark.ops maintainers (@sark-ops)
 '''
 
 EXAMPLES = r'''
-- name: Count active sessions and the ten users with the most
-  sark.ops.sark_session:
-    operation: count
-    top_users: 10
-
-- name: List a user's sessions (tokens masked)
-  sark.ops.sark_session:
-    operation: list
-    user_id: user-123
-
 - name: Revoke one session
   sark.ops.sark_session:
-    operation: revoke
+    state: absent
     user_id: user-123
     session_id: session-456
 
 - name: Disable user - revoke all of their sessions (SARK 2.x layout)
   sark.ops.sark_session:
-    operation: revoke
+    state: absent
     scope: user
     user_id: 6f1c2a9e-0d2b-4c1e-9a57-3f0e8d1c4b21
     layout: sark_v2
 
 - name: Force global logout - see first how many sessions would go
   sark.ops.sark_session:
-    operation: revoke
+    state: absent
     scope: all
     force: true
     max_keys: 2000000
@@ -138,77 +113,46 @@ EXAMPLES = r'''
 
 - name: Force global logout
   sark.ops.sark_session:
-    operation: revoke
+    state: absent
     scope: all
     force: true
     max_keys: 2000000
 '''
 
 RETURN = r'''
-total:
-  description: With O(operation=count), the number of sessions (keys of the session pattern and type).
-  returned: when operation is count
-  type: int
-  sample: 15230
-user_sessions:
-  description: With O(operation=count) and O(user_id), that user's live sessions.
-  returned: when operation is count and user_id is given
-  type: int
-  sample: 3
-stale_index_entries:
-  description: Ids in a V(sark_v2) user index whose session key no longer exists (expired).
-  returned: when user_id is given
-  type: int
-  sample: 1
-top_users:
-  description: The users with the most sessions, most first.
-  returned: when operation is count and top_users > 0
-  type: list
-  elements: dict
-  sample: [{"user_id": "user-123", "sessions": 5}]
-top_users_exact:
-  description: Whether RV(top_users) counts are exact.
-  returned: when operation is count and top_users > 0
-  type: bool
 sessions:
-  description:
-    - With O(operation=list), the sessions found (C(session_id), C(user_id), C(key), C(ttl) in seconds, C(fields) with
-      secrets masked).
-    - With O(operation=revoke), the number of sessions revoked, or that would be in check mode.
-  returned: when operation is list or revoke
-  type: raw
-  sample: [{"session_id": "session-456", "user_id": "user-123", "key": "session:user:user-123:session-456", "ttl": 8000,
-            "fields": {"ip_address": "10.0.0.10", "token": "********"}}]
-count:
-  description: With O(operation=list), how many sessions are returned.
-  returned: when operation is list
+  description: The number of sessions revoked, or that would be in check mode.
+  returned: always
   type: int
-truncated:
-  description: With O(operation=list), whether O(limit) cut the list short.
-  returned: when operation is list
-  type: bool
+  sample: 4
+user_id:
+  description: The user of a revoked session (found from the key or the record when O(session_id) is given alone).
+  returned: when scope is session
+  type: str
+  sample: user-123
 scope:
   description: What was revoked - V(session), V(user) or V(all).
-  returned: when operation is revoke
+  returned: always
   type: str
   sample: user
 index_entries:
   description: Session ids removed (or that would be) from V(sark_v2) user indexes.
-  returned: when operation is revoke
+  returned: always
   type: int
+  sample: 4
 matched:
   description: Keys that matched (sessions plus index sets); in check mode, exactly what would be removed.
-  returned: when operation is revoke
+  returned: always
   type: int
   sample: 12
 removed:
   description: Keys actually removed (0 in check mode).
-  returned: when operation is revoke
+  returned: always
   type: int
   sample: 12
 sample:
   description: Some of the keys removed or that would be.
-  returned: when operation is revoke
+  returned: always
   type: list
   elements: str
   sample: ["session:user:user-123:session-456"]
@@ -219,10 +163,33 @@ progress:
   type: dict
   sample: {"batches": 12, "pages": 40, "keys": 12, "removed": 12, "nodes": 1, "duration_ms": 35.2, "keys_per_second": 340,
            "engine": "script"}
+planned_actions:
+  description: What would be or was to be removed, from the evidence record.
+  returned: when something matched
+  type: list
+  elements: dict
+  sample: [{"action": "unlink", "pattern": "session:user:user-123:*", "keys": 4}]
+executed_actions:
+  description: What was removed, batch by batch, from the evidence record (empty in check mode).
+  returned: when something matched
+  type: list
+  elements: dict
+  sample: [{"action": "unlink", "pattern": "session:user:user-123:*", "keys": 4}]
 diff:
   description: Sessions of the scope before and after (with C(--diff)).
-  returned: when operation is revoke and diff mode is on
+  returned: when diff mode is on
   type: dict
+  sample: {"before": {"sessions": 4}, "after": {"sessions": 0}}
+layout:
+  description: The layout the keys were removed in.
+  returned: always
+  type: str
+  sample: runbook
+msg:
+  description: What was done.
+  returned: always
+  type: str
+  sample: Revoked 4 session(s) of user user-123
 evidence:
   description: The audit record - options asked for (secrets masked), planned and executed actions, counts, start time and duration.
   returned: always
@@ -230,68 +197,15 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect, redis_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._redis_keys import (
     KeyBudget,
     KeySweeper,
-    redis_errors,
     sweep_argument_spec,
     validate_sweep_params,
 )
-from ansible_collections.sark.ops.plugins.module_utils._sessions import SessionStore
-
-
-def revoke_scope(params):
-    scope = params["scope"]
-    if scope is None:
-        if params["session_id"]:
-            scope = "session"
-        elif params["user_id"]:
-            scope = "user"
-        else:
-            raise SarkValidationError("operation=revoke needs session_id, user_id, or scope: all with force: true (a global logout). "
-                                      "Nothing was revoked.")
-    if scope == "session" and not params["session_id"]:
-        raise SarkValidationError("scope=session needs session_id")
-    if scope == "user" and not params["user_id"]:
-        raise SarkValidationError("scope=user needs user_id")
-    if scope == "all":
-        if params["user_id"] or params["session_id"]:
-            raise SarkValidationError("scope=all revokes every session of every user: drop user_id/session_id, or use scope user/session")
-        if not params["force"]:
-            raise SarkValidationError("scope=all logs out every user. Confirm it with force: true (run in check mode first to see how "
-                                      "many sessions would go). Nothing was revoked.")
-    return scope
-
-
-def count(module, store):
-    params = module.params
-    result = {}
-    with redis_errors(params, "counting sessions"):
-        stats = store.count_all()
-        result["total"] = stats.matched
-        result["progress"] = stats.progress()
-        if params["user_id"]:
-            result["user_sessions"], result["stale_index_entries"] = store.count_user(params["user_id"])
-        if params["top_users"]:
-            result["top_users"], result["top_users_exact"] = store.top_users(params["top_users"])
-    module.evidence.set_count("sessions", result["total"])
-    return result
-
-
-def list_sessions(module, store):
-    params = module.params
-    with redis_errors(params, "listing sessions"):
-        if params["session_id"]:
-            session = store.get_session(params["session_id"], params["user_id"])
-            sessions, truncated, stale = ([session] if session else []), False, 0
-        elif params["user_id"]:
-            sessions, truncated, stale = store.list_user(params["user_id"], params["limit"])
-        else:
-            raise SarkValidationError("operation=list needs user_id (a user's sessions) or session_id (one session)")
-    module.evidence.set_count("sessions", len(sessions))
-    return {"sessions": sessions, "count": len(sessions), "truncated": truncated, "stale_index_entries": stale}
+from ansible_collections.sark.ops.plugins.module_utils._sessions import SessionStore, revoke_scope
 
 
 def revoke(module, store):
@@ -327,33 +241,21 @@ def revoke(module, store):
 def run(module):
     params = module.params
     validate_sweep_params(params)
-    if params["limit"] < 1:
-        raise SarkValidationError("limit must be 1 or more, got %s" % params["limit"])
-    if params["top_users"] < 0:
-        raise SarkValidationError("top_users must be 0 or more, got %s" % params["top_users"])
     layout = Layout.from_params(params)
     client = connect(params)
-    store = SessionStore(client, layout, KeySweeper.from_params(client, params), module.evidence, params["show_secrets"])
-    if params["operation"] == "count":
-        result = count(module, store)
-    elif params["operation"] == "list":
-        result = list_sessions(module, store)
-    else:
-        result = revoke(module, store)
+    store = SessionStore(client, layout, KeySweeper.from_params(client, params), module.evidence)
+    result = revoke(module, store)
     result["layout"] = layout.name
     return result
 
 
 def main():
     spec = dict(
-        operation=dict(type="str", default="count", choices=["count", "list", "revoke"]),
+        state=dict(type="str", default="absent", choices=["absent"]),
         scope=dict(type="str", choices=["session", "user", "all"]),
         user_id=dict(type="str"),
         session_id=dict(type="str"),
         force=dict(type="bool", default=False),
-        limit=dict(type="int", default=100),
-        top_users=dict(type="int", default=0),
-        show_secrets=dict(type="bool", default=False),
     )
     spec.update(sweep_argument_spec())
     spec.update(layout_argument_spec())

@@ -7,41 +7,43 @@
 DOCUMENTATION = r'''
 ---
 module: sark_siem_breaker
-short_description: Read and reset the SARK SIEM circuit breakers
+short_description: Reset the SARK SIEM circuit breakers
 version_added: 0.1.0
 description:
-  - Automates "Reset Circuit Breaker" of the operations runbook (000) and the circuit-breaker checks and resets of the
-    incident runbook (002, "SIEM Integration Failure").
-  - The two runbooks disagree on the keys, so both variants are read - V(global), runbook 000's single breaker
+  - Automates "Reset Circuit Breaker" of the operations runbook (000) and the circuit-breaker resets of the incident
+    runbook (002, "SIEM Integration Failure").
+  - The two runbooks disagree on the keys, so both variants are handled - V(global), runbook 000's single breaker
     C(siem:circuit_breaker:state) and C(siem:circuit_breaker:failure_count); and V(per_siem), runbook 002's
-    C(circuit:{siem}:state) and C(circuit:{siem}:failure) for each SIEM in O(siems). All names are templates of the layout
-    (C(breaker_state_key), C(breaker_failures_key), C(siem_breaker_state_key), C(siem_breaker_failures_key)).
-  - O(operation=reset) deletes the state and failure-count keys, as the runbooks do (a missing state means closed).
-    With O(expected_state), every breaker that has a state must be in that state, or nothing is reset.
+    C(circuit:{siem}:state) and C(circuit:{siem}:failure) for each SIEM in O(siems). All names are templates of the layout.
+  - O(state=closed) deletes the state and failure-count keys, as the runbooks do (a missing state means closed).
+    With O(current_state), every breaker that has a state must be in that state, or nothing is reset.
   - In the V(sark_v2) layout the breaker lives in each worker's memory (it opens after 5 failures and closes itself
-    after 60 s). The module then changes nothing, does not contact Redis, and returns RV(in_redis=false) and
-    RV(restart_required=true) for a reset - restart the SARK workers instead.
+    after 60 s). The module then changes nothing, does not contact Redis, and returns RV(not_in_layout) and
+    RV(restart_required=true) - restart the SARK workers instead.
+  - Reading the breakers is M(sark.ops.sark_siem_breaker_info)'s job.
 options:
-  operation:
-    description: V(status) or V(reset).
+  state:
+    description: V(closed) closes the breakers (deletes their state and failure keys).
     type: str
-    choices: [status, reset]
-    default: status
+    choices: [closed]
+    default: closed
+    version_added: 0.2.0
   siems:
     description: The SIEMs of the V(per_siem) variant.
     type: list
     elements: str
     default: [splunk, datadog]
   variant:
-    description: Which key variant to read or reset - V(both), V(global) (runbook 000) or V(per_siem) (runbook 002).
+    description: Which key variant to reset - V(both), V(global) (runbook 000) or V(per_siem) (runbook 002).
     type: str
     choices: [both, global, per_siem]
     default: both
-  expected_state:
+  current_state:
     description:
-      - Precondition for O(operation=reset) - the state every breaker with a state key must be in (for example V(open)).
+      - Precondition - the state every breaker with a state key must be in (for example V(open)).
         When one differs, the module fails and resets nothing. Breakers without a state key are closed and skipped.
     type: str
+    version_added: 0.2.0
 extends_documentation_fragment:
   - sark.ops.redis
   - sark.ops.layout
@@ -60,61 +62,122 @@ attributes:
 notes:
   - On a standalone Redis the precondition and the delete run in one C(WATCH)/C(MULTI) transaction. In a Redis Cluster the
     state and failure keys live in different hash slots, so the state is checked right before the delete instead.
+seealso:
+  - module: sark.ops.sark_siem_breaker_info
 author:
   - sark.ops maintainers (@sark-ops)
 '''
 
 EXAMPLES = r'''
-- name: Circuit breaker states (both runbook variants)
-  sark.ops.sark_siem_breaker:
-  register: breakers
-
 - name: Reset the Splunk breaker, only if it is open
   sark.ops.sark_siem_breaker:
-    operation: reset
+    state: closed
     variant: per_siem
     siems: [splunk]
-    expected_state: open
+    current_state: open
 
 - name: SARK 2.x - tells you to restart the workers instead
   sark.ops.sark_siem_breaker:
-    operation: reset
+    state: closed
     layout: sark_v2
   register: reset
   # reset.restart_required is true; nothing was changed
 '''
 
 RETURN = r'''
-in_redis:
-  description: Whether the layout keeps the breaker in Redis (false for V(sark_v2)).
-  returned: always
-  type: bool
-restart_required:
-  description: True when a reset was asked but the breaker lives in process memory - restart the SARK workers.
-  returned: always
-  type: bool
 breakers:
-  description: Each breaker - C(name) (V(global) or the SIEM), C(variant), C(state_key), C(failures_key), C(state)
-    (V(closed) when there is no state key), C(failures), C(present), C(ttl).
+  description: Each breaker after the run.
   returned: always
   type: list
   elements: dict
-  sample: [{"name": "splunk", "variant": "per_siem", "state_key": "circuit:splunk:state", "state": "open", "failures": 7,
-            "present": true}]
+  sample: [{"name": "splunk", "variant": "per_siem", "state_key": "circuit:splunk:state", "failures_key": "circuit:splunk:failure",
+            "state": "open", "failures": 7, "present": true, "state_present": true, "ttl": -1}]
+  contains:
+    name:
+      description: V(global) or the SIEM.
+      type: str
+      returned: always
+    variant:
+      description: V(global) or V(per_siem).
+      type: str
+      returned: always
+    state_key:
+      description: The state key.
+      type: str
+      returned: always
+    failures_key:
+      description: The failure-count key.
+      type: str
+      returned: always
+    state:
+      description: The state (V(closed) when there is no state key).
+      type: str
+      returned: always
+    failures:
+      description: The failure count.
+      type: int
+      returned: always
+    present:
+      description: Whether the state or the failure key exists.
+      type: bool
+      returned: always
+    state_present:
+      description: Whether the state key exists.
+      type: bool
+      returned: always
+    ttl:
+      description: TTL of the state key (null when it does not exist).
+      type: int
+      returned: always
 open:
   description: Names of the breakers that are not closed.
   returned: always
   type: list
   elements: str
+  sample: [splunk]
+not_in_layout:
+  description: Why the layout has no breaker in Redis (V(sark_v2) keeps it in each worker's memory).
+  returned: when the layout keeps no breaker in Redis
+  type: str
+  sample: the sark_v2 layout keeps the SIEM circuit breaker in each worker's memory (...)
+layout:
+  description: The layout the keys were read in.
+  returned: always
+  type: str
+  sample: runbook
+restart_required:
+  description: True when the breaker lives in process memory - restart the SARK workers.
+  returned: always
+  type: bool
+  sample: false
 reset:
   description: Names of the breakers reset (or that would be in check mode).
-  returned: when operation is reset
+  returned: when the layout keeps the breaker in Redis
   type: list
   elements: str
+  sample: [splunk]
+planned_actions:
+  description: The keys to delete, from the evidence record.
+  returned: when a breaker has keys
+  type: list
+  elements: dict
+  sample: [{"action": "delete", "keys": ["circuit:splunk:state", "circuit:splunk:failure"], "state": "open"}]
+executed_actions:
+  description: The keys deleted, from the evidence record (empty in check mode).
+  returned: when a breaker has keys
+  type: list
+  elements: dict
+  sample: [{"action": "delete", "keys": ["circuit:splunk:state", "circuit:splunk:failure"], "removed": 2}]
 diff:
   description: State and failure count of each breaker before and after (with C(--diff)).
-  returned: when operation is reset and diff mode is on
+  returned: when diff mode is on
   type: dict
+  sample: {"before": {"splunk": {"state": "open", "failures": 7}}, "after": {"splunk": {"state": "closed", "failures": 0}}}
+msg:
+  description: What was done.
+  returned: always
+  type: str
+  sample: Reset splunk
 evidence:
   description: The audit record - options asked for (secrets masked), planned and executed actions, counts, start time and duration.
   returned: always
@@ -122,98 +185,34 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError, SarkValidationError
-from ansible_collections.sark.ops.plugins.module_utils._redis import connect, redis, redis_argument_spec, to_text
-from ansible_collections.sark.ops.plugins.module_utils._redis_keys import redis_errors, require_type
-
-CLOSED = "closed"
-
-
-def breaker_keys(layout, params):
-    """[(name, variant, state_key, failures_key)] of the breakers the layout keeps in Redis."""
-    out = []
-    if params["variant"] in ("both", "global") and layout.has("breaker_state_key"):
-        out.append(("global", "global", layout.key("breaker_state_key"), layout.key("breaker_failures_key")))
-    if params["variant"] in ("both", "per_siem") and layout.has("siem_breaker_state_key"):
-        for siem in params["siems"]:
-            out.append((siem, "per_siem", layout.key("siem_breaker_state_key", siem=siem),
-                        layout.key("siem_breaker_failures_key", siem=siem)))
-    return out
-
-
-def read_breaker(client, layout, name, variant, state_key, failures_key):
-    state_present = require_type(client, state_key, "string", "a circuit-breaker state", layout.name)
-    failures_present = require_type(client, failures_key, "string", "a circuit-breaker failure count", layout.name)
-    state = to_text(client.get(state_key)) if state_present else None
-    raw_failures = to_text(client.get(failures_key)) if failures_present else None
-    try:
-        failures = int(raw_failures) if raw_failures not in (None, "") else 0
-    except ValueError as exc:
-        raise SarkValidationError("%s holds %r, not a failure count: check layout_templates" % (failures_key, raw_failures[:40])) from exc
-    return {"name": name, "variant": variant, "state_key": state_key, "failures_key": failures_key,
-            "state": (state or CLOSED).lower(), "failures": failures, "present": bool(state_present or failures_present),
-            "state_present": bool(state_present), "ttl": int(client.ttl(state_key)) if state_present else None}
-
-
-def check_expected(breakers, expected):
-    if not expected:
-        return
-    wrong = ["%s is %s" % (b["name"], b["state"]) for b in breakers if b["state_present"] and b["state"] != expected.lower()]
-    if wrong:
-        raise SarkPreconditionError("expected_state=%s, but %s. Nothing was reset; re-read the state and adjust expected_state."
-                                    % (expected, ", ".join(wrong)), breakers=breakers)
-
-
-def delete_breaker(client, layout, breaker, expected, cluster):
-    """Delete one breaker's keys; on a standalone server the state is re-checked inside WATCH/MULTI."""
-    if cluster:
-        current = read_breaker(client, layout, breaker["name"], breaker["variant"], breaker["state_key"], breaker["failures_key"])
-        check_expected([current], expected)
-        return int(client.delete(breaker["state_key"])) + int(client.delete(breaker["failures_key"]))
-    for _attempt in range(5):
-        with client.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(breaker["state_key"], breaker["failures_key"])
-                state = pipe.get(breaker["state_key"])
-                if expected and state is not None and to_text(state).lower() != expected.lower():
-                    raise SarkPreconditionError("expected_state=%s, but %s became %s meanwhile. Nothing more was reset."
-                                                % (expected, breaker["name"], to_text(state)))
-                pipe.multi()
-                pipe.delete(breaker["state_key"], breaker["failures_key"])
-                return int(pipe.execute()[0])
-            except redis.exceptions.WatchError:
-                continue
-    raise SarkPreconditionError("%s kept changing while being reset (5 attempts); the SIEM worker is writing it. Retry." % breaker["name"])
-
-
-def in_memory_result(layout, params):
-    reset = params["operation"] == "reset"
-    advice = ("Restart the SARK workers to reset it (a rolling restart of the deployment); nothing was changed." if reset
-              else "Read it from the workers' metrics or logs.")
-    msg = ("The %s layout keeps the SIEM circuit breaker in each worker's memory (it opens after 5 failures and closes itself "
-           "after 60 s), so there is nothing in Redis to %s. %s" % (layout.name, "reset" if reset else "read", advice))
-    return {"changed": False, "in_redis": False, "restart_required": reset, "breakers": [], "open": [], "msg": msg,
-            "layout": layout.name}
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule
+from ansible_collections.sark.ops.plugins.module_utils._redis import connect, redis_argument_spec
+from ansible_collections.sark.ops.plugins.module_utils._redis_keys import redis_errors
+from ansible_collections.sark.ops.plugins.module_utils._siem import (
+    CLOSED,
+    breaker_keys,
+    breaker_not_in_layout,
+    check_expected,
+    delete_breaker,
+    read_breaker,
+    validate_siems,
+)
 
 
 def run(module):
     params = module.params
-    if not params["siems"] or any(not s or not s.strip() for s in params["siems"]):
-        raise SarkValidationError("siems must list at least one SIEM name (for example splunk, datadog) without empty entries")
+    validate_siems(params["siems"])
     layout = Layout.from_params(params)
-    keys = breaker_keys(layout, params)
+    keys = breaker_keys(layout, params["variant"], params["siems"])
     if not keys:
-        return in_memory_result(layout, params)
+        return breaker_not_in_layout(layout, resetting=True)
     client = connect(params)
-    result = {"in_redis": True, "restart_required": False, "layout": layout.name}
+    result = {"restart_required": False, "layout": layout.name}
     with redis_errors(params, "reading the SIEM circuit breakers"):
         breakers = [read_breaker(client, layout, *k) for k in keys]
     result["breakers"] = breakers
     result["open"] = [b["name"] for b in breakers if b["state"] != CLOSED]
-    if params["operation"] == "status":
-        module.evidence.set_count("open", len(result["open"]))
-        return result
-    check_expected(breakers, params["expected_state"])
+    check_expected(breakers, params["current_state"])
     targets = [b for b in breakers if b["present"]]
     result["reset"] = [b["name"] for b in targets]
     result["changed"] = bool(targets)
@@ -227,7 +226,7 @@ def run(module):
         cluster = hasattr(client, "get_primaries")
         with redis_errors(params, "resetting the SIEM circuit breakers"):
             for breaker in targets:
-                removed = delete_breaker(client, layout, breaker, params["expected_state"], cluster)
+                removed = delete_breaker(client, layout, breaker, params["current_state"], cluster)
                 module.evidence.executed("delete", keys=[breaker["state_key"], breaker["failures_key"]], removed=removed)
             result["breakers"] = [read_breaker(client, layout, *k) for k in keys]
             result["open"] = [b["name"] for b in result["breakers"] if b["state"] != CLOSED]
@@ -239,10 +238,10 @@ def run(module):
 
 def main():
     spec = dict(
-        operation=dict(type="str", default="status", choices=["status", "reset"]),
+        state=dict(type="str", default="closed", choices=["closed"]),
         siems=dict(type="list", elements="str", default=["splunk", "datadog"]),
         variant=dict(type="str", default="both", choices=["both", "global", "per_siem"]),
-        expected_state=dict(type="str"),
+        current_state=dict(type="str"),
     )
     spec.update(layout_argument_spec())
     spec.update(redis_argument_spec())

@@ -35,10 +35,11 @@ options:
   role:
     description: Only users with this role.
     type: str
-  limit:
+  max_results:
     description: The most users returned, newest first (1-1000).
     type: int
     default: 100
+    version_added: 0.2.0
   via:
     description: Read through the V(api) (runbook layout only) or the V(database).
     type: str
@@ -68,7 +69,7 @@ author:
 EXAMPLES = r'''
 - name: The 20 newest users (runbook "List Users")
   sark.ops.sark_user_info:
-    limit: 20
+    max_results: 20
 
 - name: Administrators of a SARK 2.x deployment
   sark.ops.sark_user_info:
@@ -112,8 +113,8 @@ MAX_SEARCH = 255
 def run(module):
     params = module.params
     layout = Layout.from_params(params)
-    if not 1 <= params["limit"] <= 1000:
-        raise SarkValidationError("limit must be between 1 and 1000, got %s" % params["limit"])
+    if not 1 <= params["max_results"] <= 1000:
+        raise SarkValidationError("max_results must be between 1 and 1000, got %s" % params["max_results"])
     if params["name"] is not None:
         validate_username(params["name"])
     if params["email"] is not None:
@@ -131,7 +132,7 @@ def run(module):
             conn = pg.connect(params, dbname=params["pg_database"] or layout.template("app_database"), module_name="sark_user_info")
             store = DbUsers(conn, layout, pg)
         search = params["search"] or params["name"] or params["email"]
-        users = store.list(search=search, active=params["active"], admin=params["admin"], role=params["role"], limit=params["limit"])
+        users = store.list(search=search, active=params["active"], admin=params["admin"], role=params["role"], limit=params["max_results"])
     finally:
         if conn is not None:
             conn.close()
@@ -151,7 +152,7 @@ def main():
         active=dict(type="bool"),
         admin=dict(type="bool"),
         role=dict(type="str"),
-        limit=dict(type="int", default=100),
+        max_results=dict(type="int", default=100),
         via=dict(type="str", choices=["api", "database"], default="api"),
     )
     spec.update(api_argument_spec())

@@ -77,6 +77,7 @@ options:
     default: true
 extends_documentation_fragment:
   - sark.ops.k8s_auth
+  - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
   - sark.ops.attributes.EVIDENCE
@@ -215,6 +216,7 @@ evidence:
 
 from ansible_collections.sark.ops.plugins.module_utils._k8s import K8sReader, k8s_auth_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import CRITICAL, OK, ORDER, WARNING, diagnose_workload, overall
+from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkLimitError, SarkModule
 
 
@@ -291,6 +293,7 @@ def main():
         metrics=dict(type="bool", default=True),
     )
     spec.update(k8s_auth_argument_spec())
+    spec.update(layout_argument_spec())
     SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
 
 

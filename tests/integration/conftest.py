@@ -1,25 +1,26 @@
 """Fixtures for the integration tests: real servers on 127.0.0.1 and two ways of running modules.
 
-- ``run_module`` executes a module file the way Ansible's module runner does (a JSON args file,
-  ``_ansible_check_mode``/``_ansible_diff`` set) - fast, so every operation can be tested in
-  check mode, for real and a second time.
+``tests/`` is on sys.path through pytest.ini (``pythonpath``), so ``harness`` imports without path edits.
+
+- ``run_module`` (tests/harness/runner.py) executes a module file the way Ansible's module runner does (a JSON
+  args file, ``_ansible_check_mode``/``_ansible_diff`` set) - fast (forked when it can), so every operation can
+  be tested in check mode, for real and a second time; ``now=`` freezes the module's clock, ``start()``/``finish()``
+  run one in the background.
 - ``playbook`` runs ansible-playbook through ansible-runner against the collection built and
   installed from its tarball, the way AWX runs a job template.
 """
 
-import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
+from harness.runner import ModuleRunner
+from harness.servers import PostgresServer, RedisServer
+
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTION_ROOT = os.path.dirname(TESTS_DIR)
-sys.path.insert(0, TESTS_DIR)
-
-from harness.servers import PostgresServer, RedisServer  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def _collections_dir():
@@ -32,61 +33,27 @@ def _collections_dir():
     return None
 
 
-class ModuleResult(dict):
-    @property
-    def failed(self):
-        return bool(self.get("failed"))
-
-    @property
-    def changed(self):
-        return bool(self.get("changed"))
+# The longest files first: under pytest-xdist (--dist loadfile, scripts/run-tests.sh) files are handed to the workers
+# in collection order, so a long file collected last would run alone at the end while the other workers sit idle.
+LONGEST_FIRST = ("k8s/test_kubectl_steps.py", "reliability/test_secrets.py", "k8s/test_role_sark_k8s.py",
+                 "k8s/test_workload_info.py", "reliability/test_redis_reliability.py", "test_server.py")
 
 
-class ModuleRunner:
-    """Run a module of this collection with JSON args in a subprocess, like Ansible does on the target."""
-
-    def __init__(self, pythonpath, env=None):
-        self.pythonpath = pythonpath
-        self.env = dict(env or {})
-
-    def __call__(self, name, args=None, check_mode=False, diff=False, env=None, timeout=120):
-        module_path = os.path.join(COLLECTION_ROOT, "plugins", "modules", name + ".py")
-        payload = dict(args or {})
-        payload.update({"_ansible_check_mode": check_mode, "_ansible_diff": diff, "_ansible_module_name": "sark.ops." + name,
-                        "_ansible_tmpdir": tempfile.gettempdir(), "_ansible_remote_tmp": tempfile.gettempdir(),
-                        "_ansible_keep_remote_files": False})
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            json.dump({"ANSIBLE_MODULE_ARGS": payload}, handle)
-            args_file = handle.name
-        run_env = dict(os.environ)
-        run_env["PYTHONPATH"] = os.pathsep.join([self.pythonpath, run_env.get("PYTHONPATH", "")])
-        # a module must not pick up the developer's own connection settings
-        for key in list(run_env):
-            if key.startswith(("REDIS_", "PG", "SARK_API_", "SARK_LAYOUT")):
-                del run_env[key]
-        run_env.update(self.env)
-        run_env.update(env or {})
-        try:
-            proc = subprocess.run([sys.executable, module_path, args_file], capture_output=True, text=True,
-                                  env=run_env, timeout=timeout, check=False)
-        finally:
-            os.unlink(args_file)
-        try:
-            result = json.loads(proc.stdout)
-        except ValueError as exc:
-            raise AssertionError("module %s printed no JSON (rc=%s):\nstdout: %s\nstderr: %s"
-                                 % (name, proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])) from exc
-        result = ModuleResult(result)
-        result["_stdout"] = proc.stdout
-        result["_stderr"] = proc.stderr
-        return result
+def _rank(item):
+    path = str(item.fspath).replace(os.sep, "/")
+    for rank, suffix in enumerate(LONGEST_FIRST):
+        if path.endswith("/integration/" + suffix):
+            return rank
+    return len(LONGEST_FIRST)
 
 
 def pytest_collection_modifyitems(items):
-    """Tests marked harness say so in the junit report (a testcase property), where scripts/run-tests.sh counts them apart."""
+    """Tests marked harness say so in the junit report (a testcase property), where scripts/run-tests.sh counts them apart.
+    The longest files go first (a stable sort: each file's own order is kept)."""
     for item in items:
         if item.get_closest_marker("harness"):
             item.user_properties.append(("harness", "true"))
+    items.sort(key=_rank)
 
 
 @pytest.fixture(scope="session")
@@ -151,6 +118,73 @@ def playbook(installed_collection, tmp_path_factory):
 def redis_server():
     with RedisServer() as server:
         yield server
+
+
+class RedisDbAllocator:
+    """The one place Redis database numbers are handed out in a test session (each xdist worker has a session and a
+    Redis of its own). Database 0 belongs to ``redis_client`` (flushed before each test); 1-15 go to whoever asks,
+    never to two owners at once, and are flushed when handed out."""
+
+    def __init__(self, server, numbers=range(1, 16)):
+        self.server = server
+        self.free = list(numbers)
+        self.owners = {}
+
+    def take(self, owner):
+        if not self.free:
+            raise RuntimeError("no free Redis database for %s; in use: %s" % (owner, self.owners))
+        number = self.free.pop(0)
+        self.owners[number] = owner
+        client = self.server.client(db=number)
+        client.flushdb()
+        client.close()
+        return number
+
+    def give_back(self, number):
+        del self.owners[number]
+        self.free.insert(0, number)
+
+
+@pytest.fixture(scope="session")
+def redis_dbs(redis_server):
+    return RedisDbAllocator(redis_server)
+
+
+@pytest.fixture(scope="module")
+def redis_db(redis_dbs, request):
+    """A Redis database number of this test module's own (released and flushed after its last test)."""
+    number = redis_dbs.take(request.module.__name__)
+    yield number
+    redis_dbs.give_back(number)
+
+
+LAYOUTS = ("runbook", "sark_v2")
+
+
+@pytest.fixture(scope="module")
+def sims(request, pg_server, redis_server, redis_dbs):
+    """One seeded SARK simulator per layout for this test module: {layout: simulator}, started side by side.
+
+    Databases are named after the module (PostgreSQL) or handed out by ``redis_dbs`` (Redis), so no two modules share
+    one. A module sets ``SIM_OPTIONS = {"rate_limit_enabled": False}`` to pass options to harness.sarksim.simulators.
+    Use ``sim`` for a test parameterised by layout."""
+    from harness.sarksim import simulators  # pylint: disable=import-outside-toplevel
+    base = request.module.__name__.rsplit(".", 1)[-1].replace("test_", "", 1)[:40]
+    numbers = {layout: redis_dbs.take("%s/%s" % (request.module.__name__, layout)) for layout in LAYOUTS}
+    dbs = {layout: ("sim_%s_%s" % (base, short), "sim_%s_%s_audit" % (base, short), numbers[layout])
+           for layout, short in zip(LAYOUTS, ("rb", "v2"))}
+    try:
+        with simulators(pg_server, redis_server, dbs, **getattr(request.module, "SIM_OPTIONS", {})) as started:
+            yield started
+    finally:
+        for number in numbers.values():
+            redis_dbs.give_back(number)
+
+
+@pytest.fixture(params=LAYOUTS)
+def sim(request, sims):
+    """The module's simulator of each layout in turn (the test runs once per layout)."""
+    return sims[request.param]
 
 
 @pytest.fixture()

@@ -75,7 +75,7 @@ def test_alert_info_reads_both_sources(run_module, stack):
 
     narrowed, pending = run_parallel(
         run_module, ("sark_alert_info", dict(conn(stack), severity=["critical"], include_pending=True, sources=["prometheus"]), {}),
-        ("sark_alert_info", dict(conn(stack), filter=["Sark*"], include_pending=True, sources=["prometheus"], max_alerts=1), {}))
+        ("sark_alert_info", dict(conn(stack), filter=["Sark*"], include_pending=True, sources=["prometheus"], max_results=1), {}))
     assert [a["alertname"] for a in narrowed["prometheus_alerts"]] == ["HighErrorRate"]
     assert "alertmanager_alerts" not in narrowed
     assert pending["counts"]["prometheus"] == {"firing": 1, "pending": 1} and pending["truncated"] is True

@@ -1,44 +1,26 @@
 """sark_contract_info tells the simulator's runbook mode from its sark_v2 mode (API, PostgreSQL, Redis)."""
 
 import json
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import SarkSimulator  # noqa: E402
-
-DBS = {"runbook": ("ci_rb", "ci_rb_audit", 6), "sark_v2": ("ci_v2", "ci_v2_audit", 7)}
+# pylint: disable=redefined-outer-name
 
 
 @pytest.fixture(scope="module")
-def sims(pg_server, redis_server):
-    started = {}
-    for layout, (sark_db, audit_db, redis_db) in DBS.items():
-        sim = SarkSimulator(layout, pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db=sark_db, audit_db=audit_db, seed=True)
-        sim.redis_db, sim.pg_server, sim.redis_server = redis_db, pg_server, redis_server
-        started[layout] = sim
-    try:
-        for sim in started.values():
-            sim.spawn()
-        for sim in started.values():
-            sim.wait_ready()
-            client = sim.redis_client()
-            client.flushdb()
-            if sim.layout == "runbook":
-                client.hset("session:user:user-123:s1", "ip", "10.0.0.1")
-                client.set("ratelimit:user:user-123:2025-01-01-10", 5)
-            else:
-                # what a running SARK 2.x leaves in Redis: policy decisions only (no session or rate-limit writer)
-                with sim.client() as api:
-                    api.post("/api/v1/policy/evaluate", json={"action": "tool:invoke", "tool": "query"}).raise_for_status()
-        yield started
-    finally:
-        for sim in started.values():
-            sim.cleanup()
+def sims(sims):
+    """conftest's simulators, with what each SARK leaves in its Redis."""
+    for sim in sims.values():
+        client = sim.redis_client()
+        client.flushdb()
+        if sim.layout == "runbook":
+            client.hset("session:user:user-123:s1", "ip", "10.0.0.1")
+            client.set("ratelimit:user:user-123:2025-01-01-10", 5)
+        else:
+            # what a running SARK 2.x leaves in Redis: policy decisions only (no session or rate-limit writer)
+            with sim.client() as api:
+                api.post("/api/v1/policy/evaluate", json={"action": "tool:invoke", "tool": "query"}).raise_for_status()
+    return sims
 
 
 def args(sim, sources):

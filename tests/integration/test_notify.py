@@ -16,8 +16,8 @@ MESSAGE = "Emergency maintenance - all users logged out"
 
 
 @pytest.fixture(scope="module")
-def sim(pg_server, redis_server):
-    with SarkSimulator("runbook", pg=pg_server, redis=redis_server, redis_db=9, sark_db="notify_sark",
+def sim(pg_server, redis_server, redis_db):
+    with SarkSimulator("runbook", pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db="notify_sark",
                        audit_db="notify_audit") as server:
         yield server
 
@@ -40,31 +40,31 @@ def run_parallel(run_module, *calls):
         return [f.result() for f in futures]
 
 
-def announcements(redis_server):
-    client = redis_server.client(db=9)
+def announcements(sim):
+    client = sim.redis_server.client(db=sim.redis_db)
     try:
         return [json.loads(item) for item in client.lrange("sark:announcements", 0, -1)]
     finally:
         client.close()
 
 
-def test_announce_check_real_and_again(run_module, sim, redis_server):
+def test_announce_check_real_and_again(run_module, sim):
     args = {"target": "announce", "api_url": sim.url, "api_token": sim.token, "text": MESSAGE}
-    before = len(announcements(redis_server))
+    before = len(announcements(sim))
     check = run_module("sark_notify", args, check_mode=True, diff=True)
     assert not check.failed and check.changed, check
     assert check["payload"] == {"message": MESSAGE} and check["deliveries"] == []
     assert check["planned_actions"][0]["action"] == "send_announce" and check["executed_actions"] == []
-    assert len(announcements(redis_server)) == before
+    assert len(announcements(sim)) == before
 
     sent = run_module("sark_notify", args)
     assert sent.changed and sent["delivered_via"] == "announce"
     assert sent["deliveries"][0]["status"] == 202 and sent["deliveries"][0]["ok"]
-    stored = announcements(redis_server)
+    stored = announcements(sim)
     assert stored[0]["message"] == MESSAGE and stored[0]["id"] == sent["announcement"]["id"]
     # an announcement is an event: a second run announces again (and says so)
     again = run_module("sark_notify", args)
-    assert again.changed and len(announcements(redis_server)) == before + 2
+    assert again.changed and len(announcements(sim)) == before + 2
     assert sim.token not in sent["_stdout"]
 
 

@@ -1,4 +1,5 @@
-"""sark_opa_policy against the OPA-compatible REST server backed by the regorus Rego engine (tests/harness/opa_server.py)."""
+"""sark_opa_policy, sark_opa_policy_info and sark_opa_decision_info against the OPA-compatible REST server backed by
+the regorus Rego engine (tests/harness/opa_server.py)."""
 
 import json
 import os
@@ -124,17 +125,16 @@ def test_opa_refusal_reported_when_local_validation_off(run_module, opa):
 def test_list_get_and_filter(run_module, opa):
     for policy_id, path in (("server_access", SERVER_ACCESS), ("mcp_allow", MCP_ALLOW)):
         upload(opa, policy_id, path)
-    listed = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "list"})
+    listed = run_module("sark_opa_policy_info", {"opa_url": opa.url})
     assert [p["id"] for p in listed["policies"]] == ["mcp_allow", "server_access"] and not listed.changed
     assert listed["policies"][0]["size"] == len(read(MCP_ALLOW).encode())
-    filtered = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "list", "filter": ["*", "!mcp_*"],
-                                              "return_text": True})
+    filtered = run_module("sark_opa_policy_info", {"opa_url": opa.url, "filter": ["*", "!mcp_*"], "return_text": True})
     assert [p["id"] for p in filtered["policies"]] == ["server_access"]
     assert filtered["policies"][0]["raw"] == read(SERVER_ACCESS)
-    got = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "get", "policy_id": "mcp_allow"})
+    got = run_module("sark_opa_policy_info", {"opa_url": opa.url, "policy_id": "mcp_allow"})
     assert got["exists"] and got["policy"]["raw"] == read(MCP_ALLOW)
-    missing = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "get", "policy_id": "nope"})
-    assert not missing.failed and missing["exists"] is False
+    missing = run_module("sark_opa_policy_info", {"opa_url": opa.url, "policy_id": "nope"})
+    assert not missing.failed and missing["exists"] is False and not missing.changed and not got.changed
 
 
 def test_delete_check_diff_real_idempotent(run_module, opa):
@@ -153,36 +153,36 @@ def test_delete_check_diff_real_idempotent(run_module, opa):
 def test_evaluate_reads_decision_like_sark(run_module, opa):
     upload(opa, "mcp_allow", MCP_ALLOW)
     admin = {"user": {"id": "user-123", "roles": ["admin"]}, "action": "server:write", "resource": "server-456"}
-    base = {"opa_url": opa.url, "operation": "evaluate", "decision_path": "mcp/allow"}
-    allowed = run_module("sark_opa_policy", dict(base, input=admin, expect_allow=True), check_mode=True)
+    base = {"opa_url": opa.url, "decision_path": "mcp/allow"}
+    allowed = run_module("sark_opa_decision_info", dict(base, input=admin, expect_allow=True), check_mode=True)
     assert not allowed.failed and not allowed.changed, allowed
     assert allowed["result"] == {"allow": True, "audit_reason": "Allowed: admin role"}
     assert allowed["sark_decision"]["allow"] is True and allowed["sark_decision"]["shape"] == "object"
 
     user = {"user": {"id": "u2", "roles": ["dev"]}, "action": "server:write"}
-    denied = run_module("sark_opa_policy", dict(base, input=user, decision_path="data.mcp.allow"))
+    denied = run_module("sark_opa_decision_info", dict(base, input=user, decision_path="data.mcp.allow"))
     assert denied["decision_path"] == "mcp/allow" and denied["sark_decision"]["allow"] is False
     assert denied["sark_decision"]["audit_reason"] == "Denied: no rule allows this request"
-    failed = run_module("sark_opa_policy", dict(base, input=user, expect_allow=True))
+    failed = run_module("sark_opa_decision_info", dict(base, input=user, expect_allow=True))
     assert failed.failed and "expected SARK to allow, but it would deny" in failed["msg"]
 
     # a bare boolean true is still a deny for SARK
     http("DELETE", opa.url + "/v1/policies/mcp_allow")
     upload(opa, "bare", BARE_BOOLEAN)
-    bare = run_module("sark_opa_policy", dict(base, input=admin))
+    bare = run_module("sark_opa_decision_info", dict(base, input=admin))
     assert bare["result"] is True and bare["defined"] is True
     assert bare["sark_decision"]["allow"] is False and bare["sark_decision"]["shape"] == "boolean"
 
     http("DELETE", opa.url + "/v1/policies/bare")
-    undefined = run_module("sark_opa_policy", dict(base, input=admin))
+    undefined = run_module("sark_opa_decision_info", dict(base, input=admin))
     assert undefined["defined"] is False and undefined["result"] is None
     assert undefined["sark_decision"]["shape"] == "undefined" and undefined["sark_decision"]["allow"] is False
 
 
 def test_expired_token_gives_clear_message(run_module, opa_auth):
     ok, bad = run_parallel(
-        run_module, ("sark_opa_policy", {"opa_url": opa_auth.url, "opa_token": "opa-secret-token", "operation": "list"}, {}),
-        ("sark_opa_policy", {"opa_url": opa_auth.url, "opa_token": "expired-token", "operation": "list"}, {}))
+        run_module, ("sark_opa_policy_info", {"opa_url": opa_auth.url, "opa_token": "opa-secret-token"}, {}),
+        ("sark_opa_policy_info", {"opa_url": opa_auth.url, "opa_token": "expired-token"}, {}))
     assert not ok.failed and ok["policies"] == []
     assert bad.failed and bad["status"] == 401
     assert "HTTP 401" in bad["msg"] and "opa_token (or OPA_TOKEN)" in bad["msg"]
@@ -198,7 +198,7 @@ def test_server_error_is_retried_then_reported(run_module, opa):
     upload(opa, "mcp_allow", MCP_ALLOW)
     http("POST", opa.url + "/_test/reset")
     http("POST", opa.url + "/_test/fail", {"status": 503, "count": 1})
-    ok = run_module("sark_opa_policy", {"opa_url": opa.url, "operation": "list", "opa_backoff": 0.01})
+    ok = run_module("sark_opa_policy_info", {"opa_url": opa.url, "opa_backoff": 0.01})
     assert not ok.failed, ok.get("msg")
     assert [p["id"] for p in ok["policies"]] == ["mcp_allow"]  # the answer of the retry, not of the failure
     assert requests_seen(opa) == [("GET", "/v1/policies")] * 2  # one 503, one retry
@@ -216,12 +216,14 @@ def test_server_error_is_retried_then_reported(run_module, opa):
 
 
 def test_bad_input(run_module, opa):
-    missing, no_id, no_url, env = run_parallel(
+    missing, no_id, no_url, env, old = run_parallel(
         run_module, ("sark_opa_policy", {"opa_url": opa.url, "policy_id": "x"}, {}),
         ("sark_opa_policy", {"opa_url": opa.url, "policy": "package x\n"}, {}),
-        ("sark_opa_policy", {"operation": "list"}, {}),
-        ("sark_opa_policy", {"operation": "list"}, {"env": {"OPA_URL": opa.url}}))
+        ("sark_opa_policy_info", {}, {}),
+        ("sark_opa_policy_info", {}, {"env": {"OPA_URL": opa.url}}),
+        ("sark_opa_policy", {"opa_url": opa.url, "operation": "list", "policy_id": "x", "policy": "package x\n"}, {}))
     assert missing.failed and "set policy (Rego text) or src" in missing["msg"]
-    assert no_id.failed and "needs policy_id" in no_id["msg"]
+    assert no_id.failed and "policy_id" in no_id["msg"] and "required" in no_id["msg"]
+    assert old.failed and "operation" in old["msg"] and stored(opa, "x") is None
     assert no_url.failed and "opa_url is required" in no_url["msg"] and "OPA_URL" in no_url["msg"]
     assert not env.failed

@@ -3,7 +3,6 @@
 import pytest
 
 from harness.redis_seed import (
-    ForkedModuleRunner,
     count_keys,
     keys_matching,
     redis_args,
@@ -15,8 +14,8 @@ from harness.redis_seed import (
 
 
 @pytest.fixture(scope="module")
-def run(collections_dir, run_module):
-    return ForkedModuleRunner(collections_dir, fallback=run_module)
+def run(run_module):
+    return run_module
 
 
 def seed_all(client):
@@ -48,7 +47,7 @@ def test_clear_decisions_of_a_user_and_action(run, redis_server, redis_client):
     decisions, _versions = seed_all(redis_client)
     mine = [k for k in decisions if k.startswith("policy:decision:user-2:tool:invoke:")]
     check, real, again = run_three_ways(run, "sark_cache", redis_args(redis_server, target="decisions", user_id="user-2",
-                                                                      action="tool:invoke"))
+                                                                      decision_action="tool:invoke"))
     assert check["matched"] == len(mine) == real["removed"] and len(mine) == 10 and not again.changed
     assert check["pattern"] == "policy:decision:user-2:tool:invoke:*:*"
     assert count_keys(redis_client, "policy:decision:*") == 50 and redis_client.exists(*mine) == 0
@@ -64,7 +63,7 @@ def test_versions(run, redis_server, redis_client):
     every = run("sark_cache", redis_args(redis_server, target="versions"))
     assert every["removed"] == 2 and count_keys(redis_client, "policy:*") == 60
     v2 = run("sark_cache", redis_args(redis_server, "sark_v2", target="versions"))
-    assert not v2.changed and v2["applicable"] is False and "no policy:version" in v2["msg"]
+    assert not v2.changed and "no policy:version" in v2["not_in_layout"] and "no policy:version" in v2["msg"]
 
 
 def test_prefix_and_pattern(run, redis_server, redis_client):
@@ -97,6 +96,8 @@ def test_wildcard_only_and_flushdb_need_force(run, redis_server, redis_client):
         (redis_args(redis_server, target="decisions", prefix="x"), "does not use prefix"),
         (redis_args(redis_server, target="decisions", user_id=" "), "user_id is empty"),
         (redis_args(redis_server, target="decisions", layout="nope"), "layout"),
+        (redis_args(redis_server, target="decisions", action="tool:invoke"), "action"),
+        (redis_args(redis_server, target="decisions", state="present"), "state"),
     ]:
         result = run("sark_cache", args)
         assert result.failed and message in result["msg"], (args, result["msg"])

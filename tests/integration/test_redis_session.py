@@ -1,18 +1,18 @@
-"""sark_session against a real Redis, both layouts: count, list, revoke (one, user, all), caps and bad input."""
+"""sark_session_info and sark_session against a real Redis, both layouts: count, list, revoke (one, user, all), caps and bad input."""
 
 import json
 
 import pytest
 
-from harness.redis_seed import ForkedModuleRunner, count_keys, keys_matching, redis_args, run_three_ways, seed_sessions, token_of
+from harness.redis_seed import count_keys, keys_matching, redis_args, run_three_ways, seed_sessions, token_of
 
 LAYOUTS = ["runbook", "sark_v2"]
 
 
 @pytest.fixture(scope="module")
-def run(collections_dir, run_module):
+def run(run_module):
     """Forked module runs (cheap); the first call of each module suite uses the plain subprocess runner."""
-    return ForkedModuleRunner(collections_dir, fallback=run_module)
+    return run_module
 
 
 def session_key(layout, user, sid):
@@ -48,16 +48,17 @@ LOOK_ALIKES = {"runbook": ("sessions:report", "session:bogus", "session:user:u1"
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_count_and_list(run_module, run, redis_server, redis_client, layout):
     seeded = seed_three_users(redis_client, layout)
-    result = run_module("sark_session", redis_args(redis_server, layout, operation="count", user_id="u1", top_users=2))
+    result = run_module("sark_session_info", redis_args(redis_server, layout, top_n=2))
     assert not result.failed, result["msg"]
     assert result["total"] == 7 == total_sessions(redis_client, layout)
-    assert result["user_sessions"] == 4
+    assert result["scope"] == "all" and "planned_actions" not in result
     assert result["top_users"] == [{"user_id": "u1", "sessions": 4}, {"user_id": "u2", "sessions": 2}]
     assert result["top_users_exact"] is True
     assert result["progress"]["nodes"] == 1 and result["progress"]["keys"] == 7
     assert not result.changed
 
-    listed = run("sark_session", redis_args(redis_server, layout, operation="list", user_id="u1"))
+    listed = run("sark_session_info", redis_args(redis_server, layout, user_id="u1"))
+    assert not listed.changed and listed["user_sessions"] == 4
     assert sorted(s["session_id"] for s in listed["sessions"]) == sorted(seeded["u1"])
     first = listed["sessions"][0]
     assert first["user_id"] == "u1" and first["fields"]["ip_address"] == "10.0.0.10" and 0 < first["ttl"] <= 86400
@@ -68,10 +69,10 @@ def test_count_and_list(run_module, run, redis_server, redis_client, layout):
         assert first["fields"]["metadata"]["refresh_token"] == "********"
         assert first["fields"]["metadata"]["auth_method"] == "oidc"
 
-    limited = run("sark_session", redis_args(redis_server, layout, operation="list", user_id="u1", limit=2))
+    limited = run("sark_session_info", redis_args(redis_server, layout, user_id="u1", max_results=2))
     assert limited["count"] == 2 and limited["truncated"] is True
 
-    one = run("sark_session", redis_args(redis_server, layout, operation="list", session_id=seeded["u2"][1], show_secrets=True))
+    one = run("sark_session_info", redis_args(redis_server, layout, session_id=seeded["u2"][1], show_secrets=True))
     assert one["count"] == 1 and one["sessions"][0]["user_id"] == "u2"
     assert one["sessions"][0]["fields"]["token"] == token_of(seeded["u2"][1])
 
@@ -79,9 +80,10 @@ def test_count_and_list(run_module, run, redis_server, redis_client, layout):
 def test_v2_count_sees_stale_index_entries(run, redis_server, redis_client):
     seeded = seed_sessions(redis_client, "sark_v2", ["u1"], per_user=3)
     redis_client.delete("session:%s" % seeded["u1"][0])  # expired: still listed in user_sessions:u1
-    result = run("sark_session", redis_args(redis_server, "sark_v2", operation="count", user_id="u1"))
-    assert result["total"] == 2 and result["user_sessions"] == 2 and result["stale_index_entries"] == 1
-    listed = run("sark_session", redis_args(redis_server, "sark_v2", operation="list", user_id="u1"))
+    result = run("sark_session_info", redis_args(redis_server, "sark_v2"))
+    assert result["total"] == 2
+    listed = run("sark_session_info", redis_args(redis_server, "sark_v2", user_id="u1"))
+    assert listed["user_sessions"] == 2 and listed["stale_index_entries"] == 1
     assert listed["count"] == 2 and listed["stale_index_entries"] == 1
 
 
@@ -90,7 +92,7 @@ def test_revoke_one_session(run, redis_server, redis_client, layout):
     seeded = seed_three_users(redis_client, layout)
     victim = seeded["u1"][2]
     check, real, again = run_three_ways(run, "sark_session",
-                                        redis_args(redis_server, layout, operation="revoke", user_id="u1", session_id=victim))
+                                        redis_args(redis_server, layout, state="absent", user_id="u1", session_id=victim))
     assert check.changed and check["sessions"] == 1 and check["removed"] == 0
     assert check["diff"]["before"] == {"sessions": 1} and check["diff"]["after"] == {"sessions": 0}
     assert real.changed and real["sessions"] == 1 and real["removed"] == 1
@@ -108,7 +110,7 @@ def test_revoke_one_session_without_user_id(run, redis_server, redis_client, lay
     seeded = seed_three_users(redis_client, layout)
     victim = seeded["u2"][0]
     check, real, again = run_three_ways(run, "sark_session",
-                                        redis_args(redis_server, layout, operation="revoke", session_id=victim))
+                                        redis_args(redis_server, layout, state="absent", session_id=victim))
     assert check.changed and real.changed and not again.changed
     assert real["user_id"] in ("u2", None)
     assert sessions_of(redis_client, layout, "u2") == [seeded["u2"][1]]
@@ -120,7 +122,7 @@ def test_revoke_one_session_without_user_id(run, redis_server, redis_client, lay
 def test_revoke_user(run, redis_server, redis_client, layout, engine):
     seed_three_users(redis_client, layout)
     check, real, again = run_three_ways(run, "sark_session",
-                                        redis_args(redis_server, layout, operation="revoke", scope="user", user_id="u1",
+                                        redis_args(redis_server, layout, state="absent", scope="user", user_id="u1",
                                                    engine=engine))
     assert check.changed and check["sessions"] == 4 and check["removed"] == 0
     assert sessions_of(redis_client, layout, "u2") and len(check["sample"]) == 4
@@ -140,7 +142,7 @@ def test_revoke_user(run, redis_server, redis_client, layout, engine):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_global_logout(run, redis_server, redis_client, layout):
     seed_three_users(redis_client, layout)
-    args = redis_args(redis_server, layout, operation="revoke", scope="all")
+    args = redis_args(redis_server, layout, state="absent", scope="all")
     refused = run("sark_session", args)
     assert refused.failed and "force: true" in refused["msg"]
     assert total_sessions(redis_client, layout) == 7
@@ -159,7 +161,7 @@ def test_global_logout(run, redis_server, redis_client, layout):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_cap_stops_before_deleting_more(run, redis_server, redis_client, layout):
     seed_sessions(redis_client, layout, ["u%d" % n for n in range(30)], per_user=2)
-    args = redis_args(redis_server, layout, operation="revoke", scope="all", force=True, max_keys=10)
+    args = redis_args(redis_server, layout, state="absent", scope="all", force=True, max_keys=10)
     planned = run("sark_session", args, check_mode=True)
     assert planned.failed and planned["matched"] == 60 and "max_keys" in planned["msg"] and "at least 60" in planned["msg"]
     stopped = run("sark_session", args)
@@ -211,7 +213,7 @@ def test_cap_is_exact_on_real_redis(run, redis_server, redis_client, layout, eng
     gone, matched = capped_sweep(pages, cap)
     assert 0 < len(gone) <= cap < matched  # the premise: some pages fit, a later one crosses the cap
     before = set(redis_client.scan_iter(match="*", count=1000))
-    stopped = run("sark_session", redis_args(redis_server, layout, operation="revoke", scope="all", force=True, max_keys=cap,
+    stopped = run("sark_session", redis_args(redis_server, layout, state="absent", scope="all", force=True, max_keys=cap,
                                              scan_count=10, engine=engine))
     assert stopped.failed and "safety cap" in stopped["msg"], stopped.get("msg")
     assert stopped["progress"]["engine"] == engine
@@ -222,13 +224,14 @@ def test_cap_is_exact_on_real_redis(run, redis_server, redis_client, layout, eng
 def test_bad_input_changes_nothing(run, redis_server, redis_client):
     seed_three_users(redis_client, "runbook")
     before = keys_matching(redis_client, "*")
-    base = redis_args(redis_server, "runbook", operation="revoke", user_id="u1")
+    base = redis_args(redis_server, "runbook", state="absent", user_id="u1")
     cases = [
         (dict(base, max_keys=-5), "max_keys must be a positive number"),
         (dict(base, max_keys=0), "max_keys must be a positive number"),
         (dict(base, layout="sark_v3"), "layout"),
         (dict(base, scan_count=0), "scan_count"),
-        (dict(redis_args(redis_server, "runbook", operation="revoke")), "needs session_id, user_id"),
+        (dict(redis_args(redis_server, "runbook", state="absent")), "needs session_id, user_id"),
+        (dict(base, operation="revoke"), "operation"),
         (dict(base, scope="all", force=True), "drop user_id"),
         (dict(base, layout_templates={"session_key": "sess:{session_id}"}), "placeholders"),
         (dict(base, layout_templates={"no_such_key": "x"}), "unknown template"),
@@ -241,19 +244,37 @@ def test_bad_input_changes_nothing(run, redis_server, redis_client):
 
 def test_wrong_key_types_are_refused(run, redis_server, redis_client):
     redis_client.set("session:user:u1:s1", "a string, not the runbook's hash")
-    result = run("sark_session", redis_args(redis_server, "runbook", operation="revoke", user_id="u1", session_id="s1"))
+    result = run("sark_session", redis_args(redis_server, "runbook", state="absent", user_id="u1", session_id="s1"))
     assert result.failed and "is a Redis string" in result["msg"] and "hash" in result["msg"]
     assert redis_client.get("session:user:u1:s1")
 
     redis_client.set("user_sessions:u2", "not a set")
     redis_client.set("session:s2", json.dumps({"user_id": "u2", "session_id": "s2"}))
-    result = run("sark_session", redis_args(redis_server, "sark_v2", operation="revoke", user_id="u2"))
+    result = run("sark_session", redis_args(redis_server, "sark_v2", state="absent", user_id="u2"))
     assert result.failed and "user_sessions:u2 is a Redis string" in result["msg"]
     assert redis_client.exists("user_sessions:u2", "session:s2") == 2
 
 
 def test_v2_session_of_another_user_is_not_revoked(run, redis_server, redis_client):
     seeded = seed_sessions(redis_client, "sark_v2", ["u1", "u2"], per_user=1)
-    result = run("sark_session", redis_args(redis_server, "sark_v2", operation="revoke", user_id="u2", session_id=seeded["u1"][0]))
+    result = run("sark_session", redis_args(redis_server, "sark_v2", state="absent", user_id="u2", session_id=seeded["u1"][0]))
     assert result.failed and "belongs to user u1, not u2" in result["msg"]
     assert redis_client.exists("session:%s" % seeded["u1"][0])
+
+
+def test_info_bad_input_and_scope(run, redis_server, redis_client):
+    seed_three_users(redis_client, "runbook")
+    before = keys_matching(redis_client, "*")
+    cases = [
+        (dict(max_results=0), "max_results must be 1 or more"),
+        (dict(top_n=-1), "top_n must be 0 or more"),
+        (dict(scope="user"), "scope=user needs user_id"),
+        (dict(scope="all", user_id="u1"), "drop user_id"),
+        (dict(state="absent", user_id="u1"), "state"),
+    ]
+    for extra, message in cases:
+        result = run("sark_session_info", redis_args(redis_server, "runbook", **extra))
+        assert result.failed and message in result["msg"], (extra, result["msg"])
+    assert keys_matching(redis_client, "*") == before
+    checked = run("sark_session_info", redis_args(redis_server, "runbook", user_id="u1"), check_mode=True)
+    assert not checked.failed and not checked.changed and checked["count"] == 4

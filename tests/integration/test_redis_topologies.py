@@ -4,7 +4,6 @@ import pytest
 
 from harness.redis_seed import (
     BREAKER_KEYS,
-    ForkedModuleRunner,
     count_keys,
     run_three_ways,
     seed_decisions,
@@ -21,8 +20,8 @@ NOSCRIPT_PW = "noscript-Secret-pw"
 
 
 @pytest.fixture(scope="module")
-def run(collections_dir, run_module):
-    return ForkedModuleRunner(collections_dir, fallback=run_module)
+def run(run_module):
+    return run_module
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +54,11 @@ def test_cluster_sessions(run, cluster, cluster_client, layout):
     seed_sessions(cluster_client, layout, ["u%d" % n for n in range(12)], per_user=3)
     pattern = "session:user:*" if layout == "runbook" else "session:*"
     assert all(n > 0 for n in keys_per_node(cluster, pattern))  # the sessions really are spread over the 3 primaries
-    counted = run("sark_session", cluster_args(cluster, layout, operation="count", user_id="u4", top_users=1))
-    assert counted["total"] == 36 and counted["user_sessions"] == 3 and counted["progress"]["nodes"] == 3
+    counted = run("sark_session_info", cluster_args(cluster, layout, top_n=1))
+    assert counted["total"] == 36 and counted["progress"]["nodes"] == 3 and counted["top_users"][0]["sessions"] == 3
+    assert run("sark_session_info", cluster_args(cluster, layout, user_id="u4"))["user_sessions"] == 3
 
-    check, real, again = run_three_ways(run, "sark_session", cluster_args(cluster, layout, operation="revoke", user_id="u4"))
+    check, real, again = run_three_ways(run, "sark_session", cluster_args(cluster, layout, state="absent", user_id="u4"))
     assert check["sessions"] == 3 and real["sessions"] == 3 and not again.changed
     assert count_keys(cluster_client, pattern, "hash" if layout == "runbook" else "string") == 33
 
@@ -68,7 +68,7 @@ def test_cluster_sessions(run, cluster, cluster_client, layout):
         seed_sessions(cluster_client, layout, ["u%d" % n for n in range(12)], per_user=3)
         sessions, indexes = keys_per_node(cluster, "session:*"), keys_per_node(cluster, "user_sessions:*")
         assert all(n > 0 for n in sessions) and sum(sessions) == 36, sessions
-        logout = run("sark_session", cluster_args(cluster, layout, operation="revoke", scope="all", force=True, engine=engine,
+        logout = run("sark_session", cluster_args(cluster, layout, state="absent", scope="all", force=True, engine=engine,
                                                   scan_count=10))
         assert not logout.failed, logout["msg"]
         assert logout["progress"]["nodes"] == 3 and logout["progress"]["engine"] == engine
@@ -85,26 +85,26 @@ def test_cluster_cache_ratelimit_siem(run, cluster, cluster_client, tmp_path):
     assert flushed["removed"] == 60 and flushed["progress"]["nodes"] == 3
 
     seed_ratelimits(cluster_client, "sark_v2", [("user", "u%d" % n, 5) for n in range(20)])
-    reset = run("sark_ratelimit", cluster_args(cluster, "sark_v2", operation="reset", scope="all", force=True))
+    reset = run("sark_ratelimit", cluster_args(cluster, "sark_v2", state="absent", scope="all", force=True))
     assert reset["removed"] == 20 and count_keys(cluster_client, "rate_limit:*") == 0
 
     # siem:event_queue and siem:failed_events live in different hash slots: requeue goes through a staging list
     seed_siem(cluster_client, queued=2, failed=12)
-    check, real, again = run_three_ways(run, "sark_siem_queue", cluster_args(cluster, operation="requeue", batch_size=5))
+    check, real, again = run_three_ways(run, "sark_siem_queue", cluster_args(cluster, state="requeue", batch_size=5))
     assert check["moved"] == 12 and real["moved"] == 12 and not again.changed
     assert cluster_client.llen("siem:event_queue") == 14 and cluster_client.llen("siem:failed_events") == 0
-    exported = run("sark_siem_queue", cluster_args(cluster, operation="export", path=str(tmp_path / "q.jsonl")))
+    exported = run("sark_siem_queue", cluster_args(cluster, state="export", path=str(tmp_path / "q.jsonl")))
     assert exported["moved"] == 14 and cluster_client.llen("siem:event_queue") == 0
 
     set_breaker(cluster_client, "splunk", "open", 5)
     set_breaker(cluster_client, "global", "open", 9)
     before = {key: cluster_client.get(key) for name in ("global", "splunk") for key in BREAKER_KEYS[name]}
     assert before[BREAKER_KEYS["splunk"][0]] == b"open" and before[BREAKER_KEYS["global"][1]] == b"9"
-    check = run("sark_siem_breaker", cluster_args(cluster, operation="reset", expected_state="open"), check_mode=True, diff=True)
+    check = run("sark_siem_breaker", cluster_args(cluster, state="closed", current_state="open"), check_mode=True, diff=True)
     assert not check.failed and check.changed, check
     assert check["reset"] == ["global", "splunk"], check
     assert {key: cluster_client.get(key) for key in before} == before  # check mode changed no breaker
-    check, real, again = run_three_ways(run, "sark_siem_breaker", cluster_args(cluster, operation="reset", expected_state="open"))
+    check, real, again = run_three_ways(run, "sark_siem_breaker", cluster_args(cluster, state="closed", current_state="open"))
     assert check["reset"] == ["global", "splunk"] and check.changed
     assert real["reset"] == ["global", "splunk"] and real.changed and not again.changed and again["reset"] == []
     assert cluster_client.exists("circuit:splunk:state", "siem:circuit_breaker:failure_count") == 0
@@ -142,25 +142,25 @@ def test_tls_with_least_privilege_acl_user(run, tls_redis, tls_client):
     seed_sessions(tls_client, "sark_v2", ["u1", "u2"], per_user=2)
     seed_decisions(tls_client, 20)
     check, real, again = run_three_ways(run, "sark_session", tls_args(tls_redis, "ops", OPS_PW, layout="sark_v2",
-                                                                      operation="revoke", user_id="u1"))
+                                                                      state="absent", user_id="u1"))
     assert check["sessions"] == 2 and real["removed"] == 3 and not again.changed
     cleared = run("sark_cache", tls_args(tls_redis, "ops", OPS_PW, target="decisions"))
     assert cleared["removed"] == 20 and cleared["progress"]["engine"] == "script"
     assert OPS_PW not in cleared["_stdout"] and cleared["evidence"]["requested"]["redis_password"] == "********"
     assert tls_client.dbsize() == 3  # u2's two sessions and index
 
-    untrusted = run("sark_session", tls_args(tls_redis, "ops", OPS_PW, redis_tls_ca_certs=None, operation="count"))
+    untrusted = run("sark_session_info", tls_args(tls_redis, "ops", OPS_PW, redis_tls_ca_certs=None))
     assert untrusted.failed and untrusted["error_kind"] == "tls"
-    plain = run("sark_session", {"redis_host": "127.0.0.1", "redis_port": tls_redis.port, "operation": "count",
-                                 "redis_connect_timeout": 2, "redis_socket_timeout": 2})
+    plain = run("sark_session_info", {"redis_host": "127.0.0.1", "redis_port": tls_redis.port,
+                                      "redis_connect_timeout": 2, "redis_socket_timeout": 2})
     assert plain.failed and plain["error_kind"] in ("protocol", "unreachable", "timeout")
-    wrong = run("sark_session", tls_args(tls_redis, "ops", "wrong-password", operation="count"))
+    wrong = run("sark_session_info", tls_args(tls_redis, "ops", "wrong-password"))
     assert wrong.failed and wrong["error_kind"] == "auth" and "wrong-password" not in wrong["_stdout"]
 
 
 def test_acl_user_without_scripting_falls_back(run, tls_redis, tls_client):
     seed_sessions(tls_client, "runbook", ["u1", "u2"], per_user=3)
-    check, real, again = run_three_ways(run, "sark_session", tls_args(tls_redis, "noscript", NOSCRIPT_PW, operation="revoke",
+    check, real, again = run_three_ways(run, "sark_session", tls_args(tls_redis, "noscript", NOSCRIPT_PW, state="absent",
                                                                       scope="all", force=True))
     assert real["removed"] == 6 and real["progress"]["engine"] == "client" and not again.changed
     forced = run("sark_cache", tls_args(tls_redis, "noscript", NOSCRIPT_PW, target="decisions", engine="script"))

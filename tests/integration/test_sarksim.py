@@ -7,15 +7,11 @@ databases and its own Redis database number.
 import datetime
 import http.server
 import json
-import os
-import sys
 import threading
 import uuid
 
 import httpx
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import SarkSimulator, csrf_headers, data, policy  # noqa: E402
@@ -25,20 +21,21 @@ from harness.servers import free_port  # noqa: E402
 # these test the test harness (the simulator), not the collection: the test command counts them apart
 pytestmark = pytest.mark.harness
 
-LAYOUT_DBS = {"runbook": ("sarksim_rb", "sarksim_rb_audit", 14), "sark_v2": ("sarksim_v2", "sarksim_v2_audit", 15)}
+LAYOUT_DBS = {"runbook": ("sarksim_rb", "sarksim_rb_audit"), "sark_v2": ("sarksim_v2", "sarksim_v2_audit")}
 
 
 @pytest.fixture(scope="module")
-def sims(pg_server, redis_server):
+def sims(pg_server, redis_server, redis_dbs):
     """Both layouts plus one whose PostgreSQL does not exist, started side by side (imports dominate start-up)."""
     started = {}
-    for layout, (sark_db, audit_db, redis_db) in LAYOUT_DBS.items():
+    numbers = [redis_dbs.take("test_sarksim/%s" % name) for name in ("runbook", "sark_v2", "no_pg")]
+    for (layout, (sark_db, audit_db)), redis_db in zip(LAYOUT_DBS.items(), numbers):
         sim = SarkSimulator(layout, pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db=sark_db,
                             audit_db=audit_db, seed=True)
         sim.redis = sim.redis_client()
         sim.redis.flushdb()
         started[layout] = sim
-    started["no_pg"] = SarkSimulator("runbook", redis=redis_server, redis_db=13,
+    started["no_pg"] = SarkSimulator("runbook", redis=redis_server, redis_db=numbers[2],
                                      pg_dsn_sark="host=127.0.0.1 port=%d dbname=sark user=postgres" % free_port(),
                                      pg_dsn_audit="host=127.0.0.1 port=%d dbname=sark_audit user=postgres" % free_port())
     try:
@@ -50,6 +47,8 @@ def sims(pg_server, redis_server):
     finally:
         for sim in started.values():
             sim.cleanup()
+        for number in numbers:
+            redis_dbs.give_back(number)
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +71,7 @@ def _reset_faults(request):
 
 
 def _sql(sim, query, params=None, audit=False):
-    conn = sim.pg.connect(sim.audit_db if audit else sim.sark_db)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sim.sql(query, params, audit=audit)
 
 
 def _enum_labels(sim, type_name, audit=False):

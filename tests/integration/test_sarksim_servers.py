@@ -6,14 +6,10 @@ without endpoints, a substring search taken for an exact match, a transactional 
 commits and reports failure), so each fact gets its own test. Real PostgreSQL and Redis.
 """
 
-import os
-import sys
 import uuid
 
 import httpx
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import SarkSimulator, policy  # noqa: E402
@@ -25,8 +21,8 @@ CLOSED = "Transaction failed: Can't operate on closed transaction inside context
 
 
 @pytest.fixture(scope="module")
-def v2(pg_server, redis_server):
-    sim = SarkSimulator("sark_v2", pg=pg_server, redis=redis_server, redis_db=9, sark_db="simsrv_v2",
+def v2(pg_server, redis_server, redis_db):
+    sim = SarkSimulator("sark_v2", pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db="simsrv_v2",
                         audit_db="simsrv_v2_audit", seed=True)
     sim.spawn()
     try:
@@ -39,13 +35,7 @@ def v2(pg_server, redis_server):
 
 
 def sql(sim, query, params=None, audit=False):
-    conn = sim.pg.connect(sim.audit_db if audit else sim.sark_db)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sim.sql(query, params, audit=audit)
 
 
 def item(name, **extra):

@@ -7,26 +7,22 @@
 - OpenAPI: /api/v1/servers/{server_id} has only `get`; DELETE/PATCH there are 405.
 """
 
-import os
-import sys
 import uuid
 
 import httpx
 import psycopg2
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import SarkSimulator  # noqa: E402
 
-SARK_DB, AUDIT_DB, REDIS_DB = "simc_v2", "simc_v2_audit", 12
+SARK_DB, AUDIT_DB = "simc_v2", "simc_v2_audit"
 ORM_FILLED = ("extra_metadata", "created_at", "updated_at")
 
 
 @pytest.fixture(scope="module")
-def v2(pg_server, redis_server):
-    sim = SarkSimulator("sark_v2", pg=pg_server, redis=redis_server, redis_db=REDIS_DB, sark_db=SARK_DB, audit_db=AUDIT_DB,
+def v2(pg_server, redis_server, redis_db):
+    sim = SarkSimulator("sark_v2", pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db=SARK_DB, audit_db=AUDIT_DB,
                         seed=True)
     sim.redis = sim.redis_client()
     sim.redis.flushdb()

@@ -6,28 +6,18 @@ database), second run (unchanged). Plus the 10,000-row import, exports, and bad 
 
 import csv
 import json
-import os
-import sys
 import time
 
 import httpx
 import psycopg2
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import schema, simulators  # noqa: E402
+from harness.sarksim import schema  # noqa: E402
 
-DBS = {"runbook": ("srv_rb", "srv_rb_audit", 10), "sark_v2": ("srv_v2", "srv_v2_audit", 11)}
+# read by conftest's sims fixture: 10,000 registrations with one token would hit SARK's 5000/hour user limit
+SIM_OPTIONS = {"rate_limit_enabled": False}
 TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}
-
-
-@pytest.fixture(scope="module")
-def sims(pg_server, redis_server):
-    # 10,000 registrations with one token would hit SARK's 5000/hour user limit
-    with simulators(pg_server, redis_server, DBS, rate_limit_enabled=False) as started:
-        yield started
 
 
 def db(sim):
@@ -37,32 +27,23 @@ def db(sim):
 
 
 def rows(sim, sql, args=()):
-    conn = db(sim)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sim.sql(sql, args)
 
 
 def pg_args(sim):
-    return {"pg_host": "127.0.0.1", "pg_port": sim.pg_server.port, "pg_user": "postgres", "pg_password": "sark-test-pw",
-            "pg_database": sim.sark_db, "pg_sslmode": "disable"}
+    return sim.pg_args()
 
 
 def api(sim, **extra):
-    args = {"api_url": sim.url, "api_token": sim.token, "layout": sim.layout, "api_backoff": 0.01}
-    args.update(extra)
-    return args
+    return sim.api_args(**extra)
 
 
 def requests_log(sim, prefix):
-    return httpx.get(sim.url + "/_sim/requests", params={"path_prefix": prefix}, timeout=10).json()["requests"]
+    return sim.requests_log(prefix)
 
 
 def reset_log(sim):
-    httpx.post(sim.url + "/_sim/reset", timeout=10).raise_for_status()
+    sim.reset()
 
 
 def three_runs(run_module, module, args):

@@ -6,45 +6,26 @@ endpoints with their broken fail_on_first_error), so these fail on the code befo
 Real PostgreSQL and Redis.
 """
 
-import os
-import sys
 
-import httpx
-import psycopg2
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import schema, simulators  # noqa: E402
+from harness.sarksim import schema  # noqa: E402
 
-DBS = {"runbook": ("srvreg_rb", "srvreg_rb_audit", 7), "sark_v2": ("srvreg_v2", "srvreg_v2_audit", 8)}
+SIM_OPTIONS = {"rate_limit_enabled": False}  # read by conftest's sims fixture
 TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}
 BOM = "\ufeff"
-
-
-@pytest.fixture(scope="module")
-def sims(pg_server, redis_server):
-    with simulators(pg_server, redis_server, DBS, rate_limit_enabled=False) as started:
-        yield started
 
 
 @pytest.fixture(autouse=True)
 def _no_faults(sims):
     for sim in sims.values():
-        httpx.post(sim.url + "/_sim/reset", timeout=10).raise_for_status()
+        sim.reset()
     yield
 
 
 def rows(sim, sql, args=()):
-    conn = psycopg2.connect(sim.pg_server.dsn(sim.sark_db))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sim.sql(sql, args)
 
 
 def named(sim, pattern):
@@ -53,20 +34,15 @@ def named(sim, pattern):
 
 
 def api(sim, **extra):
-    args = {"api_url": sim.url, "api_token": sim.token, "layout": sim.layout, "api_backoff": 0.01}
-    args.update(extra)
-    return args
+    return sim.api_args(**extra)
 
 
 def requests_log(sim, prefix, method=None):
-    params = {"path_prefix": prefix}
-    if method:
-        params["method"] = method
-    return httpx.get(sim.url + "/_sim/requests", params=params, timeout=10).json()["requests"]
+    return sim.requests_log(prefix, method)
 
 
 def fault(sim, **spec):
-    httpx.post(sim.url + "/_sim/faults", json=spec, timeout=10).raise_for_status()
+    sim.add_fault(**spec)
 
 
 def write(path, text, encoding="utf-8"):

@@ -5,26 +5,13 @@ second run (unchanged). Disabling a user or resetting its password revokes its s
 """
 
 import json
-import os
-import sys
 
-import psycopg2
 import pytest
 from argon2 import PasswordHasher
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import simulators  # noqa: E402
 
-DBS = {"runbook": ("usr_rb", "usr_rb_audit", 8), "sark_v2": ("usr_v2", "usr_v2_audit", 9)}
 V2_JOHN = "00000000-0000-4000-8000-000000000123"
-
-
-@pytest.fixture(scope="module")
-def sims(pg_server, redis_server):
-    with simulators(pg_server, redis_server, DBS) as started:
-        yield started
 
 
 def args(sim, **extra):
@@ -41,13 +28,7 @@ def info_args(sim, **extra):
 
 
 def row(sim, sql, params=()):
-    conn = psycopg2.connect(sim.pg_server.dsn(sim.sark_db))
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchone()
-    finally:
-        conn.close()
+    return sim.sql(sql, params, fetch="one")
 
 
 def seed_sessions(sim, user_id, count=2):

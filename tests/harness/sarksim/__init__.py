@@ -61,6 +61,8 @@ class SarkSimulator(Server):
             raise ValueError("layout must be one of %s" % ", ".join(LAYOUTS))
         self.layout = layout
         self.pg = pg
+        # the stores, for tests that read them directly
+        self.pg_server, self.redis_server, self.redis_db = pg, redis, redis_db
         self.sark_db = sark_db
         self.audit_db = audit_db
         self.pg_dsn_sark = pg_dsn_sark or (pg.dsn(sark_db) if pg is not None else None)
@@ -163,6 +165,48 @@ class SarkSimulator(Server):
         kwargs.setdefault("decode_responses", True)
         return redis.Redis.from_url(self.redis_url, **kwargs)
 
+    # what tests read and steer (one copy here instead of one per test file)
+    def sql(self, query, params=None, audit=False, fetch="all"):
+        """Run one statement on the simulator's SARK (or audit) database, autocommit; fetch = all | one | None."""
+        conn = self.pg.connect(self.audit_db if audit else self.sark_db)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, params)
+                if fetch == "all":
+                    return cur.fetchall()
+                return cur.fetchone() if fetch == "one" else None
+        finally:
+            conn.close()
+
+    def api_args(self, **extra):
+        """The API connection options of the collection's modules for this simulator (fast retries)."""
+        args = {"api_url": self.url, "api_token": self.token, "layout": self.layout, "api_backoff": 0.01}
+        args.update(extra)
+        return args
+
+    def pg_args(self, **extra):
+        """The PostgreSQL connection options of the collection's modules for the SARK database."""
+        args = {"pg_host": "127.0.0.1", "pg_port": self.pg.port, "pg_user": "postgres", "pg_password": self.pg.password,
+                "pg_database": self.sark_db, "pg_sslmode": "disable"}
+        args.update(extra)
+        return args
+
+    def requests_log(self, path_prefix=None, method=None):
+        """The simulator's log of API requests (oldest first), optionally under a path prefix / for a method."""
+        import httpx  # pylint: disable=import-outside-toplevel
+        params = {k: v for k, v in (("path_prefix", path_prefix), ("method", method)) if v}
+        return httpx.get(self.url + "/_sim/requests", params=params, timeout=10).json()["requests"]
+
+    def add_fault(self, **spec):
+        """Inject a fault (see README: path_prefix, status, count, delay_seconds, retry_after, ...)."""
+        import httpx  # pylint: disable=import-outside-toplevel
+        httpx.post(self.url + "/_sim/faults", json=spec, timeout=10).raise_for_status()
+
+    def reset(self):
+        """Drop every fault and the request log."""
+        import httpx  # pylint: disable=import-outside-toplevel
+        httpx.post(self.url + "/_sim/reset", timeout=10).raise_for_status()
+
     def describe(self):
         info = super().describe()
         info.update({"layout": self.layout, "url": self.url, "redis_url": self.redis_url,
@@ -174,7 +218,7 @@ class SarkSimulator(Server):
 def simulators(pg, redis, dbs, rate_limit_enabled=None):
     """One seeded simulator per layout, started side by side; yields {layout: simulator}.
 
-    dbs maps a layout to (sark database, audit database, Redis db). Each simulator also carries redis_db,
+    dbs maps a layout to (sark database, audit database, Redis db). Each simulator carries redis_db,
     pg_server and redis_server for the tests that read its stores directly. rate_limit_enabled=False turns the
     runbook layout's rate limiting off (bulk tests would hit the 5000/hour user limit; sark_v2 has none).
     """
@@ -182,7 +226,6 @@ def simulators(pg, redis, dbs, rate_limit_enabled=None):
     try:
         for layout, (sark_db, audit_db, redis_db) in dbs.items():
             sim = SarkSimulator(layout, pg=pg, redis=redis, redis_db=redis_db, sark_db=sark_db, audit_db=audit_db, seed=True)
-            sim.redis_db, sim.pg_server, sim.redis_server = redis_db, pg, redis
             started[layout] = sim
         for sim in started.values():
             sim.spawn()

@@ -87,6 +87,17 @@ class SimMiddleware:
                  "csrf_ok": None, "fault": None, "rate_limited": False, "status": None,
                  "redirected": False, "location": None}
         extra_headers = []
+        logged = []
+
+        def log():
+            # logged complete the moment the answer starts, before the client can see it: a client that reads
+            # /_sim/requests after its last answer finds that request, and requests appear in the order they were
+            # answered (logging after the body was sent let the next keep-alive request overtake it)
+            if not logged:
+                logged.append(True)
+                entry["redirected"] = entry["status"] in REDIRECTS
+                entry["duration_ms"] = round((time.monotonic() - started) * 1000.0, 3)
+                self.state.requests.add(entry)
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
@@ -98,14 +109,13 @@ class SimMiddleware:
                 if extra_headers:
                     message = dict(message)
                     message["headers"] = list(message.get("headers", [])) + _encode_headers(extra_headers)
+                log()
             await send(message)
 
         try:
             await self._handle(scope, receive, send_wrapper, headers, entry, extra_headers)
         finally:
-            entry["redirected"] = entry["status"] in REDIRECTS
-            entry["duration_ms"] = round((time.monotonic() - started) * 1000.0, 3)
-            self.state.requests.add(entry)
+            log()
 
     async def _handle(self, scope, receive, send, headers, entry, extra_headers):
         method, path = scope["method"], scope["path"]

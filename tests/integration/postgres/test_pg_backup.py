@@ -1,4 +1,4 @@
-"""sark_pg_backup against a real PostgreSQL 15 with both SARK layouts: pg_dump, checksum, pg_restore --list, a restore
+"""sark_pg_backup and sark_pg_backup_info against a real PostgreSQL 15 with both SARK layouts: pg_dump, checksum, pg_restore --list, a restore
 test with row counts compared table by table, corruption detection and retention - check mode, real run, second run."""
 
 import datetime
@@ -10,6 +10,7 @@ import stat
 import pytest
 
 MODULE = "sark_pg_backup"
+INFO = "sark_pg_backup_info"
 
 
 def dumps(directory):
@@ -133,7 +134,10 @@ def test_corrupted_dump_is_detected(backed_up, run_module, pgh, pg_primary, tmp_
     flipped.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 64]) + data[middle + 64:])
     (tmp_path / (base + ".sha256")).write_text(open(source + ".sha256").read().replace(os.path.basename(source), base))
     (tmp_path / (base + ".json")).write_text(open(source + ".json").read())
-    args = dict(pgh.connection_args(pg_primary), action="verify", backup_dir=str(tmp_path),
+    listed = run_module(INFO, {"backup_dir": str(tmp_path)})
+    assert not listed.failed and not listed.changed and listed["mismatched"] == [base]
+    assert listed["backups"][0]["checksum"]["ok"] is False and listed["backups"][0]["ok"] is False
+    args = dict(pgh.connection_args(pg_primary), state="restore_test", backup_dir=str(tmp_path),
                 backup_file=str(flipped))
     result = run_module(MODULE, args)
     assert result.failed and "checksum mismatch" in result["msg"]
@@ -148,12 +152,15 @@ def test_corrupted_dump_is_detected(backed_up, run_module, pgh, pg_primary, tmp_
     truncated.write_bytes(data[:int(len(data) * 0.95)])
     (tmp_path / ("t" + base + ".sha256")).write_text("%s  %s\n" % (hashlib.sha256(truncated.read_bytes()).hexdigest(), "t" + base))
     (tmp_path / ("t" + base + ".json")).write_text(open(source + ".json").read())
+    listed = run_module(INFO, {"backup_dir": str(tmp_path), "databases": ["t" + base.split("-", maxsplit=1)[0]]})
+    assert listed["mismatched"] == ["t" + base] and listed["backups"][0]["checksum"]["ok"] is True
+    assert listed["backups"][0]["size"]["ok"] is False
     result = run_module(MODULE, dict(args, backup_file=str(truncated)))
     assert result.failed and "the file was truncated or replaced" in result["msg"], result.get("msg")
     verification = result["verifications"][0]
     assert verification["checksum"]["ok"] is True and verification["toc"]["ok"] is True and verification["size"]["ok"] is False
     os.remove(str(tmp_path / ("t" + base + ".json")))
-    result = run_module(MODULE, dict(args, backup_file=str(truncated), restore_test=True))
+    result = run_module(MODULE, dict(args, backup_file=str(truncated)))
     assert result.failed and "restore test failed" in result["msg"] and "end of file" in result["msg"], result.get("msg")
     verification = result["verifications"][0]
     assert verification["toc"]["ok"] is True and verification["restore_test"]["ok"] is False
@@ -185,7 +192,7 @@ def test_retention_keep_and_max_age_check_real_idempotent(run_module, tmp_path):
     audit = [write_fake(directory, "sark_audit", now - datetime.timedelta(days=d)) for d in (50, 60)]
     (tmp_path / "notes.txt").write_text("not a backup")
     (tmp_path / "sark-garbage.dump").write_text("not named by the module")
-    opts = {"action": "prune", "backup_dir": directory, "keep": 3, "max_age_days": 30}
+    opts = {"state": "prune", "backup_dir": directory, "keep": 3, "max_age_days": 30}
 
     check = run_module(MODULE, opts, check_mode=True, diff=True)
     assert not check.failed, check.get("msg")
@@ -216,6 +223,9 @@ def test_bad_input_is_refused(run_module, pgh, tmp_path, pg_primary):
         ({"databases": ["../etc"]}, "cannot be backed up to a file"),
         ({"databases": ["sark"], "restore_test": True, "restore_test_database": "sark"}, "is one of the databases"),
         ({"databases": ["no_such_db"]}, "no_such_db"),
+        ({"databases": ["sark"], "action": "backup"}, "action"),
+        ({"state": "prune"}, "state=prune needs keep"),
+        ({"databases": ["sark"], "backup_file": "/x.dump"}, "backup_file applies to state=restore_test only"),
     ]
     results = pgh.run_parallel(run_module, [(MODULE, dict(base, **extra), None) for extra, _message in cases])
     for (extra, message), result in zip(cases, results):
@@ -225,7 +235,32 @@ def test_bad_input_is_refused(run_module, pgh, tmp_path, pg_primary):
 
 def test_restore_test_never_drops_a_database_it_did_not_create(run_module, pgh, pg_primary, backed_up):
     pgh.make_database(pg_primary, "not_scratch")
-    result = run_module(MODULE, dict(pgh.connection_args(pg_primary), action="verify", backup_dir=backed_up["dir"],
-                                     restore_test=True, restore_test_database="not_scratch"))
+    result = run_module(MODULE, dict(pgh.connection_args(pg_primary), state="restore_test", backup_dir=backed_up["dir"],
+                                     restore_test_database="not_scratch"))
     assert result.failed and "was not created by sark.ops" in result["msg"]
     assert pg_primary.execute("SELECT 1 FROM pg_database WHERE datname = 'not_scratch'", fetch=True)
+
+
+def test_info_lists_backups_with_age_size_and_checksum(run_module, backed_up, tmp_path):
+    before = tree(backed_up["dir"])
+    listed = run_module(INFO, {"backup_dir": backed_up["dir"]})
+    assert not listed.failed, listed.get("msg")
+    assert listed.changed is False and listed["exists"] is True and listed["mismatched"] == []
+    by_db = {b["database"]: b for b in listed["backups"]}
+    assert sorted(by_db) == sorted(backed_up["databases"])
+    for entry in backed_up["real"]["backups"]:
+        found = by_db[entry["database"]]
+        assert found["file"] == entry["file"] and found["size_bytes"] == os.path.getsize(entry["path"])
+        assert found["checksum"] == {"expected": entry["sha256"], "actual": entry["sha256"], "ok": True}
+        assert found["ok"] is True and 0 <= found["age_s"] < 3600
+        assert listed["catalogue"][entry["database"]]["newest"] == entry["file"]
+    fast = run_module(INFO, {"backup_dir": backed_up["dir"], "verify": False, "max_results": 1}, check_mode=True)
+    assert not fast.changed and all("checksum" not in b and b["ok"] is None for b in fast["backups"])
+    assert tree(backed_up["dir"]) == before  # read only
+    missing = run_module(INFO, {"backup_dir": str(tmp_path / "none")})
+    assert not missing.failed and missing["exists"] is False and missing["backups"] == [] and missing["catalogue"] == {}
+    for extra, message in (({"max_results": 0}, "max_results must be at least 1"), ({"databases": ["../etc"]}, "cannot be backed up"),
+                           ({"state": "present"}, "state")):
+        bad = run_module(INFO, dict({"backup_dir": backed_up["dir"]}, **extra))
+        assert bad.failed and message in bad["msg"], (extra, bad.get("msg"))
+    assert not os.path.exists(str(tmp_path / "none"))

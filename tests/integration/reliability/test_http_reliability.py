@@ -44,8 +44,8 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def sim(pg_server, redis_server):
-    with SarkSimulator("runbook", pg=pg_server, redis=redis_server, redis_db=11, sark_db="httprel_sark",
+def sim(pg_server, redis_server, redis_db):
+    with SarkSimulator("runbook", pg=pg_server, redis=redis_server, redis_db=redis_db, sark_db="httprel_sark",
                        audit_db="httprel_audit") as server:
         yield server
 
@@ -91,7 +91,7 @@ def test_malformed_tokens_are_refused_without_showing_them(run_module, opa, toke
 
 def test_token_with_a_trailing_newline_is_used_stripped_with_a_warning(run_module, opa):
     """Before the fix: `Unexpected ValueError: Invalid header value b'Bearer ...\\n'` showing the whole token."""
-    result = run_module("sark_opa_policy", {"opa_url": opa.url, "opa_token": OPA_TOKEN + "\n", "operation": "list"})
+    result = run_module("sark_opa_policy_info", {"opa_url": opa.url, "opa_token": OPA_TOKEN + "\n"})
     assert not result.failed, result["msg"]
     assert any("opa_token has leading or trailing whitespace" in str(w) for w in result.get("warnings") or [])
     assert OPA_TOKEN not in result["_stdout"]
@@ -131,9 +131,11 @@ def test_silence_bad_input_creates_nothing(run_module, alerting, extra, message)
     assert active_silences(am) == before
 
 
-def test_alert_info_max_alerts_below_one_is_refused(run_module, alerting):
-    result = run_module("sark_alert_info", {"alertmanager_url": alerting["am"].url, "max_alerts": -5})
-    assert result.failed and "max_alerts must be 1 or more" in result["msg"]
+def test_alert_info_max_results_below_one_is_refused(run_module, alerting):
+    result = run_module("sark_alert_info", {"alertmanager_url": alerting["am"].url, "max_results": -5})
+    assert result.failed and "max_results must be 1 or more" in result["msg"]
+    old = run_module("sark_alert_info", {"alertmanager_url": alerting["am"].url, "max_alerts": 5})
+    assert old.failed and "max_alerts" in old["msg"]
 
 
 def test_notify_malformed_routing_key_sends_nothing(run_module, receiver):

@@ -19,6 +19,7 @@ from harness.servers import PostgresServer, wait_for
 
 PASSWORD = "reliability-pg-pw"
 MAINT = "sark_pg_maintenance"
+BACKEND = "sark_pg_backend"
 BACKUP = "sark_pg_backup"
 APP = "sark.ops/sark_pg_maintenance"
 
@@ -121,7 +122,7 @@ def restart(server):
 
 def test_restart_mid_reindex_concurrently_keeps_partial_results_finds_invalid_indexes_and_rerun_converges(run_module, pg):
     db = fresh_database(pg, "rel_reindex")
-    opts = conn_args(pg, db, action="reindex", tables=["t1", "t2", "t3"], lock_timeout=60)
+    opts = conn_args(pg, db, state="reindex", tables=["t1", "t2", "t3"], lock_timeout=60)
     holder = hold_writer_lock(pg, db, "t2")
     try:
         thread, box = in_background(run_module, MAINT, opts)
@@ -153,8 +154,10 @@ def test_restart_mid_reindex_concurrently_keeps_partial_results_finds_invalid_in
 
     check = run_module(MAINT, dict(opts, drop_invalid_indexes=True), check_mode=True)
     assert check.changed and invalid_indexes(pg, db) == left
-    assert sum(1 for s in check["planned_actions"] if s.startswith("DROP INDEX CONCURRENTLY IF EXISTS")) == len(left)
-    assert 'DROP INDEX CONCURRENTLY IF EXISTS "pg_toast".' in " ".join(check["planned_actions"])
+    planned = [a["sql"] for a in check["planned_actions"]]
+    assert sum(1 for s in planned if s.startswith("DROP INDEX CONCURRENTLY IF EXISTS")) == len(left)
+    assert sum(1 for a in check["planned_actions"] if a["action"] == "drop_invalid_index") == len(left)
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "pg_toast".' in " ".join(planned)
 
     cleaned = run_module(MAINT, dict(opts, drop_invalid_indexes=True))
     assert not cleaned.failed, cleaned["msg"]
@@ -170,7 +173,7 @@ def test_restart_mid_reindex_concurrently_keeps_partial_results_finds_invalid_in
 def test_restart_mid_vacuum_keeps_partial_results_and_rerun_converges(run_module, pg):
     db = fresh_database(pg, "rel_vacuum")
     pg.execute("DELETE FROM t1 WHERE id <= 500; DELETE FROM t2 WHERE id <= 500; DELETE FROM t3 WHERE id <= 500", db)
-    opts = conn_args(pg, db, action="vacuum", tables=["t1", "t2", "t3"], lock_timeout=60)
+    opts = conn_args(pg, db, state="vacuum", tables=["t1", "t2", "t3"], lock_timeout=60)
     holder = hold_table_lock(pg, db, "t2")
     try:
         thread, box = in_background(run_module, MAINT, opts)
@@ -197,7 +200,7 @@ def test_restart_mid_vacuum_keeps_partial_results_and_rerun_converges(run_module
 
 def test_lock_held_during_reindex_respects_lock_timeout_fails_cleanly_and_rerun_converges(run_module, pg):
     db = fresh_database(pg, "rel_lock")
-    opts = conn_args(pg, db, action="reindex", tables=["t1", "t2", "t3"], lock_timeout=1)
+    opts = conn_args(pg, db, state="reindex", tables=["t1", "t2", "t3"], lock_timeout=1)
     holder = hold_writer_lock(pg, db, "t2")
     try:
         started = time.monotonic()
@@ -228,7 +231,7 @@ def test_lock_held_during_reindex_respects_lock_timeout_fails_cleanly_and_rerun_
 def test_two_concurrent_maintenance_runs_one_fails_cleanly_naming_the_holder_and_rerun_converges(run_module, pg):
     db = fresh_database(pg, "rel_concurrent", tables=("t1", "t2"))
     pg.execute("DELETE FROM t1 WHERE id <= 100; DELETE FROM t2 WHERE id <= 100", db)
-    opts = conn_args(pg, db, action="vacuum", tables=["t1", "t2"], lock_timeout=30)
+    opts = conn_args(pg, db, state="vacuum", tables=["t1", "t2"], lock_timeout=30)
     holder = hold_table_lock(pg, db, "t2")
     try:
         thread, box = in_background(run_module, MAINT, opts)
@@ -266,8 +269,8 @@ def test_two_concurrent_backups_both_complete_and_every_dump_verifies(run_module
     files = sorted(os.path.basename(p) for p in glob.glob(os.path.join(directory, "*.dump")))
     assert len(files) == 2 and files == sorted(r["backups"][0]["file"] for r in results)
     assert not [f for f in os.listdir(directory) if f.endswith((".partial", ".tmp"))]
-    verified = run_module(BACKUP, conn_args(pg, action="verify", databases=[db], backup_dir=directory))
-    assert not verified.failed and all(v["ok"] for v in verified["verifications"])
+    verified = run_module("sark_pg_backup_info", {"databases": [db], "backup_dir": directory})
+    assert not verified.failed and len(verified["backups"]) == 2 and all(b["ok"] for b in verified["backups"])
 
 
 # --- fault: disk full during a backup --------------------------------------------------------------------------------
@@ -338,21 +341,22 @@ def baddb(pg):
 
 @pytest.mark.parametrize("name", ['t1"; DROP TABLE t2; --', "t1; DELETE FROM t1", "t1' OR '1'='1", "public.t1;TRUNCATE t2"])
 def test_injection_in_table_names_is_refused_and_nothing_changes(run_module, pg, baddb, name):
-    result = run_module(MAINT, conn_args(pg, baddb, action="vacuum", tables=[name]))
+    result = run_module(MAINT, conn_args(pg, baddb, state="vacuum", tables=[name]))
     assert result.failed and "is not a plain relation name" in result["msg"]
     assert result["changed"] is False and result["evidence"]["executed_actions"] == []
     assert row_counts(pg, baddb, ("t1", "t2")) == {"t1": 50, "t2": 50}
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"action": "vacuum", "max_tables": -1}, "max_tables must be at least 1"),
-    ({"action": "terminate_backends", "states": ["idle"], "max_backends": 0}, "max_backends must be at least 1"),
-    ({"action": "vacuum", "lock_timeout": -5}, "lock_timeout must be 0 or more"),
-    ({"action": "vacuum", "statement_timeout": 10 ** 12}, "statement_timeout must be at most"),
-    ({"action": "terminate_backends", "pids": [-1]}, "pids must be positive"),
+@pytest.mark.parametrize("module, extra, message", [
+    (MAINT, {"state": "vacuum", "max_tables": -1}, "max_tables must be at least 1"),
+    (BACKEND, {"state": "terminate", "states": ["idle"], "max_backends": 0}, "max_backends must be at least 1"),
+    (MAINT, {"state": "vacuum", "lock_timeout": -5}, "lock_timeout must be 0 or more"),
+    (MAINT, {"state": "vacuum", "statement_timeout": 10 ** 12}, "statement_timeout must be at most"),
+    (BACKEND, {"state": "terminate", "pids": [-1]}, "pids must be positive"),
+    (BACKEND, {"state": "cancel", "states": ["active"], "statement_timeout": 10 ** 12}, "statement_timeout must be at most"),
 ])
-def test_negative_and_huge_caps_are_refused_before_connecting(run_module, pg, baddb, extra, message):
-    result = run_module(MAINT, conn_args(pg, baddb, **extra))
+def test_negative_and_huge_caps_are_refused_before_connecting(run_module, pg, baddb, module, extra, message):
+    result = run_module(module, conn_args(pg, baddb, **extra))
     assert result.failed and message in result["msg"], result["msg"]
     assert result["changed"] is False
     assert row_counts(pg, baddb, ("t1", "t2")) == {"t1": 50, "t2": 50}
@@ -360,7 +364,7 @@ def test_negative_and_huge_caps_are_refused_before_connecting(run_module, pg, ba
 
 def test_pids_that_are_no_backend_are_named(run_module, pg, baddb):
     """Before the fix: pids [1] silently matched nothing (ok, changed false, no word)."""
-    result = run_module(MAINT, conn_args(pg, baddb, action="terminate_backends", pids=[1, 2 ** 31 - 1]))
+    result = run_module(BACKEND, conn_args(pg, baddb, state="terminate", pids=[1, 2 ** 31 - 1]))
     assert not result.failed and result.changed is False
     assert set(result["pids_not_matched"]) == {"1", str(2 ** 31 - 1)}
     assert "not a backend of this PostgreSQL server" in result["pids_not_matched"]["1"]
@@ -422,7 +426,7 @@ def test_pg_info_bad_input(run_module, pg, baddb, extra, message):
 def test_unreachable_postgres_is_a_clean_failure(run_module, pg, tmp_path):
     dead = conn_args(pg, "postgres", pg_port=1, pg_connect_timeout=2)
     info = run_module("sark_pg_info", dead)
-    maint = run_module(MAINT, dict(dead, action="vacuum"))
+    maint = run_module(MAINT, dict(dead, state="vacuum"))
     backup = run_module(BACKUP, dict(dead, databases=["postgres"], backup_dir=str(tmp_path)))
     for result in (maint, backup):
         assert result.failed and "Cannot connect to PostgreSQL" in result["msg"] and result["changed"] is False

@@ -9,10 +9,6 @@ export files, and compare a digest of every key (name, type, DUMP) before and af
 import hashlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 
 import pytest
@@ -21,8 +17,6 @@ from harness.redis_seed import seed_sessions, seed_siem
 from harness.servers import RedisServer, free_port, wait_for
 
 QUEUE, FAILED = "siem:event_queue", "siem:failed_events"
-MODULES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
-                       "plugins", "modules")
 EXPORT_EVENTS = 100000
 
 # Runs the module file like Ansible does, after installing a fault: the process SIGKILLs itself at a chosen point.
@@ -70,53 +64,30 @@ runpy.run_path(module_path, run_name="__main__")
 
 
 class Spawner:
-    """Start a module as its own process (optionally with a fault), so a test can kill it or race it."""
+    """Start a module as its own process (optionally with a fault), so a test can kill it or race it: the run_module
+    runner's start()/finish(), with FAULT_RUNNER as the wrapper when a fault is asked for."""
 
-    def __init__(self, collections_dir, workdir):
-        self.collections_dir = collections_dir
+    def __init__(self, runner, workdir):
+        self.runner_ = runner
         self.runner = os.path.join(workdir, "fault_runner.py")
         with open(self.runner, "w", encoding="utf-8") as handle:
             handle.write(FAULT_RUNNER)
 
     def start(self, name, args, fault=None, check_mode=False):
-        payload = dict(args)
-        payload.update({"_ansible_check_mode": check_mode, "_ansible_diff": False, "_ansible_module_name": "sark.ops." + name,
-                        "_ansible_tmpdir": tempfile.gettempdir(), "_ansible_remote_tmp": tempfile.gettempdir(),
-                        "_ansible_keep_remote_files": False})
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            json.dump({"ANSIBLE_MODULE_ARGS": payload}, handle)
-            args_file = handle.name
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "PG", "SARK_API_", "SARK_LAYOUT"))}
-        env["PYTHONPATH"] = os.pathsep.join([self.collections_dir, env.get("PYTHONPATH", "")])
-        module = os.path.join(MODULES, name + ".py")
-        argv = [sys.executable, module, args_file]
         if fault:
-            env["SARK_TEST_FAULT"] = fault
-            argv = [sys.executable, self.runner, module, args_file]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # pylint: disable=consider-using-with
-        proc.args_file = args_file
-        return proc
+            return self.runner_.start(name, args, check_mode=check_mode, env={"SARK_TEST_FAULT": fault}, wrapper=self.runner)
+        return self.runner_.start(name, args, check_mode=check_mode)
 
-    @staticmethod
-    def finish(proc, timeout=300):
-        out, err = proc.communicate(timeout=timeout)
-        os.unlink(proc.args_file)
-        if proc.returncode == -signal.SIGKILL:
-            return {"killed": True, "_stderr": err}
-        try:
-            result = json.loads(out)
-        except ValueError as exc:
-            raise AssertionError("no JSON (rc=%s): %s %s" % (proc.returncode, out[-2000:], err[-2000:])) from exc
-        result["_stderr"] = err
-        return result
+    def finish(self, proc, timeout=300):
+        return self.runner_.finish(proc, timeout)
 
     def run(self, name, args, fault=None, check_mode=False, timeout=300):
         return self.finish(self.start(name, args, fault, check_mode), timeout)
 
 
 @pytest.fixture(scope="module")
-def spawn(collections_dir, tmp_path_factory):
-    return Spawner(collections_dir, str(tmp_path_factory.mktemp("spawn")))
+def spawn(run_module, tmp_path_factory):
+    return Spawner(run_module, str(tmp_path_factory.mktemp("spawn")))
 
 
 @pytest.fixture(scope="module")
@@ -218,31 +189,31 @@ BAD_INPUT = [
      {"target": "decisions", "layout_templates": {"policy_decision_key": "{user_id}:{action}:{resource}:{context}"}},
      "no literal prefix"),
     ("session-global-logout-template-no-prefix", "sark_session",
-     {"operation": "revoke", "scope": "all", "force": True, "layout_templates": {"session_key": "{user_id}:{session_id}"}},
+     {"state": "absent", "scope": "all", "force": True, "layout_templates": {"session_key": "{user_id}:{session_id}"}},
      "no literal prefix"),
-    ("session-user-star", "sark_session", {"operation": "revoke", "user_id": "*"}, "No session to revoke"),
-    ("session-user-question", "sark_session", {"operation": "revoke", "user_id": "alic?"}, "No session to revoke"),
-    ("session-user-class", "sark_session", {"operation": "revoke", "user_id": "[ab]lice"}, "No session to revoke"),
-    ("session-negative-cap", "sark_session", {"operation": "revoke", "user_id": "alice", "max_keys": -1},
+    ("session-user-star", "sark_session", {"state": "absent", "user_id": "*"}, "No session to revoke"),
+    ("session-user-question", "sark_session", {"state": "absent", "user_id": "alic?"}, "No session to revoke"),
+    ("session-user-class", "sark_session", {"state": "absent", "user_id": "[ab]lice"}, "No session to revoke"),
+    ("session-negative-cap", "sark_session", {"state": "absent", "user_id": "alice", "max_keys": -1},
      "max_keys must be a positive number"),
-    ("session-global-logout-unforced", "sark_session", {"operation": "revoke", "scope": "all"}, "Confirm it with force: true"),
-    ("ratelimit-subject-glob", "sark_ratelimit", {"operation": "reset", "scope": "subject", "subject": "ali*"},
+    ("session-global-logout-unforced", "sark_session", {"state": "absent", "scope": "all"}, "Confirm it with force: true"),
+    ("ratelimit-subject-glob", "sark_ratelimit", {"state": "absent", "scope": "subject", "subject": "ali*"},
      "Nothing to reset"),
-    ("ratelimit-huge-scan-count", "sark_ratelimit", {"operation": "reset", "scope": "subject", "subject": "alice",
+    ("ratelimit-huge-scan-count", "sark_ratelimit", {"state": "absent", "scope": "subject", "subject": "alice",
                                                      "scan_count": 10 ** 9}, "scan_count must be between"),
-    ("siem-huge-batch", "sark_siem_queue", {"operation": "export", "path": "/tmp/never.jsonl", "batch_size": 10 ** 6},
+    ("siem-huge-batch", "sark_siem_queue", {"state": "export", "path": "/tmp/never.jsonl", "batch_size": 10 ** 6},
      "batch_size must be 10000 or less"),
-    ("siem-negative-count", "sark_siem_queue", {"operation": "requeue", "count": -5}, "count must be 1 or more"),
-    ("siem-cap-below-length", "sark_siem_queue", {"operation": "requeue", "max_events": 2}, "more than max_events=2"),
-    ("siem-export-missing-dir", "sark_siem_queue", {"operation": "export", "path": "/nonexistent/dir/x.jsonl"},
+    ("siem-negative-count", "sark_siem_queue", {"state": "requeue", "count": -5}, "count must be 1 or more"),
+    ("siem-cap-below-length", "sark_siem_queue", {"state": "requeue", "max_events": 2}, "more than max_events=2"),
+    ("siem-export-missing-dir", "sark_siem_queue", {"state": "export", "path": "/nonexistent/dir/x.jsonl"},
      "does not exist"),
-    ("siem-negative-lock-wait", "sark_siem_queue", {"operation": "requeue", "lock_wait": -1}, "lock_wait must be between"),
-    ("breaker-wrong-expected-state", "sark_siem_breaker", {"operation": "reset", "expected_state": "half_open"}, None),
-    ("redis-db-out-of-range", "sark_session", {"operation": "revoke", "user_id": "alice", "redis_db": 99},
+    ("siem-negative-lock-wait", "sark_siem_queue", {"state": "requeue", "lock_wait": -1}, "lock_wait must be between"),
+    ("breaker-wrong-expected-state", "sark_siem_breaker", {"state": "closed", "current_state": "half_open"}, None),
+    ("redis-db-out-of-range", "sark_session", {"state": "absent", "user_id": "alice", "redis_db": 99},
      "database index out of range (this server has 16 databases, 0 to 15)"),
     ("redis-info-db-out-of-range", "sark_redis_info", {"redis_db": 99, "fail_on_unavailable": True},
      "database index out of range"),
-    ("wrong-type-siem-queue", "sark_siem_queue", {"operation": "requeue"}, "is a Redis string, but the SIEM queue list"),
+    ("wrong-type-siem-queue", "sark_siem_queue", {"state": "requeue"}, "is a Redis string, but the SIEM queue list"),
     ("unreachable-host", "sark_cache", {"target": "decisions", "redis_port": "FREE_PORT"}, "Cannot connect to Redis"),
 ]
 
@@ -281,11 +252,11 @@ def test_user_sweep_takes_that_user_only(seeded, spawn):
     server, client = seeded
     admin = sorted(client.keys("session:user:alice:admin:*"))
     assert len(admin) == 3
-    result = spawn.run("sark_session", args_for(server, operation="revoke", user_id="alice"))
+    result = spawn.run("sark_session", args_for(server, state="absent", user_id="alice"))
     assert result["changed"] and result["sessions"] == 3, result
     assert sorted(client.keys("session:user:alice:admin:*")) == admin
     assert not [k for k in client.keys("session:user:alice:*") if k.count(b":") == 3]
-    reset = spawn.run("sark_ratelimit", args_for(server, operation="reset", scope="subject", subject="alice"))
+    reset = spawn.run("sark_ratelimit", args_for(server, state="absent", scope="subject", subject="alice"))
     assert reset["removed"] == 1 and client.exists("ratelimit:user:alice:admin:2026-12-01-10")
 
 
@@ -295,7 +266,7 @@ def test_sweeps_touch_only_the_layouts_key_type(seeded, spawn):
     client.set("session:user:carol:not-a-session", "a string under the session pattern")
     client.hset("policy:decision:x:y:z:0123456789abcdef", mapping={"a": "hash"})
     other = digest_of(client, ["session:user:carol:not-a-session", "policy:decision:x:y:z:0123456789abcdef", "app:profile:1"])
-    logout = spawn.run("sark_session", args_for(server, operation="revoke", scope="all", force=True))
+    logout = spawn.run("sark_session", args_for(server, state="absent", scope="all", force=True))
     assert logout["changed"] and logout["sessions"] == 9
     clear = spawn.run("sark_cache", args_for(server, target="decisions"))
     assert clear["removed"] == 1
@@ -311,7 +282,7 @@ def test_wrong_password_is_an_auth_error(spawn):
     with RedisServer(password="right-pw") as server:
         server.client().set("app:key", "v")
         result = spawn.run("sark_session", {"redis_host": "127.0.0.1", "redis_port": server.port, "redis_password": "wrong-pw",
-                                            "operation": "revoke", "user_id": "alice"})
+                                            "state": "absent", "user_id": "alice"})
         assert result["failed"] and "rejected the credentials" in result["msg"] and "wrong-pw" not in json.dumps(result)
         assert server.client().get("app:key") == b"v"
 
@@ -326,7 +297,7 @@ def test_redis_killed_mid_global_logout(durable, spawn):
     bulk_seed_sessions(client, "runbook", 200000, 1000)
     client.set("app:keep", "v")
     total = client.dbsize()
-    proc = spawn.start("sark_session", args_for(server, operation="revoke", scope="all", force=True, max_keys=300000,
+    proc = spawn.start("sark_session", args_for(server, state="absent", scope="all", force=True, max_keys=300000,
                                                 engine="client", scan_count=200))
     wait_for(lambda: client.dbsize() < total - 5000, 60, "the sweep to start removing", interval=0.01)
     server.kill()
@@ -340,7 +311,7 @@ def test_redis_killed_mid_global_logout(durable, spawn):
     client = server.client()
     left = client.dbsize() - 1
     assert left <= 200000 - removed  # an UNLINK Redis had done when it died may not have been acknowledged
-    rerun = spawn.run("sark_session", args_for(server, operation="revoke", scope="all", force=True, max_keys=300000))
+    rerun = spawn.run("sark_session", args_for(server, state="absent", scope="all", force=True, max_keys=300000))
     assert not rerun.get("failed") and rerun["sessions"] == left
     assert client.dbsize() == 1 and client.get("app:keep") == b"v"
 
@@ -370,14 +341,14 @@ def test_redis_restarted_with_another_password(durable, spawn):
     seed_sessions(client, "runbook", ["alice", "bob"], per_user=2)
     before = digest(client)
     server.restart(password="rotated-pw")
-    stale = spawn.run("sark_session", {"redis_host": "127.0.0.1", "redis_port": server.port, "operation": "revoke",
+    stale = spawn.run("sark_session", {"redis_host": "127.0.0.1", "redis_port": server.port, "state": "absent",
                                        "scope": "all", "force": True})
     assert stale["failed"] and not stale["changed"] and "requires a password" in stale["msg"] and "TLS" not in stale["msg"]
     wrong = spawn.run("sark_session", {"redis_host": "127.0.0.1", "redis_port": server.port, "redis_password": "old-pw",
-                                       "operation": "revoke", "scope": "all", "force": True})
+                                       "state": "absent", "scope": "all", "force": True})
     assert wrong["failed"] and "rejected the credentials" in wrong["msg"]
     assert digest(server.client()) == before
-    rerun = spawn.run("sark_session", args_for(server, operation="revoke", scope="all", force=True))
+    rerun = spawn.run("sark_session", args_for(server, state="absent", scope="all", force=True))
     assert rerun["changed"] and rerun["sessions"] == 4
     assert server.client().dbsize() == 0
 
@@ -388,7 +359,7 @@ def test_export_killed_at_every_step_writes_each_event_once(durable, spawn, tmp_
     server, client = durable
     total = seed_export(client)
     path = str(tmp_path / "export.jsonl")
-    args = args_for(server, operation="export", list="queue", path=path, max_events=total, batch_size=500)
+    args = args_for(server, state="export", list="queue", path=path, max_events=total, batch_size=500)
     for fault in ("after_fsync:3", "mid_write:5", "after_eval:7", "after_eval:10", "after_fsync:1"):
         killed = spawn.run("sark_siem_queue", args, fault=fault)
         assert killed.get("killed"), (fault, killed)
@@ -414,7 +385,7 @@ def test_export_killed_after_a_batch_reached_the_file(durable, spawn, tmp_path):
     server, client = durable
     total = seed_export(client, 5000)
     path = str(tmp_path / "export.jsonl")
-    args = args_for(server, operation="export", list="queue", path=path, batch_size=500)
+    args = args_for(server, state="export", list="queue", path=path, batch_size=500)
     assert spawn.run("sark_siem_queue", args, fault="after_fsync:2").get("killed")
     resumed = spawn.run("sark_siem_queue", args)
     assert not resumed.get("failed"), resumed
@@ -428,7 +399,7 @@ def test_redis_killed_mid_export(durable, spawn, tmp_path):
     server, client = durable
     total = seed_export(client)
     path = str(tmp_path / "export.jsonl")
-    args = args_for(server, operation="export", list="queue", path=path, max_events=total, batch_size=200)
+    args = args_for(server, state="export", list="queue", path=path, max_events=total, batch_size=200)
     proc = spawn.start("sark_siem_queue", args)
     wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 200000, 60, "the export to write", interval=0.01)
     server.kill()
@@ -451,9 +422,9 @@ def test_two_concurrent_exports(durable, spawn, tmp_path):
     server, client = durable
     total = seed_export(client)
     one, two = str(tmp_path / "one.jsonl"), str(tmp_path / "two.jsonl")
-    first = spawn.start("sark_siem_queue", args_for(server, operation="export", path=one, max_events=total))
+    first = spawn.start("sark_siem_queue", args_for(server, state="export", path=one, max_events=total))
     wait_for(lambda: os.path.exists(one) and os.path.getsize(one) > 0, 30, "the first export to write", interval=0.005)
-    second = spawn.run("sark_siem_queue", args_for(server, operation="export", path=two, max_events=total))
+    second = spawn.run("sark_siem_queue", args_for(server, state="export", path=two, max_events=total))
     first = spawn.finish(first)
     assert_exactly_once(client, [one, two], total)
     assert second["failed"] and not second["changed"] and "Another sark.ops run is working on" in second["msg"], second
@@ -461,7 +432,7 @@ def test_two_concurrent_exports(durable, spawn, tmp_path):
     assert first["moved"] == total
 
     seed_siem(client, failed=total)  # the same race on requeue, both waiting their turn
-    procs = [spawn.start("sark_siem_queue", args_for(server, operation="requeue", max_events=total, lock_wait=120)) for _index in range(2)]
+    procs = [spawn.start("sark_siem_queue", args_for(server, state="requeue", max_events=total, lock_wait=120)) for _index in range(2)]
     results = [spawn.finish(p) for p in procs]
     assert all(not r.get("failed") for r in results), results
     assert sum(r["moved"] for r in results) == total
@@ -474,7 +445,7 @@ def test_two_racing_exports_that_wait(durable, spawn, tmp_path):
     server, client = durable
     total = seed_export(client, 30000)
     paths = [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]
-    procs = [spawn.start("sark_siem_queue", args_for(server, operation="export", path=p, max_events=total, lock_wait=120))
+    procs = [spawn.start("sark_siem_queue", args_for(server, state="export", path=p, max_events=total, lock_wait=120))
              for p in paths]
     results = [spawn.finish(p) for p in procs]
     assert all(not r.get("failed") for r in results), results
@@ -492,7 +463,7 @@ def test_two_concurrent_global_logouts_and_cache_clears(durable, spawn):
         pipe.set("policy:decision:u%d:tool:invoke:srv:%016x" % (n % 100, n), "{}")
     pipe.execute()
     client.set("app:keep", "v")
-    for module, args, field in (("sark_session", dict(operation="revoke", scope="all", force=True, max_keys=60000), "sessions"),
+    for module, args, field in (("sark_session", dict(state="absent", scope="all", force=True, max_keys=60000), "sessions"),
                                 ("sark_cache", dict(target="decisions", max_keys=60000), "removed")):
         procs = [spawn.start(module, args_for(server, **args)) for _index in range(2)]
         results = [spawn.finish(p) for p in procs]
@@ -505,7 +476,7 @@ def test_global_logout_cap_after_partial_work_reports_it(redis_server, redis_cli
     """Regression (issue 9, item 13): a sweep stopped by its cap after removing keys reports changed, partial and the count."""
     from harness.redis_seed import bulk_seed_sessions  # pylint: disable=import-outside-toplevel
     bulk_seed_sessions(redis_client, "runbook", 5000, 50)
-    result = spawn.run("sark_session", args_for(redis_server, operation="revoke", scope="all", force=True, max_keys=1000,
+    result = spawn.run("sark_session", args_for(redis_server, state="absent", scope="all", force=True, max_keys=1000,
                                                 engine="client", scan_count=100))
     assert result["failed"] and "Stopped at the safety cap" in result["msg"]
     assert result["changed"] and result["partial"] and result["removed"] > 0

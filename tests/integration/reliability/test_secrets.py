@@ -97,20 +97,20 @@ def tasks(servers, secrets, work):
     out = [
         ("sark_health", dict(api)),
         ("sark_redis_info", dict(redis)),
-        ("sark_session", dict(redis, operation="list")),
-        ("sark_ratelimit", dict(redis, subject="alice")),
-        ("sark_siem_queue", dict(redis, operation="export", list="failed", path=os.path.join(work, "failed.jsonl"))),
-        ("sark_siem_breaker", dict(redis)),
+        ("sark_session_info", dict(redis, user_id="alice")),
+        ("sark_ratelimit_info", dict(redis, subject="alice")),
+        ("sark_siem_queue", dict(redis, state="export", list="failed", path=os.path.join(work, "failed.jsonl"))),
+        ("sark_siem_breaker_info", dict(redis)),
         ("sark_cache", dict(redis, target="decisions", user_id="alice")),
         ("sark_pg_info", dict(pgc)),
-        ("sark_pg_maintenance", dict(pgc, action="analyze", pg_database=SIM_DB)),
+        ("sark_pg_maintenance", dict(pgc, state="analyze", pg_database=SIM_DB)),
         ("sark_pg_backup", dict(pgc, databases=[SIM_DB], backup_dir=os.path.join(work, "backups"))),
         ("sark_audit_info", dict(pgc, pg_database=SIM_AUDIT)),
         ("sark_user", dict(api, name="secretuser", email="secretuser@example.com", password=s["user_password"])),
         ("sark_user_info", dict(api)),
         ("sark_server", dict(api, name="secret-srv", endpoint="http://127.0.0.1:9/mcp")),
         ("sark_server_info", dict(api, export_path=os.path.join(work, "servers.csv"))),
-        ("sark_opa_policy", dict(opa, operation="list")),
+        ("sark_opa_policy_info", dict(opa)),
         ("sark_alert_info", dict(prom, **am)),
         ("sark_alert_silence", dict(am, matchers=[{"name": "alertname", "value": "SecretsTest"}], comment="secrets test",
                                     duration="10m")),
@@ -119,6 +119,8 @@ def tasks(servers, secrets, work):
         ("sark_notify", dict(hook, target="pagerduty", pagerduty_url=servers["hook"].url + "/v2/enqueue",
                              routing_key=s["routing_key"], summary="secrets test")),
         ("sark_contract_info", dict(api, **dict(pgc, **dict(redis, sources=["api", "postgres", "redis"], pg_database=SIM_DB)))),
+        ("sark_pg_backend", dict(pgc, state="cancel", application_names=["no-such-app"])),
+        ("sark_pg_backup_info", dict(backup_dir=os.path.join(work, "backups"))),
     ]
     return out
 
@@ -180,7 +182,7 @@ def test_well_formed_secrets_never_appear_at_vvv(playbook, servers, tmp_path):
     assert len(results) == count  # every module ran
     assert not leaks, leaks[:10]
     # the secrets were real and used: the modules that need them worked
-    for task in ("00 sark_health", "01 sark_redis_info", "07 sark_pg_info", "15 sark_opa_policy", "18 sark_notify",
+    for task in ("00 sark_health", "01 sark_redis_info", "07 sark_pg_info", "15 sark_opa_policy_info", "18 sark_notify",
                  "20 sark_notify", "09 sark_pg_backup"):
         assert not results[task].get("failed"), (task, results[task].get("msg"))
 

@@ -9,48 +9,29 @@ per CSV row. Real PostgreSQL and Redis; the simulator for the HTTP API.
 
 import hashlib
 import os
-import sys
 import time
 
-import httpx
-import psycopg2
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
 # pylint: disable=wrong-import-position,redefined-outer-name
-from harness.sarksim import simulators  # noqa: E402
 from harness.servers import free_port  # noqa: E402
 
-DBS = {"runbook": ("rel_srv_rb", "rel_srv_rb_audit", 5), "sark_v2": ("rel_srv_v2", "rel_srv_v2_audit", 6)}
+SIM_OPTIONS = {"rate_limit_enabled": False}  # read by conftest's sims fixture
 TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}
 BULK = "/api/v1/bulk/servers/register"
-
-
-@pytest.fixture(scope="module")
-def sims(pg_server, redis_server):
-    with simulators(pg_server, redis_server, DBS, rate_limit_enabled=False) as started:
-        yield started
 
 
 @pytest.fixture(autouse=True)
 def _no_faults(sims):
     for sim in sims.values():
-        httpx.post(sim.url + "/_sim/reset", timeout=10).raise_for_status()
+        sim.reset()
     yield
     for sim in sims.values():
-        httpx.post(sim.url + "/_sim/reset", timeout=10).raise_for_status()
+        sim.reset()
 
 
 def query(sim, sql, args=()):
-    conn = psycopg2.connect(sim.pg_server.dsn(sim.sark_db))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return sim.sql(sql, args)
 
 
 def table_digest(sim):
@@ -62,13 +43,11 @@ def table_digest(sim):
 
 
 def api(sim, **extra):
-    args = {"api_url": sim.url, "api_token": sim.token, "layout": sim.layout, "api_backoff": 0.01}
-    args.update(extra)
-    return args
+    return sim.api_args(**extra)
 
 
 def fault(sim, **spec):
-    httpx.post(sim.url + "/_sim/faults", json=spec, timeout=10).raise_for_status()
+    sim.add_fault(**spec)
 
 
 def write(path, text):

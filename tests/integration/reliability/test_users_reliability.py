@@ -6,15 +6,11 @@ started again with its keys); the SARK simulator (runbook) for the API cases. Ev
 of the users rows of both layouts and every Redis key (type and DUMP) before and after.
 """
 
-import os
 import socket
-import sys
 import threading
 
 import psycopg2
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import SarkSimulator, schema  # noqa: E402
@@ -131,8 +127,9 @@ def test_sark_user_refuses_wrong_types(run_module, env, extra, fragment):
 @pytest.mark.parametrize("module,extra,fragment", [
     ("sark_user", {"rate_limit_per_minute": -5}, "rate_limit_per_minute must be between 1 and 1000000, got -5"),
     ("sark_user", {"rate_limit_per_minute": 10 ** 12}, "rate_limit_per_minute must be between 1 and 1000000"),
-    ("sark_user_info", {"limit": 0}, "limit must be between 1 and 1000, got 0"),
-    ("sark_user_info", {"limit": 10 ** 9}, "limit must be between 1 and 1000"),
+    ("sark_user_info", {"max_results": 0}, "max_results must be between 1 and 1000, got 0"),
+    ("sark_user_info", {"max_results": 10 ** 9}, "max_results must be between 1 and 1000"),
+    ("sark_user_info", {"limit": 10}, "limit"),
     ("sark_audit_info", {"window_hours": -1}, "window_hours must be between 1 and 2160, got -1"),
     ("sark_audit_info", {"critical_limit": 10 ** 7}, "critical_limit must be between 0 and 1000"),
     ("sark_contract_info", {"sources": ["postgres"], "redis_sample_size": 0}, "redis_sample_size 1-100000"),

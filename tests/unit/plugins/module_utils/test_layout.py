@@ -91,3 +91,13 @@ def test_traits():
     assert Layout("sark_v2").traits["csrf_required"] is True
     assert Layout("sark_v2").key("audit_time_column") == "timestamp"
     assert Layout("runbook").key("audit_time_column") == "time"
+
+
+def test_exact_structure_of_one_users_keys():
+    layout = Layout("runbook")
+    assert layout.colons("session_key", user_id="alice") == 3
+    assert layout.colons("session_key", user_id="alice:admin") == 4
+    assert layout.colons("session_key") is None  # any user: ids may hold ':'
+    assert layout.colons("ratelimit_key", kind="user", subject="::1") == 5
+    assert layout.colons("policy_decision_key", user_id="alice") is None  # actions hold ':' (tool:invoke)
+    assert layout.key_type("session_key") == "hash" and Layout("sark_v2").key_type("session_key") == "string"

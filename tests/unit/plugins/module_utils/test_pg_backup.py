@@ -1,14 +1,15 @@
 import datetime
+import errno
 import hashlib
 import os
 
 import pytest
 
 from ansible_collections.sark.ops.plugins.module_utils import _pg_backup as backup
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkOperationError, SarkValidationError
 
 UTC = datetime.timezone.utc
-DEFAULTS = {"action": "backup", "databases": ["sark", "sark_audit"], "backup_dir": "/b", "backup_file": None, "verify": True,
+DEFAULTS = {"state": "present", "databases": ["sark", "sark_audit"], "backup_dir": "/b", "backup_file": None, "verify": True,
             "restore_test": False, "restore_test_database": "sark_ops_restore_test", "maintenance_database": "postgres",
             "count_rows": None, "max_count_tables": 1000, "keep": None, "max_age_days": None, "reuse_within": 0.0, "compress": None,
             "dump_timeout": 3600, "restore_timeout": 3600, "lock_wait_timeout": 60.0, "pg_bin_dir": None,
@@ -97,8 +98,8 @@ def test_libpq_environment_keeps_the_password_out_of_argv():
     ({"databases": [".hidden"]}, "cannot be backed up to a file"),
     ({"keep": 0}, "keep must be at least 1"),
     ({"max_age_days": 0}, "max_age_days must be more than 0"),
-    ({"action": "prune"}, "needs keep and/or max_age_days"),
-    ({"backup_file": "/b/x.dump"}, "backup_file applies to action=verify only"),
+    ({"state": "prune"}, "needs keep and/or max_age_days"),
+    ({"backup_file": "/b/x.dump"}, "backup_file applies to state=restore_test only"),
     ({"restore_test": True, "restore_test_database": "sark"}, "is one of the databases"),
     ({"restore_test": True, "restore_test_database": "x; DROP"}, "plain lowercase name"),
     ({"compress": 12}, "compress must be between 0 and 9"),
@@ -118,10 +119,10 @@ ACCEPTED_AT_THE_EDGE = [
     (dict(restore_test=True, keep=1, max_age_days=30, compress=9), {"keep": 0}, "keep must be at least 1"),
     (dict(compress=0, max_age_days=0.5), {"compress": 10}, "compress must be between 0 and 9"),
     (dict(max_age_days=0.01), {"max_age_days": 0}, "max_age_days must be more than 0"),
-    (dict(action="verify", databases=[], backup_file="/b/x.dump"), {"action": "prune", "keep": 3}, "backup_file applies to action=verify only"),
-    (dict(action="verify", databases=[]), {"action": "backup"}, "needs databases"),
-    (dict(action="prune", databases=[], keep=3), {"keep": None}, "needs keep and/or max_age_days"),
-    (dict(action="prune", databases=[], max_age_days=7), {"max_age_days": None}, "needs keep and/or max_age_days"),
+    (dict(state="restore_test", databases=[], backup_file="/b/x.dump"), {"state": "prune", "keep": 3}, "backup_file applies to state=restore_test only"),
+    (dict(state="restore_test", databases=[]), {"state": "present"}, "needs databases"),
+    (dict(state="prune", databases=[], keep=3), {"keep": None}, "needs keep and/or max_age_days"),
+    (dict(state="prune", databases=[], max_age_days=7), {"max_age_days": None}, "needs keep and/or max_age_days"),
     (dict(restore_test=True, restore_test_database="sark_ops_scratch"), {"restore_test_database": "sark_audit"}, "is one of the databases"),
     (dict(restore_test=False, restore_test_database="sark_audit"), {"restore_test": True}, "is one of the databases"),
     (dict(dump_timeout=1, reuse_within=0, lock_wait_timeout=0), {"reuse_within": -0.5}, "reuse_within must be 0 or more"),
@@ -151,3 +152,34 @@ def test_tool_version_toc_and_counts(tmp_path):
     assert summary["entries"] == 3 and summary["table_data_entries"] == 2
     rows = backup.compare_counts({"public.a": 1, "public.b": 2}, {"public.a": 1, "public.b": 3, "public.c": 0})
     assert [r["match"] for r in rows] == [True, False, False]
+
+
+def test_dedupe_keeps_first_order_and_names_repeats():
+    assert backup.dedupe(["sark", "sark_audit", "sark", "sark", "x"]) == (["sark", "sark_audit", "x"], ["sark"])
+
+
+@pytest.mark.parametrize("stderr, needle", [
+    ("pg_dump: error: could not write to output file: No space left on device", "the file system is full"),
+    ('pg_dump: error: could not open output file "/b/x.dump.partial": Read-only file system', "mounted read-only"),
+    ("pg_dump: error: could not write to output file: File too large", "file-size limit"),
+])
+def test_tool_io_hint_explains_file_system_errors(stderr, needle):
+    assert needle in backup.tool_io_hint(stderr, "/b")
+
+
+def test_tool_io_hint_ignores_other_errors():
+    assert backup.tool_io_hint('pg_dump: error: connection to server failed: FATAL: permission denied for database', "/b") is None
+
+
+def test_write_private_is_whole_or_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "x.dump.sha256"
+    backup.write_private(str(target), "abc  x.dump\n")
+    assert target.read_text() == "abc  x.dump\n" and oct(os.stat(str(target)).st_mode & 0o777) == "0o600"
+
+    def full(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(SarkOperationError) as err:
+        backup.write_private(str(target), "other\n")
+    assert "the file system is full" in err.value.msg
+    assert target.read_text() == "abc  x.dump\n" and sorted(os.listdir(str(tmp_path))) == ["x.dump.sha256"]

@@ -1,24 +1,20 @@
-import datetime
-
 import pytest
 
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
 from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import (
     ADVISORY_LOCK_KEY,
-    backend_matches,
+    CC_LEFTOVER,
+    MAX_TIMEOUT_MS,
+    explain,
     need_reasons,
     parse_relation_name,
-    protected_reason,
-    select_backends,
     validate_params,
 )
 
 DEFAULTS = {
-    "action": "vacuum", "tables": [], "indexes": [], "analyze": True, "freeze": False, "full": False, "confirm_full": False,
+    "state": "vacuum", "tables": [], "indexes": [], "analyze": True, "freeze": False, "full": False, "confirm_full": False,
     "concurrently": True, "min_dead_tuple_ratio": None, "min_dead_tuples": None, "last_run_older_than": None, "max_tables": 50,
-    "lock_timeout": 10.0, "statement_timeout": 3600.0, "lock_wait": 0.0, "pids": [], "databases": [], "users": [],
-    "application_names": [], "states": [], "min_duration": None, "max_backends": 10, "escalate": False, "grace_period": 10.0,
-    "query_max_length": 200, "pg_database": "sark",
+    "lock_timeout": 10.0, "statement_timeout": 3600.0, "lock_wait": 0.0, "drop_invalid_indexes": False, "pg_database": "sark",
 }
 
 
@@ -66,18 +62,13 @@ def test_parse_relation_name_refuses(name, message):
     ({"last_run_older_than": -1}, "last_run_older_than must be 0 or more"),
     ({"lock_timeout": -1}, "lock_timeout must be 0 or more"),
     ({"max_tables": 0}, "max_tables must be at least 1"),
-    ({"states": ["idle"]}, "states applies to action cancel_backends or terminate_backends only"),
-    ({"indexes": ["i"]}, "indexes applies to action reindex only"),
-    ({"action": "analyze", "min_dead_tuple_ratio": 0.1}, "min_dead_tuple_ratio applies to action vacuum only"),
-    ({"action": "reindex", "last_run_older_than": 5}, "last_run_older_than applies to action vacuum or analyze only"),
-    ({"action": "terminate_backends", "escalate": True, "states": ["idle"]}, "escalate applies to action cancel_backends only"),
-    ({"action": "terminate_backends", "tables": ["t"], "states": ["idle"]}, "tables applies to action"),
+    ({"statement_timeout": 10 ** 12}, "statement_timeout must be at most"),
+    ({"indexes": ["i"]}, "indexes applies to state reindex only"),
+    ({"state": "analyze", "min_dead_tuple_ratio": 0.1}, "min_dead_tuple_ratio applies to state vacuum only"),
+    ({"state": "reindex", "last_run_older_than": 5}, "last_run_older_than applies to state vacuum or analyze only"),
+    ({"state": "analyze", "drop_invalid_indexes": True}, "drop_invalid_indexes applies to state reindex only"),
     ({"tables": ["t;"]}, "not a plain relation name"),
     ({"pg_database": None}, "set pg_database"),
-    ({"action": "terminate_backends"}, "needs at least one filter"),
-    ({"action": "cancel_backends", "pids": [0]}, "pids must be positive"),
-    ({"action": "cancel_backends", "states": ["active"], "max_backends": 0}, "max_backends must be at least 1"),
-    ({"action": "cancel_backends", "states": ["active"], "grace_period": -2}, "grace_period must be 0 or more"),
 ])
 def test_validate_params_refuses_before_connecting(extra, message):
     with pytest.raises(SarkValidationError) as err:
@@ -86,16 +77,13 @@ def test_validate_params_refuses_before_connecting(extra, message):
 
 
 @pytest.mark.parametrize("accepted, refused_by, message", [
-    (dict(min_dead_tuple_ratio=0.2, last_run_older_than=3600), {"action": "analyze"}, "min_dead_tuple_ratio applies to action vacuum only"),
+    (dict(min_dead_tuple_ratio=0.2, last_run_older_than=3600), {"state": "analyze"}, "min_dead_tuple_ratio applies to state vacuum only"),
     (dict(min_dead_tuple_ratio=0.0, min_dead_tuples=0, last_run_older_than=0), {"min_dead_tuple_ratio": 1.0}, "below 1"),
     (dict(full=True, confirm_full=True, tables=["audit_events"]), {"confirm_full": False}, "Set confirm_full=true"),
-    (dict(action="reindex", indexes=["public.ix"], concurrently=False), {"indexes": ["public.ix;"]}, "not a plain relation name"),
-    (dict(action="cancel_backends", states=["active"], min_duration=300, escalate=True, pg_database=None),
-     {"action": "terminate_backends"}, "escalate applies to action cancel_backends only"),
-    (dict(action="terminate_backends", pids=[4242], pg_database=None), {"pids": []}, "needs at least one filter"),
-    (dict(action="terminate_backends", pids=[1], pg_database=None), {"pids": [0]}, "pids must be positive"),
-    (dict(action="vacuum", max_tables=1, lock_timeout=0), {"max_tables": 0}, "max_tables must be at least 1"),
-    (dict(action="analyze", pg_database="sark_audit"), {"pg_database": None}, "set pg_database"),
+    (dict(state="reindex", indexes=["public.ix"], concurrently=False), {"indexes": ["public.ix;"]}, "not a plain relation name"),
+    (dict(state="reindex", drop_invalid_indexes=True), {"state": "vacuum"}, "drop_invalid_indexes applies to state reindex only"),
+    (dict(state="vacuum", max_tables=1, lock_timeout=0), {"max_tables": 0}, "max_tables must be at least 1"),
+    (dict(state="analyze", pg_database="sark_audit"), {"pg_database": None}, "set pg_database"),
 ])
 def test_validate_params_accepts_sensible_combinations(accepted, refused_by, message):
     """Each sensible combination passes, unchanged, and the one change next to it that is not sensible is refused."""
@@ -132,31 +120,29 @@ def test_need_reasons():
                             {"min_dead_tuple_ratio": 0.1, "last_run_older_than": 60})) == 2
 
 
-def backend(pid, **extra):
-    row = {"pid": pid, "backend_start": datetime.datetime(2026, 1, 1), "user": "sark", "database": "sark",
-           "application_name": "api", "client_addr": "10.0.0.1", "state": "active", "backend_type": "client backend",
-           "state_duration_s": 400.0, "is_self": False, "query": "SELECT 1"}
-    row.update(extra)
-    return row
+class FakePgError(Exception):
+    def __init__(self, text, pgcode):
+        super().__init__(text)
+        self.pgcode = pgcode
 
 
-def test_backend_filters_all_must_hold():
-    row = backend(1)
-    assert backend_matches(row, {"states": ["active"], "min_duration": 300})
-    assert not backend_matches(row, {"states": ["idle"]})
-    assert not backend_matches(row, {"min_duration": 500})
-    assert backend_matches(row, {"users": ["sa*"], "databases": ["sark"], "application_names": ["api", "worker"]})
-    assert not backend_matches(row, {"users": ["!sark"]})
-    assert backend_matches(backend(2, application_name=""), {"application_names": [""]})
-    assert not backend_matches(row, {"pids": [2, 3]})
-    assert not backend_matches(backend(4, state_duration_s=None), {"min_duration": 0})
+def test_explain_names_what_to_fix():
+    assert explain(FakePgError("canceling statement due to lock timeout\nCONTEXT: x", "55P03")) == (
+        "canceling statement due to lock timeout (lock_timeout reached: another session holds a conflicting lock; "
+        "retry later or raise lock_timeout)")
+    assert explain(FakePgError("something else", "XX000")) == "something else"
 
 
-def test_protected_backends_are_never_targets():
-    rows = [backend(1), backend(2, is_self=True), backend(3, backend_type="walsender", application_name="walreceiver"),
-            backend(4, backend_type="autovacuum worker"), backend(5, application_name="sark.ops/sark_pg_info"),
-            backend(6, backend_type="parallel worker")]
-    targets, protected = select_backends(rows, {"users": ["sark"]})
-    assert [t["pid"] for t in targets] == [1]
-    assert protected == {"own_connection": 1, "not_client_backend": 3, "sark_ops_connection": 1}
-    assert protected_reason(backend(7)) is None
+@pytest.mark.parametrize("name, leftover", [("t_pkey_ccnew", True), ("t_pkey_ccnew1", True), ("pg_toast_16384_index_ccold", True),
+                                            ("t_pkey", False), ("ccnew_index", False)])
+def test_cc_leftover_names(name, leftover):
+    assert bool(CC_LEFTOVER.search(name)) is leftover
+
+
+def test_timeouts_beyond_postgres_limit_are_refused():
+    params = {"state": "vacuum", "full": False, "confirm_full": False, "min_dead_tuple_ratio": None, "max_tables": 1,
+              "max_backends": 1, "pids": [], "tables": [], "indexes": [], "pg_database": "x", "lock_timeout": 10,
+              "statement_timeout": MAX_TIMEOUT_MS / 1000.0 + 1}
+    with pytest.raises(SarkValidationError) as err:
+        validate_params(params)
+    assert "statement_timeout must be at most" in err.value.msg

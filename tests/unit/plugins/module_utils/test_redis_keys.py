@@ -10,6 +10,9 @@ from ansible_collections.sark.ops.plugins.module_utils._redis_keys import (
     SweepLimitError,
     SweepStats,
     check_pattern,
+    has_literal_prefix,
+    literal_prefix,
+    require_literal_prefix,
     literal_characters,
     mask_key,
     merge_stats,
@@ -188,3 +191,23 @@ def test_layout_parser_field_regexes_and_ratelimit_traits():
     assert layout.traits["ratelimit_limits"]["user"] == 5000
     assert Layout("sark_v2").traits["ratelimit_limits"]["api_key"] == 1000
     assert Layout("sark_v2").pattern("ratelimit_key") == "rate_limit:*:*"
+
+
+@pytest.mark.parametrize("pattern,prefix", [("policy:decision:*", "policy:decision:"), ("*:*", ""), (r"a\*b*", "a*b"),
+                                            ("[ab]lice:*", ""), ("session:user:?", "session:user:")])
+def test_literal_prefix(pattern, prefix):
+    assert literal_prefix(pattern) == prefix
+
+
+@pytest.mark.parametrize("pattern", ["*:*", ":*", "[a-z]*", "?:*", "*"])
+def test_patterns_without_a_literal_prefix_are_refused(pattern):
+    assert not has_literal_prefix(pattern)
+    with pytest.raises(SarkValidationError, match="literal prefix|wildcards only"):
+        check_pattern(pattern)
+    assert require_literal_prefix(pattern, force=True) == pattern
+
+
+def test_a_template_without_literal_part_gives_a_refused_sweep():
+    layout = Layout("runbook", {"session_key": "{user_id}:{session_id}"})
+    with pytest.raises(SarkValidationError, match="no literal prefix"):
+        require_literal_prefix(layout.pattern("session_key"))
