@@ -377,5 +377,3 @@ class FilterModule(object):
 
     def filters(self):
         return {"daily_checks": daily_checks}
-
-
