@@ -2,7 +2,7 @@
 # The main job: the SARK daily checklist (playbook sark.ops.daily_check), set-up included.
 #   bash scripts/run-daily-check.sh                      # against a local demo stack it starts and stops
 #   bash scripts/run-daily-check.sh -i inventory.yml     # against your deployment
-# Any other arguments go to ansible-playbook (e.g. -e sark_layout=sark_v2, -e sark_daily_check_report_path=/tmp/r.md).
+# Any other arguments go to ansible-playbook (e.g. -e sark_layout=sark_v2, -e sark_daily_check_report_dir=/tmp/reports).
 # SARK_DEMO_LAYOUT=sark_v2 starts the demo stack in the SARK 2.x layout.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"

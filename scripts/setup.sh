@@ -44,6 +44,8 @@ install_debian_packages() {
     command -v openssl >/dev/null || missing+=(openssl)
     command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
     command -v git >/dev/null || missing+=(git)
+    # headless Chromium renders the daily report's HTML page in its DOM test
+    command -v chromium >/dev/null || missing+=(chromium)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

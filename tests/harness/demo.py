@@ -37,6 +37,8 @@ def inventory(stack):
         "sark_pg_connection": {"pg_host": LOOPBACK, "pg_port": stack["pg_port"], "pg_user": "postgres",
                                "pg_password": DEMO_PG_PASSWORD, "pg_sslmode": "disable"},
     }
+    if stack.get("backup_dir"):
+        conn["sark_backup_dir"] = stack["backup_dir"]
     if stack.get("kubeconfig"):
         # the test Kubernetes API with SARK's workloads (tests/harness/k8s/scenario.yml); kubernetes.core options
         conn["sark_k8s_connection"] = {"kubeconfig": stack["kubeconfig"]}
@@ -65,6 +67,7 @@ def up(state_dir, layout):
         sim.start()
         started.append(sim)
         kube_pid, kubeconfig = start_kube_api(state_dir)
+        backup_dir = make_backups(state_dir)
     except BaseException:
         for server in reversed(started):
             server.stop()
@@ -73,7 +76,7 @@ def up(state_dir, layout):
     stack = {"layout": layout, "state_dir": os.path.abspath(state_dir),
              "api_url": sim.url, "api_token": sim.token,
              "redis_port": redis.port, "pg_port": pg.port, "pg_dir": pg_dir,
-             "kubeconfig": kubeconfig,
+             "kubeconfig": kubeconfig, "backup_dir": backup_dir,
              "pids": {"sarksim": sim.pid, "postgres": pg.pid, "redis": redis.pid, "kube-api": kube_pid}}
     with open(_state_file(state_dir), "w", encoding="utf-8") as handle:
         json.dump(stack, handle, indent=2)
@@ -89,6 +92,20 @@ def up(state_dir, layout):
     print("demo stack (%s layout) up: SARK simulator %s, Redis %s:%d, PostgreSQL %s:%d, Kubernetes API (kubeconfig %s); "
           "inventory %s" % (layout, sim.url, LOOPBACK, redis.port, LOOPBACK, pg.port, kubeconfig, inv_path))
     return stack
+
+
+def make_backups(state_dir, now=None):
+    """Two pg_dump backups named as the runbook's backup job names them: one of 3 hours ago, one of 40 hours ago
+    (the daily check judges the newest; a scenario that removes the fresh one sees a stale backup)."""
+    import datetime  # pylint: disable=import-outside-toplevel
+    backup_dir = os.path.join(os.path.abspath(state_dir), "backups", "postgres")
+    os.makedirs(backup_dir, exist_ok=True)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    for hours in (3, 40):
+        name = "sark-backup-%s.dump" % (now - datetime.timedelta(hours=hours)).strftime("%Y%m%d-%H%M")
+        with open(os.path.join(backup_dir, name), "wb") as handle:
+            handle.write(b"PGDMP demo backup\n")
+    return backup_dir
 
 
 def start_kube_api(state_dir, timeout=30.0):
