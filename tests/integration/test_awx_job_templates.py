@@ -21,7 +21,8 @@ PG_PW = "awx-cred-pg-pw"
 ASSETS = awx_assets.build_assets(ROOT)
 TEMPLATES = {jt["name"]: jt for jt in ASSETS["job_templates"]}
 # what each template's playbook must publish with set_stats (the keys AWX shows as artifacts)
-EXPECTED_ARTIFACTS = {"playbooks/daily_check.yml": {"sark_daily_check_verdict", "sark_daily_check_findings"}}
+# What sark_report publishes with set_stats (every checklist and incident report goes through it)
+EXPECTED_ARTIFACTS = {"playbooks/daily_check.yml": {"sark_verdict", "sark_findings", "sark_report"}}
 
 
 @pytest.fixture(scope="module")
