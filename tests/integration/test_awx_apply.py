@@ -4,7 +4,6 @@ clear failures."""
 
 import os
 import shutil
-import sys
 import textwrap
 
 import awx_assets  # tools/ is on sys.path through pytest.ini (pythonpath)

@@ -6,6 +6,7 @@ database), second run (unchanged). Plus the 10,000-row import, exports, and bad 
 
 import csv
 import json
+import os
 import time
 
 import httpx

@@ -3,13 +3,13 @@
 import importlib.util
 import os
 import re
-import sys
 import textwrap
 
 import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
 
 def _load_tool(name):
     """tools/ is not a package of the collection: load the generator from its file (no sys.path edit)."""
