@@ -11,6 +11,7 @@ import awx_assets  # tools/ is on sys.path through pytest.ini (pythonpath)
 import pytest
 import yaml
 
+from harness.k8s.server import KubeAPI
 from harness.sarksim import SarkSimulator
 from harness.servers import PostgresServer, RedisServer
 
@@ -26,17 +27,35 @@ EXPECTED_ARTIFACTS = {"playbooks/daily_check.yml": {"sark_verdict", "sark_findin
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(run_module, tmp_path_factory):
+    """What the job templates act on: SARK (simulated, sark_v2), its Redis and PostgreSQL, the Kubernetes API with
+    SARK's workloads, and a directory holding real pg_dump backups of both databases (for the DR drill)."""
+    backups = str(tmp_path_factory.mktemp("awx-backups"))
     with RedisServer(password=REDIS_PW) as redis, PostgresServer(password=PG_PW, auth="scram-sha-256") as pg:
-        with SarkSimulator("sark_v2", pg=pg, redis=redis, seed=True) as sim:
-            yield {"redis": redis, "pg": pg, "sim": sim}
+        with SarkSimulator("sark_v2", pg=pg, redis=redis, seed=True) as sim, KubeAPI() as kube:
+            made = run_module("sark_pg_backup", dict(sim.pg_args(), databases=[sim.sark_db, sim.audit_db], backup_dir=backups))
+            assert not made.failed, made
+            yield {"redis": redis, "pg": pg, "sim": sim, "kube": kube, "backups": backups}
 
 
 def credential_inputs(stack):
     """What an administrator types into the 'SARK connections' credential for this stack."""
     return {"sark_api_url": stack["sim"].url, "sark_api_token": stack["sim"].token,
             "redis_host": "127.0.0.1", "redis_port": str(stack["redis"].port), "redis_password": REDIS_PW,
-            "pg_host": "127.0.0.1", "pg_port": str(stack["pg"].port), "pg_password": PG_PW, "pg_sslmode": "disable"}
+            "pg_host": "127.0.0.1", "pg_port": str(stack["pg"].port), "pg_user": "postgres", "pg_password": PG_PW,
+            "pg_sslmode": "disable", "k8s_host": stack["kube"].url, "k8s_api_key": "dummy-token-for-the-test-api",
+            "k8s_verify_ssl": False}
+
+
+def survey_answers(playbook, stack, tmp_path):
+    """What an operator types into a survey question that has no usable default (as AWX sends it: text)."""
+    return {
+        # SARK 2.x (this stack's layout) has no announce endpoint: the operator announces elsewhere (with the default
+        # fallback "none" the role stops at step 1 and says so)
+        "playbooks/maintenance.yml": {"sark_maintenance_backup_dir": str(tmp_path / "maintenance-backups"),
+                                      "sark_maintenance_announce": "false"},
+        "playbooks/dr_drill.yml": {"sark_dr_drill_backup_dir": stack["backups"]},
+    }.get(playbook, {})
 
 
 def test_assets_cover_every_playbook():
@@ -52,6 +71,7 @@ def test_job_template_runs_as_awx_runs_it(name, stack, installed_collection, tmp
     jt = TEMPLATES[name]
     extravars = yaml.safe_load(jt["extra_vars"]) or {}
     extravars.update(awx_assets.survey_extra_vars(jt["related"]["survey_spec"]))
+    extravars.update(survey_answers(jt["playbook"], stack, tmp_path))
     env = awx_assets.render_injectors(ASSETS["credential_types"][0], credential_inputs(stack))
     env.update({"ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(p for p in [installed_collection, os.environ.get("SARK_DEPS_COLLECTIONS", "")] if p),
                 "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false", "ANSIBLE_NOCOLOR": "1"})

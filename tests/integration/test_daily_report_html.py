@@ -4,6 +4,7 @@ as a test artefact ($SARK_ARTIFACT_DIR, else $SARK_OPS_HOME/artifacts, else test
 
 import datetime
 import html.parser
+import importlib
 import os
 import shutil
 import subprocess
@@ -11,13 +12,7 @@ import sys
 
 import pytest
 
-from conftest import COLLECTION_ROOT, _collections_dir
-
-if _collections_dir() and _collections_dir() not in sys.path:
-    sys.path.insert(0, _collections_dir())
-
-from ansible_collections.sark.ops.plugins.filter.checks import build_report, render_html  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.sark.ops.plugins.filter.daily_checks import daily_checks  # noqa: E402  pylint: disable=wrong-import-position
+COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NOW = datetime.datetime(2026, 12, 1, 7, 0, tzinfo=datetime.timezone.utc)
@@ -67,7 +62,12 @@ def artifact_dir():
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh installs it)")
-def test_daily_report_in_headless_chromium(tmp_path):
+def test_daily_report_in_headless_chromium(tmp_path, run_module):
+    # run_module puts this checkout's collections dir on sys.path (the one place tests do): import the filters
+    del run_module
+    checks_filter = importlib.import_module("ansible_collections.sark.ops.plugins.filter.checks")
+    build_report, render_html = checks_filter.build_report, checks_filter.render_html
+    daily_checks = importlib.import_module("ansible_collections.sark.ops.plugins.filter.daily_checks").daily_checks
     checks = daily_checks(results(), now=NOW)
     trend = {"id": "error_ratio", "title": "5xx share", "unit": "%", "warning": 0.1, "critical": 1.0,
              "series": [{"name": "sark", "points": [[NOW.timestamp() - 3600 * h, 0.05 + 0.01 * (h % 5)] for h in range(24, -1, -1)]}]}
