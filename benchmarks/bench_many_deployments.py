@@ -91,7 +91,7 @@ def make_deployments(stack, count):
         if time.monotonic() > deadline:
             raise RuntimeError("copies not ready after 120 s: %s" % ", ".join(pending[:5]))
         time.sleep(0.2)
-    return len(sources)
+    return len(sources), sum(obj.spec.replicas or 0 for _kind, obj in sources)
 
 
 def inventory(stack, count, report_dir):
@@ -108,7 +108,8 @@ def inventory(stack, count, report_dir):
             "sark_k8s_connection": {"kubeconfig": stack["kubeconfig"]},
             "sark_daily_check_pg_database": DATABASE % i,
             "sark_daily_check_k8s_namespace": NAMESPACE % i,
-            "sark_daily_check_report_path": os.path.join(report_dir, "sark-d%02d.md" % i),
+            "sark_backup_dir": stack["backup_dir"],
+            "sark_daily_check_report_dir": os.path.join(report_dir, "sark-d%02d" % i),
         }
     return {"sark_deployments": {"hosts": hosts}}
 
@@ -127,27 +128,33 @@ def run_measured(inv_path, limit, forks, env):
     return proc.returncode, wall, usage.ru_utime + usage.ru_stime, b"".join(chunks).decode("utf-8", "replace")
 
 
-EXPECTED = {"postgresql": "ok", "redis": "ok", "kubernetes": "ok"}
+EXPECTED = {"database_size": "OK", "redis_memory": "OK", "pods_not_running": "OK", "recent_rollouts": "OK"}
 
 
-def check_reports(report_dir, hosts, workloads):
-    """Correctness: every deployment's report exists and shows its own namespace and the verdicts of a healthy deployment."""
+def check_reports(report_dir, hosts, pods):
+    """Correctness: every deployment's JSON report (sark_report) exists and shows the verdicts of a healthy deployment,
+    read from its own database, Redis DB and namespace (the pod count of its namespace's copies)."""
     problems = []
     for i in hosts:
-        path = os.path.join(report_dir, "sark-d%02d.md" % i)
-        if not os.path.exists(path):
-            problems.append("sark-d%02d: no report" % i)
+        directory = os.path.join(report_dir, "sark-d%02d" % i)
+        reports = sorted(f for f in os.listdir(directory) if f.endswith(".json")) if os.path.isdir(directory) else []
+        if len(reports) != 1:
+            problems.append("sark-d%02d: %d JSON reports, expected 1" % (i, len(reports)))
             continue
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-        rows = dict(re.findall(r"^\| (\w+) \| (\w+) \|", text, re.M))
+        with open(os.path.join(directory, reports[0]), encoding="utf-8") as handle:
+            report = json.load(handle)
+        verdicts = {c["id"]: c for c in report.get("checks", [])}
         for check, verdict in EXPECTED.items():
-            if rows.get(check) != verdict:
-                problems.append("sark-d%02d: %s is %s, expected %s" % (i, check, rows.get(check), verdict))
-        if not re.search(r"\| kubernetes \| ok \| %d workloads in %s\b" % (workloads, NAMESPACE % i), text):
-            problems.append("sark-d%02d: the Kubernetes check did not read %d workloads in its namespace %s"
-                            % (i, workloads, NAMESPACE % i))
-        os.unlink(path)
+            got = verdicts.get(check, {}).get("verdict")
+            if got != verdict:
+                problems.append("sark-d%02d: %s is %s, expected %s" % (i, check, got, verdict))
+        reason = verdicts.get("pods_not_running", {}).get("reason", "")
+        if not re.search(r"\ball %d pods\b" % pods, reason):
+            problems.append("sark-d%02d: the pod check did not read the %d pods of its namespace %s (%r)"
+                            % (i, pods, NAMESPACE % i, reason))
+        if report.get("deployment") != "sark-d%02d" % i:
+            problems.append("sark-d%02d: the report names deployment %r" % (i, report.get("deployment")))
+        shutil.rmtree(directory)
     return problems
 
 
@@ -169,8 +176,8 @@ def main(argv=None):
     try:
         stack = demo.up(state_dir, "runbook")
         t0 = time.monotonic()
-        workloads = make_deployments(stack, args.deployments)
-        print("%d deployments (%d workloads each) made in %.1f s" % (args.deployments, workloads, time.monotonic() - t0))
+        workloads, pods = make_deployments(stack, args.deployments)
+        print("%d deployments (%d workloads, %d pods each) made in %.1f s" % (args.deployments, workloads, pods, time.monotonic() - t0))
         inv_path = os.path.join(work, "inventory.yml")
         with open(inv_path, "w", encoding="utf-8") as handle:
             yaml.safe_dump(inventory(stack, args.deployments, report_dir), handle)
@@ -182,7 +189,7 @@ def main(argv=None):
                 rc, wall, cpu, out = run_measured(inv_path, limit, forks, env)
                 if rc != 0:
                     problems.append("%s: ansible-playbook exited %d:\n%s" % (label, rc, out[-3000:]))
-                problems.extend(check_reports(report_dir, hosts, workloads))
+                problems.extend(check_reports(report_dir, hosts, pods))
                 walls.append(wall)
                 cpus.append(cpu)
             best = min(range(len(walls)), key=walls.__getitem__)
