@@ -86,9 +86,13 @@ step_molecule() {
   local jobs="${SARK_MOLECULE_JOBS:-2}" rc=0 config scenario running=0 status secs
   local -a scenarios=()
   mkdir -p "$WORK/molecule-logs"
-  for config in extensions/molecule/*/molecule.yml; do
-    scenarios+=("$(basename "$(dirname "$config")")")
-  done
+  if [ -n "${SARK_MOLECULE_SCENARIOS:-}" ]; then
+    read -r -a scenarios <<<"$SARK_MOLECULE_SCENARIOS"
+  else
+    for config in extensions/molecule/*/molecule.yml; do
+      scenarios+=("$(basename "$(dirname "$config")")")
+    done
+  fi
   print_log() { echo "---- molecule scenario $1 (output)"; cat "$WORK/molecule-logs/$1.log"; echo "---- end of $1"; }
   for scenario in "${scenarios[@]}"; do
     if [ "$running" -ge "$jobs" ]; then

@@ -15,7 +15,7 @@ ANSIBLE_BUNDLE_VERSION="14.5.0"
 # run: what the main job needs (scripts/run-daily-check.sh); test: everything the test command needs (the default)
 SARK_SETUP_PROFILE="${SARK_SETUP_PROFILE:-test}"
 case "$SARK_SETUP_PROFILE" in run|test) ;; *) printf '[setup] SARK_SETUP_PROFILE must be run or test\n' >&2; exit 1 ;; esac
-DEP_COLLECTIONS="kubernetes/core community/postgresql community/general community/library_inventory_filtering_v1 ansible/posix ansible/utils"
+DEP_COLLECTIONS="kubernetes/core community/postgresql community/general community/library_inventory_filtering_v1 ansible/posix ansible/utils amazon/aws community/crypto"
 mkdir -p "$SARK_OPS_HOME"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
