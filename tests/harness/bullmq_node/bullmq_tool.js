@@ -1,10 +1,13 @@
 // The reference BullMQ (npm `bullmq`) as a test peer of the AUDITRON queue modules.
-//   node bullmq_tool.js worker <redis-url> <queue> [concurrency] [clock-offset-ms]
+//   node bullmq_tool.js worker <redis-url> <queue[,queue...]> [concurrency] [clock-offset-ms]
 //       a real Worker; one JSON line per event on stdout ({"event": "ready"|"active"|"completed"|"failed", "id"});
 //       a job whose data has fail: true throws; data.ms makes it take that long. clock-offset-ms shifts Date.now()
 //       back, so jobs finish "in the past" (to test clean's grace periods without waiting days).
 //   node bullmq_tool.js add <redis-url> <queue> <count> [json-data]   -> {"ids": [...]}
 //   node bullmq_tool.js counts <redis-url> <queue>                      -> getJobCounts() and isPaused()
+//   node bullmq_tool.js prepare <redis-url> <queue[,queue...]> <json-groups>
+//       for each group {count, offset_ms, fail}: add count jobs to every queue, then let a real Worker whose clock runs
+//       offset_ms behind finish them (all in this one process) -> {"counts": {queue: getJobCounts()}}
 //   node bullmq_tool.js clean <redis-url> <queue> <grace-ms> <limit> <type>  -> {"removed": [...]}
 // Found through NODE_PATH=$SARK_BULLMQ_NODE_DIR/node_modules (scripts/setup.sh installs it).
 'use strict';
@@ -31,19 +34,55 @@ async function main() {
       const realNow = Date.now.bind(Date);
       Date.now = () => realNow() - offset;
     }
-    const worker = new Worker(name, async (job) => {
-      out({ event: 'active', id: job.id });
-      if (job.data && job.data.ms) await sleep(job.data.ms);
-      if (job.data && job.data.fail) throw new Error('job ' + job.id + ' failed on purpose');
-      return { ok: true };
-    }, { ...opts, concurrency });
-    worker.on('completed', (job) => out({ event: 'completed', id: job.id }));
-    worker.on('failed', (job) => out({ event: 'failed', id: job && job.id }));
-    const stop = async () => { await worker.close(); process.exit(0); };
+    // one Worker per queue named (comma-separated)
+    const workers = name.split(',').map((queueName) => {
+      const worker = new Worker(queueName, async (job) => {
+        out({ event: 'active', queue: queueName, id: job.id });
+        if (job.data && job.data.ms) await sleep(job.data.ms);
+        if (job.data && job.data.fail) throw new Error('job ' + job.id + ' failed on purpose');
+        return { ok: true };
+      }, { ...opts, concurrency });
+      worker.on('completed', (job) => out({ event: 'completed', queue: queueName, id: job.id }));
+      worker.on('failed', (job) => out({ event: 'failed', queue: queueName, id: job && job.id }));
+      return worker;
+    });
+    const stop = async () => { await Promise.all(workers.map((w) => w.close())); process.exit(0); };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    await worker.waitUntilReady();
+    await Promise.all(workers.map((w) => w.waitUntilReady()));
     out({ event: 'ready' });
+    return;
+  }
+  if (cmd === 'prepare') {
+    const names = name.split(',');
+    const realNow = Date.now.bind(Date);
+    const queues = names.map((q) => new Queue(q, opts));
+    for (const group of JSON.parse(rest[0])) {
+      await Promise.all(queues.map((queue) => queue.addBulk(Array.from({ length: group.count },
+        (_, i) => ({ name: 'agentic-job', data: { fail: !!group.fail, n: i } })))));
+      Date.now = () => realNow() - (group.offset_ms || 0);
+      let left = group.count * names.length;
+      await new Promise((resolve, reject) => {
+        const workers = names.map((q) => {
+          const worker = new Worker(q, async (job) => {
+            if (job.data.fail) throw new Error('job ' + job.id + ' failed on purpose');
+            return { ok: true };
+          }, { ...opts, concurrency: 5 });
+          const done = () => { left -= 1; if (left === 0) resolve(Promise.all(workers.map((w) => w.close()))); };
+          worker.on('completed', done);
+          worker.on('failed', done);
+          worker.on('error', reject);
+          return worker;
+        });
+      });
+      Date.now = realNow;
+    }
+    const result = {};
+    for (const queue of queues) {
+      result[queue.name] = await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'paused');
+      await queue.close();
+    }
+    out({ counts: result });
     return;
   }
   const queue = new Queue(name, opts);
