@@ -50,8 +50,7 @@ def counts(url, queue=QUEUE):
 
 
 def processed(worker, event="completed", queue=QUEUE):
-    with worker._lock:  # pylint: disable=protected-access
-        return [e["id"] for e in worker.events if e["event"] == event and e.get("queue") == queue]
+    return worker.ids(event, queue)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

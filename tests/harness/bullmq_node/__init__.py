@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import subprocess
-import threading
+import tempfile
 import time
 
 from harness.servers import stop_pid
@@ -39,43 +39,47 @@ def run(*args, timeout=30):
 
 
 class NodeWorker:
-    """A real BullMQ Worker (Node.js) in its own process group; events collected from its stdout."""
+    """A real BullMQ Worker (Node.js) in its own process group; its events are JSON lines in a log file, read on demand
+    (no reader thread: the module runner forks only while the test process has a single thread)."""
 
     def __init__(self, redis_url, queue, concurrency=5, clock_offset_ms=0):
         self.argv = ["node", SCRIPT, "worker", redis_url, queue, str(concurrency), str(int(clock_offset_ms))]
-        self.events = []
         self.proc = None
-        self._lock = threading.Lock()
+        self.workdir = tempfile.mkdtemp(prefix="sark-bullmq-worker-")
+        self.out_path = os.path.join(self.workdir, "events.jsonl")
+        self.err_path = os.path.join(self.workdir, "stderr.log")
 
     def start(self, timeout=20):
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,  # pylint: disable=consider-using-with
-                                     env=_env(), start_new_session=True)
-        threading.Thread(target=self._read, daemon=True).start()
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                                         env=_env(), start_new_session=True)
         self.wait_for(lambda events: any(e["event"] == "ready" for e in events), timeout, "worker ready")
         return self
 
-    def _read(self):
-        for line in self.proc.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            with self._lock:
-                self.events.append(event)
+    @property
+    def events(self):
+        found = []
+        with open(self.out_path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    found.append(json.loads(line))
+                except ValueError:
+                    continue  # a line still being written
+        return found
 
-    def ids(self, event):
-        with self._lock:
-            return [e["id"] for e in self.events if e["event"] == event]
+    def ids(self, event, queue=None):
+        return [e["id"] for e in self.events if e["event"] == event and (queue is None or e.get("queue") == queue)]
 
     def wait_for(self, predicate, timeout, what):
         deadline = time.monotonic() + timeout
+        snapshot = []
         while time.monotonic() < deadline:
-            with self._lock:
-                snapshot = list(self.events)
+            snapshot = self.events
             if predicate(snapshot):
                 return snapshot
             if self.proc.poll() is not None:
-                raise RuntimeError("BullMQ worker exited (%s): %s" % (self.proc.returncode, self.proc.stderr.read()))
+                with open(self.err_path, encoding="utf-8", errors="replace") as handle:
+                    raise RuntimeError("BullMQ worker exited (%s): %s" % (self.proc.returncode, handle.read()[-2000:]))
             time.sleep(0.05)
         raise TimeoutError("BullMQ worker: no %s within %ss; events %s" % (what, timeout, snapshot[-10:]))
 
@@ -83,6 +87,7 @@ class NodeWorker:
         if self.proc is not None:
             stop_pid(self.proc.pid)
             self.proc = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self):
         return self.start()
