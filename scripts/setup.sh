@@ -12,6 +12,8 @@ set -euo pipefail
 SARK_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 SARK_OPS_HOME="${SARK_OPS_HOME:-${HOME:-/root}/.cache/sark-ops}"
 ANSIBLE_BUNDLE_VERSION="14.5.0"
+# the reference BullMQ (Node.js) the AUDITRON queue tests run as a real producer and worker (test profile only)
+BULLMQ_NPM_VERSION="5.81.5"
 # run: what the main job needs (scripts/run-daily-check.sh); test: everything the test command needs (the default)
 SARK_SETUP_PROFILE="${SARK_SETUP_PROFILE:-test}"
 case "$SARK_SETUP_PROFILE" in run|test) ;; *) printf '[setup] SARK_SETUP_PROFILE must be run or test\n' >&2; exit 1 ;; esac
@@ -46,6 +48,9 @@ install_debian_packages() {
     command -v git >/dev/null || missing+=(git)
     # headless Chromium renders the daily report's HTML page in its DOM test
     command -v chromium >/dev/null || missing+=(chromium)
+    # Node.js + npm run the reference BullMQ producer and worker of the AUDITRON queue tests
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
@@ -136,6 +141,20 @@ PY
   done
 }
 
+install_bullmq_npm() {  # npm's bullmq into $SARK_OPS_HOME, once; tests find it through SARK_BULLMQ_NODE_DIR (no network later)
+  local dir="$SARK_OPS_HOME/node/bullmq-$BULLMQ_NPM_VERSION"
+  if [ ! -f "$dir/.complete" ]; then
+    log "installing bullmq@$BULLMQ_NPM_VERSION (npm) into $dir"
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    (cd "$dir" && printf '{"name":"sark-ops-bullmq-harness","private":true}\n' > package.json &&
+      npm install --no-audit --no-fund --silent --save-exact "bullmq@$BULLMQ_NPM_VERSION" >/dev/null) || {
+      log "npm install bullmq@$BULLMQ_NPM_VERSION failed"; return 1; }
+    touch "$dir/.complete"
+  fi
+  SARK_BULLMQ_NODE_DIR="$dir"
+  export SARK_BULLMQ_NODE_DIR
+}
+
 sark_setup() {
   install_debian_packages || return 1
   SARK_VENV311=""
@@ -152,6 +171,7 @@ sark_setup() {
   install_dep_collections || return 1
   if [ "$SARK_SETUP_PROFILE" = test ]; then
     install_get_pip_shim || return 1
+    install_bullmq_npm || return 1
   fi
   # The collection is found through a link to this checkout (ansible-test needs a real copy; see run-tests.sh).
   mkdir -p "$SARK_OPS_HOME/src/ansible_collections/sark"

@@ -368,3 +368,180 @@ class Layout:
     def describe(self):
         return {"name": self.name, "overridden": self.overridden, "traits": dict(self.traits),
                 "templates": dict(sorted(self.templates.items()))}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The sibling platforms (seed 003 Rust Security Platform "rsp", seed 004 AUDITRON "auditron"): one registry, one
+# mechanism. Facts from shared/spec/platforms-contract.md; SARK's layouts above are not part of it.
+# PLATFORM_LAYOUTS[platform][layout][fact] = value, or None where that layout has no such thing (PLATFORM_ABSENT says
+# why and what to do instead). The first layout of a platform is its default (always ``runbook``, the seed).
+# ------------------------------------------------------------------------------------------------------------------
+
+PLATFORM_LAYOUTS = {
+    "auditron": {
+        "runbook": {
+            # --- Kubernetes ---
+            "namespace": "auditron",
+            "api_deployment": "auditron-api",
+            "worker_deployment": "auditron-worker",
+            "api_labels": {"app": "auditron-api"},
+            "secret": "auditron-secrets",
+            # --- HTTP API (health: plain {status, timestamp}; detailed: the checks document, Bearer token) ---
+            "health_route": "/health",
+            "health_shape": "plain",
+            "health_detailed_route": "/health/detailed",
+            "health_liveness_route": None,
+            "health_readiness_route": None,
+            # the runbook's admin API over the queue (GET stats, POST the others) and its API-key revocation
+            "queue_stats_route": "/api/admin/queue/stats",
+            "queue_pause_route": "/api/admin/queue/pause",
+            "queue_resume_route": "/api/admin/queue/resume",
+            "queue_clean_route": "/api/admin/queue/clean",
+            "queue_retry_route": None,
+            "api_key_revoke_route": "/api/admin/api-keys/{key_id}/revoke",
+            # how the queue is driven: through the admin API (runbook) or BullMQ on Redis (code)
+            "queue_backend": "api",
+            # --- PostgreSQL ---
+            "database": "auditron",
+            "api_keys_table": "ApiKey",
+            # logical name -> column; revoke sets revoked_column to false (and disabled_at_column to now() where there is one)
+            "api_key_columns": {"id": "id", "org": "organizationId", "name": "name", "active": "active",
+                                "created_at": "createdAt", "last_used_at": "lastUsedAt", "disabled_at": None},
+            "organizations_table": "organizations",
+            "pg_stat_statements_columns": ("total_time", "mean_time"),
+            # --- migrations, metrics ---
+            "migrate_command": ("npm", "run", "prisma:migrate", "deploy"),
+            "metrics_route": "/metrics",
+        },
+        "auditron_code": {
+            "namespace": "auditron",
+            "api_deployment": "auditron-api",
+            "worker_deployment": None,
+            "api_labels": {"app": "auditron-api", "version": "v1"},
+            "secret": "auditron-secrets",
+            "health_route": "/health",
+            "health_shape": "plain",
+            "health_detailed_route": None,
+            "health_liveness_route": None,
+            "health_readiness_route": None,
+            "queue_stats_route": None,
+            "queue_pause_route": None,
+            "queue_resume_route": None,
+            "queue_clean_route": None,
+            "queue_retry_route": None,
+            "api_key_revoke_route": None,
+            "queue_backend": "bullmq",
+            "database": "auditron",
+            "api_keys_table": "ApiKey",
+            "api_key_columns": {"id": "id", "org": "orgId", "name": "name", "active": "active",
+                                "created_at": "createdAt", "last_used_at": "lastUsedAt", "disabled_at": "disabledAt"},
+            "organizations_table": "organizations",
+            "pg_stat_statements_columns": ("total_exec_time", "mean_exec_time"),
+            "migrate_command": ("npx", "prisma", "migrate", "deploy"),
+            "metrics_route": None,
+        },
+    },
+}
+
+# Facts every layout of a platform shares (the code's, which the runbook's admin API drives too).
+PLATFORM_COMMON = {
+    "auditron": {
+        # BullMQ: queue names, key prefix, the worker's concurrency (inside the API process in the code)
+        "queue_name": "agentic-jobs",
+        "dead_letter_queue": "dead-letter",
+        "queue_prefix": "bull",
+        "worker_concurrency": 5,
+        # what "clean" removes, as the code's queue service does: completed older than 24 h, failed older than 7 days,
+        # at most 1000 of each per call
+        "clean_completed_grace_ms": 24 * 3600 * 1000,
+        "clean_failed_grace_ms": 7 * 24 * 3600 * 1000,
+        "clean_limit": 1000,
+        # BullMQ's job counts (getJobCounts) that the stats report
+        "job_count_types": ("waiting", "active", "completed", "failed", "delayed", "paused"),
+        "detailed_checks": ("database", "redis", "minio", "queue", "memory", "disk"),
+        # the correct production migration, run as a Kubernetes Job from the API image
+        "migrate_deploy_command": ("npx", "prisma", "migrate", "deploy"),
+        "files_bucket": "auditron-files",
+    },
+}
+
+PLATFORM_ABSENT = {
+    ("auditron", "runbook", "health_liveness_route"): "the runbook documents only /health and /health/detailed",
+    ("auditron", "runbook", "health_readiness_route"): "the runbook documents only /health and /health/detailed",
+    ("auditron", "runbook", "queue_retry_route"): ("the runbook's admin API has no retry route; retry failed jobs through "
+                                                   "BullMQ on Redis (layout auditron_code with the Redis options)"),
+    ("auditron", "auditron_code", "worker_deployment"): ("AUDITRON's code has no worker Deployment: the BullMQ worker runs "
+                                                         "inside the auditron-api process (concurrency 5)"),
+    ("auditron", "auditron_code", "health_detailed_route"): ("AUDITRON's code does not route its detailed health handler; "
+                                                             "only GET /health ({status: ok, timestamp}, checks nothing)"),
+    ("auditron", "auditron_code", "health_liveness_route"): "the manifests probe /health/liveness, but the code does not route it",
+    ("auditron", "auditron_code", "health_readiness_route"): "the manifests probe /health/readiness, but the code does not route it",
+    ("auditron", "auditron_code", "queue_stats_route"): "AUDITRON's code has no admin routes: read BullMQ's job counts on Redis",
+    ("auditron", "auditron_code", "queue_pause_route"): "AUDITRON's code has no admin routes: pause the BullMQ queue on Redis",
+    ("auditron", "auditron_code", "queue_resume_route"): "AUDITRON's code has no admin routes: resume the BullMQ queue on Redis",
+    ("auditron", "auditron_code", "queue_clean_route"): "AUDITRON's code has no admin routes: clean the BullMQ queue on Redis",
+    ("auditron", "auditron_code", "queue_retry_route"): "AUDITRON's code has no admin routes: retry through BullMQ on Redis",
+    ("auditron", "auditron_code", "api_key_revoke_route"): ("AUDITRON's code has no API-key revoke route: revoke in the "
+                                                            "database (via: database)"),
+    ("auditron", "auditron_code", "metrics_route"): ("AUDITRON's code defines metrics but routes no /metrics: Prometheus "
+                                                     "sees up == 0"),
+}
+
+
+def platform_layout_names(platform):
+    """The layouts of a sibling platform, its default (``runbook``) first."""
+    if platform not in PLATFORM_LAYOUTS:
+        raise SarkValidationError("Unknown platform %r: use one of %s" % (platform, ", ".join(sorted(PLATFORM_LAYOUTS))))
+    return tuple(PLATFORM_LAYOUTS[platform])
+
+
+def platform_layout_argument_spec(platform):
+    """The ``layout`` option of a sibling platform's modules (env fallback ``<PLATFORM>_LAYOUT``, e.g. AUDITRON_LAYOUT)."""
+    names = platform_layout_names(platform)
+    return dict(layout=dict(type="str", choices=list(names), default=names[0],
+                            fallback=(env_fallback, ["%s_LAYOUT" % platform.upper()])))
+
+
+class PlatformLayout:
+    """The facts of one layout of a sibling platform (rsp, auditron)."""
+
+    def __init__(self, platform, name="runbook"):
+        names = platform_layout_names(platform)
+        if name not in names:
+            raise SarkValidationError("Unknown %s layout %r: use one of %s" % (platform, name, ", ".join(names)))
+        self.platform = platform
+        self.name = name
+        self.facts = dict(PLATFORM_COMMON.get(platform, {}))
+        self.facts.update(PLATFORM_LAYOUTS[platform][name])
+
+    @classmethod
+    def from_params(cls, platform, params):
+        return cls(platform, params.get("layout") or platform_layout_names(platform)[0])
+
+    def has(self, fact):
+        return self.facts.get(fact) is not None
+
+    def absent_reason(self, fact):
+        return PLATFORM_ABSENT.get((self.platform, self.name, fact)) or "not part of this layout"
+
+    def fact(self, fact):
+        """A fact's value; a fact this layout lacks raises SarkValidationError naming why and what to do instead."""
+        if fact not in self.facts:
+            raise KeyError(fact)
+        value = self.facts[fact]
+        if value is None:
+            raise SarkValidationError("%s is not available in the %s %s layout: %s"
+                                      % (fact, self.platform, self.name, self.absent_reason(fact)), layout=self.name)
+        return value
+
+    def route(self, fact, **values):
+        """A route fact filled in (placeholders URL-quoted by the caller's HTTP client where needed)."""
+        template = self.fact(fact)
+        missing = [p for p in placeholders(template) if p not in values]
+        if missing:
+            raise SarkValidationError("%s needs %s" % (fact, ", ".join(missing)))
+        return template.format(**{k: str(v) for k, v in values.items()})
+
+    def describe(self):
+        return {"platform": self.platform, "name": self.name,
+                "facts": {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(self.facts.items())}}
