@@ -546,9 +546,12 @@ class Controller:  # pylint: disable=too-many-instance-attributes
 
     # ---- scheduler and kubelet ------------------------------------------------------------------
 
-    def image_entry(self, image):
+    def image_entry(self, image, container=None):
+        """The first image-table entry whose `match` glob fits the image and, when the entry has one, whose `command`
+        glob fits the container's command and args joined by spaces (one image can run a server or a one-off Job)."""
+        argv = " ".join(str(a) for a in ((container or {}).get("command") or []) + ((container or {}).get("args") or []))
         for entry in self.images:
-            if fnmatch.fnmatchcase(image, entry["match"]):
+            if fnmatch.fnmatchcase(image, entry["match"]) and fnmatch.fnmatchcase(argv, entry.get("command", "*")):
                 return entry
         return None
 
@@ -631,7 +634,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes
 
     def _container_status(self, pod, container, age, previous):  # pylint: disable=too-many-branches
         image = container["image"]
-        entry = self.image_entry(image)
+        entry = self.image_entry(image, container)
         prev = previous.get(container["name"]) or {}
         result = {"name": container["name"], "image": image, "imageID": "", "ready": False, "started": False,
                   "restartCount": prev.get("restartCount", 0)}
@@ -706,7 +709,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes
                 for container, cstatus in zip(pod["spec"]["containers"], pod["status"].get("containerStatuses") or []):
                     if "running" not in cstatus.get("state", {}):
                         continue
-                    entry = self.image_entry(container["image"]) or {}
+                    entry = self.image_entry(container["image"], container) or {}
                     containers.append({"name": container["name"], "usage": {"cpu": entry.get("cpu", "1m"), "memory": entry.get("memory", "1Mi")}})
                 if containers:
                     items.append({"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
@@ -721,7 +724,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes
             for pod in self.emu.items("", "pods"):
                 if pod["spec"].get("nodeName") == node["name"] and pod["status"].get("phase") == "Running":
                     for container in pod["spec"]["containers"]:
-                        entry = self.image_entry(container["image"]) or {}
+                        entry = self.image_entry(container["image"], container) or {}
                         cpu += parse_quantity(entry.get("cpu", "1m"))
                         mem += parse_quantity(entry.get("memory", "1Mi"))
             items.append({"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
@@ -735,8 +738,8 @@ class Controller:  # pylint: disable=too-many-instance-attributes
         if cstatus is None or ("waiting" in cstatus.get("state", {}) and not cstatus.get("restartCount") and not previous):
             reason = ((cstatus or {}).get("state", {}).get("waiting") or {}).get("reason", "ContainerCreating")
             return [], 'container "%s" in pod "%s" is waiting to start: %s' % (container, pod["metadata"]["name"], reason)
-        image = next(c["image"] for c in pod["spec"]["containers"] if c["name"] == container)
-        entry = self.image_entry(image) or {}
+        spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
+        entry = self.image_entry(spec["image"], spec) or {}
         if previous:
             if not cstatus.get("restartCount"):
                 return [], 'previous terminated container "%s" in pod "%s" not found' % (container, pod["metadata"]["name"])
