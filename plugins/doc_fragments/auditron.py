@@ -33,7 +33,7 @@ options:
     type: str
   auditron_token:
     description:
-      - Admin JWT sent as C(Authorization: Bearer). Never logged or returned.
+      - "Admin JWT sent as C(Authorization: Bearer <token>). Never logged or returned."
       - If not set, the value of the E(AUDITRON_TOKEN) environment variable is used.
     type: str
   auditron_validate_certs:

@@ -205,8 +205,8 @@ def api_stats(client, layout):
     body = client.request("GET", layout.fact("queue_stats_route")).json() or {}
     raw = body.get("counts") if isinstance(body.get("counts"), dict) else body
     if not isinstance(raw, dict) or not any(name in raw for name in layout.fact("job_count_types")):
-        raise SarkAPIError("GET %s answered without BullMQ job counts: %s" % (layout.fact("queue_stats_route"),
-                                                                            str(body)[:200]))
+        raise SarkAPIError("GET %s answered without BullMQ job counts: %s"
+                           % (layout.fact("queue_stats_route"), str(body)[:200]))
     dead = body.get("deadLetter")
     dead_count = dead.get("count") if isinstance(dead, dict) else dead
     return {"queue": body.get("queue") or layout.fact("queue_name"), "paused": bool(body.get("isPaused", body.get("paused"))),

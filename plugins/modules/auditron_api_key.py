@@ -11,7 +11,7 @@ short_description: Revoke AUDITRON API keys - one, several, or every key of an o
 version_added: 0.3.0
 description:
   - Seed 004's "Revoking API Keys" and the security-incident step "Contain - disable affected keys".
-  - O(via=api) calls the runbook's C(POST /api/admin/api-keys/{id}/revoke) for each key (runbook layout only: the code has
+  - O(via=api) calls the runbook's C(POST /api/admin/api-keys/{id}/revoke) for each key (runbook layout only - the code has
     no such route); O(via=database) runs one C(UPDATE "ApiKey" SET active = false) for all of them (and, in the code's table
     shape, C("disabledAt" = now())). Either way the current state is read from the database first, so a second run
     changes nothing and check mode shows exactly which keys would be revoked.
@@ -196,7 +196,7 @@ def main():
         key_ids=dict(type="list", elements="str", no_log=False),
         org_id=dict(type="str"),
         via=dict(type="str", choices=["api", "database"]),
-        max_keys=dict(type="int", default=100),
+        max_keys=dict(type="int", default=100, no_log=False),
     )
     sark_main(run, options, families=(au.layout_spec, au.api_argument_spec, postgres_argument_spec))
 

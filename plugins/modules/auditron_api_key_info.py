@@ -56,7 +56,7 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-keys:
+api_keys:
   description:
     - Oldest first - C(id), C(org_id), C(name), C(active), C(created_at), C(last_used_at), C(age_days), C(rotation_due) and,
       in the code's shape, C(disabled_at).
@@ -102,7 +102,7 @@ def run(module):
     now = utcnow()
     listed = [au.key_row(row, now, params["max_age_days"]) for row in rows[:params["limit"]]]
     module.evidence.set_count("keys", len(listed))
-    return dict(changed=False, layout=layout.name, keys=listed, truncated=len(rows) > params["limit"],
+    return dict(changed=False, layout=layout.name, api_keys=listed, truncated=len(rows) > params["limit"],
                 rotation_due=[key["id"] for key in listed if key["rotation_due"]])
 
 

@@ -314,7 +314,10 @@ def run(module):
     result = bullmq_run(module, layout, result) if via == "bullmq" else api_run(module, layout, result)
     verb = {"paused": "Paused", "resumed": "Resumed", "cleaned": "Cleaned", "retried": "Retried"}[params["state"]]
     if not result["changed"]:
-        result["msg"] = "Nothing to do: queue %s is already %s" % (result["queue"], params["state"])
+        result["msg"] = "Nothing to do: " + {
+            "paused": "queue %s is already paused", "resumed": "queue %s is already resumed",
+            "cleaned": "queue %s has no job old enough to clean", "retried": "queue %s has no failed job to retry",
+        }[params["state"]] % result["queue"]
     else:
         result["msg"] = "%s%s queue %s" % ("Would have " if module.check_mode else "", verb.lower() if module.check_mode
                                            else verb, result["queue"])

@@ -103,9 +103,13 @@ counts:
     paused: {description: Jobs held by a pause., type: int, returned: always}
   sample: {"waiting": 12, "active": 5, "completed": 940, "failed": 3, "delayed": 0, "paused": 0}
 backlog:
-  description: C(jobs) (waiting + delayed + paused), C(threshold) and C(exceeded).
+  description: The backlog against the runbook's threshold.
   returned: always
   type: dict
+  contains:
+    jobs: {description: Waiting + delayed + paused jobs., type: int, returned: always}
+    threshold: {description: O(backlog_threshold)., type: int, returned: always}
+    exceeded: {description: Whether RV(backlog.jobs) is above the threshold., type: bool, returned: always}
   sample: {"jobs": 12, "threshold": 100, "exceeded": false}
 dead_letter:
   description:

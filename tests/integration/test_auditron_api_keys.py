@@ -43,15 +43,15 @@ def test_keys_by_age_for_rotation(run_module, sim):
     keys = sim.seed_summary["api_keys"]
     listed = run_module("auditron_api_key_info", sim.pg_args())
     assert not listed.changed and not listed["truncated"]
-    assert [k["id"] for k in listed["keys"]] == [keys[n] for n in ("acme-revoked", "acme-ci", "acme-old", "globex-main",
-                                                                   "acme-new")]
+    oldest_first = ("acme-revoked", "acme-ci", "acme-old", "globex-main", "acme-new")
+    assert [k["id"] for k in listed["api_keys"]] == [keys[n] for n in oldest_first]
     assert listed["rotation_due"] == [keys["acme-ci"], keys["acme-old"], keys["globex-main"]]
-    assert listed["keys"][1]["age_days"] > 199 and listed["keys"][1]["last_used_at"]
-    assert ("disabled_at" in listed["keys"][0]) == (sim.layout == "auditron_code")
+    assert listed["api_keys"][1]["age_days"] > 199 and listed["api_keys"][1]["last_used_at"]
+    assert ("disabled_at" in listed["api_keys"][0]) == (sim.layout == "auditron_code")
     assert "hashedKey" not in listed["_stdout"] and "sha256:" not in listed["_stdout"]
     acme = sim.seed_summary["organizations"]["acme"]
     narrowed = run_module("auditron_api_key_info", sim.pg_args(org_id=acme, active_only=True, max_age_days=150, limit=2))
-    assert [k["name"] for k in narrowed["keys"]] == ["ci", "old integration"] and narrowed["truncated"]
+    assert [k["name"] for k in narrowed["api_keys"]] == ["ci", "old integration"] and narrowed["truncated"]
     assert narrowed["rotation_due"] == [keys["acme-ci"]]
     assert "limit must be between 1 and 10000" in run_module("auditron_api_key_info", sim.pg_args(limit=0))["msg"]
 

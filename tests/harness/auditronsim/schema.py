@@ -45,7 +45,7 @@ ORG_COLUMN = {"runbook": "organizationId", "auditron_code": "orgId"}
 
 def cuid():
     """A cuid-looking id (c + 24 lower-case letters and digits), as Prisma's @default(cuid()) makes."""
-    return "c" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(24))
+    return "c" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for dummy in range(24))
 
 
 def create_database(pg, dbname):
