@@ -453,7 +453,7 @@ PLATFORM_COMMON = {
         "worker_concurrency": 5,
         # what "clean" removes, as the code's queue service does: completed older than 24 h, failed older than 7 days,
         # at most 1000 of each per call
-        "clean_completed_grace_ms": 22 * 3600 * 1000,
+        "clean_completed_grace_ms": 24 * 3600 * 1000,
         "clean_failed_grace_ms": 7 * 24 * 3600 * 1000,
         "clean_limit": 1000,
         # BullMQ's job counts (getJobCounts) that the stats report
