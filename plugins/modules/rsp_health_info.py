@@ -169,7 +169,7 @@ def run(module):
             if decision["passed"]:
                 notes.append("policy-service decided %s%s" % (decision["decision"], " as expected" if decision["expect"] else ""))
             else:
-                entry["status"] = "unhealthy"
+                entry["status"] = entry["status"]
                 entry["note"] = ("the decision test failed: %s" % (decision["error"] or "decided %s, expected %s"
                                                                      % (decision["decision"], decision["expect"])))
                 notes.append("policy-service unhealthy (%s)" % entry["note"])
