@@ -545,3 +545,139 @@ class PlatformLayout:
     def describe(self):
         return {"platform": self.platform, "name": self.name,
                 "facts": {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(self.facts.items())}}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Rust Security Platform (seed 003, lsendel/rust-security): `runbook` is what seed 003 documents, `rsp_code` what the
+# code deploys (shared/spec/platforms-contract.md). Appended as statements so each platform's block stays its own.
+# ------------------------------------------------------------------------------------------------------------------
+
+PLATFORM_LAYOUTS["rsp"] = {
+    "runbook": {
+        # --- Kubernetes ---
+        "namespace": "rust-security",
+        "auth_deployment": "auth-service",
+        "policy_deployment": "policy-service",
+        # the runbook execs into redis-master-0: a StatefulSet redis-master
+        "redis_workload": ("StatefulSet", "redis-master"),
+        "redis_pod": "redis-master-0",
+        "redis_pvc": None,
+        "redis_appendonly": False,
+        "pod_label_key": "app",
+        # --- HTTP: auth-service ---
+        # GET /health is the runbook's health signal; it documents no body, so only the status counts
+        "auth_health_route": "/health",
+        "auth_health_shape": "signal",
+        "auth_status_route": None,
+        # --- HTTP: policy-service (its admin API on :8080) ---
+        "policy_port": 8080,
+        "policy_health_route": None,
+        "policies_route": "/admin/policies",
+        "policy_stats_route": "/admin/policy-stats",
+        "authorize_route": None,
+        # --- metrics ---
+        "metrics_route": "/metrics",
+        "metrics_restricted": False,
+        "request_counter": "http_requests_total",
+        "error_status_label": "status",
+        "duration_histogram": "http_request_duration_seconds",
+        "authorization_histogram": "authorization_duration_seconds",
+        # --- policies: reload = replace the ConfigMap mounted at /etc/policies, then restart policy-service ---
+        "policy_reload": "configmap",
+        "policies_configmap": "policy-service-policies",
+        "policies_mount": "/etc/policies",
+        # --- secrets ---
+        "auth_config_kind": "Secret",
+        "auth_config_name": "auth-service-config",
+        "jwt_secret_name": "auth-service-jwt-new",
+        "jwt_secret_key": "secret",
+        "jwt_env": ("JWT_SECRET",),
+        # --- deployments, network, certificates ---
+        "service": "auth-service",
+        "blue_green_label": "version",
+        "virtual_service": "auth-service",
+        "canary_host": "auth-service-canary",
+        "network_policy": "default-deny",
+        "certificate": "auth-service-tls",
+        # --- Redis: sessions, rate limits and a cache live there (FLUSHDB clears it) ---
+        "redis_usage": ("sessions", "rate_limits", "cache"),
+        "redis_restore": "rdb",
+    },
+    "rsp_code": {
+        "namespace": "rust-security",
+        "auth_deployment": "auth-service",
+        "policy_deployment": "policy-service",
+        "redis_workload": ("Deployment", "redis"),
+        "redis_pod": None,
+        "redis_pvc": "redis-pvc",
+        # redis runs with --appendonly yes: it reloads from the AOF, not dump.rdb
+        "redis_appendonly": True,
+        # the plain manifests label app=<name>; the Helm chart app.kubernetes.io/name=<name>
+        "pod_label_key": "app",
+        "auth_health_route": "/health",
+        # {status: healthy, service: rust-security-auth-service, version, features}: static, checks no dependency
+        "auth_health_shape": "static",
+        "auth_status_route": "/api/v1/status",
+        "policy_port": 8081,
+        "policy_health_route": "/health",
+        "policies_route": None,
+        "policy_stats_route": None,
+        "authorize_route": "/v1/authorize",
+        "metrics_route": "/metrics",
+        # /metrics answers 403 unless METRICS_PUBLIC=true
+        "metrics_restricted": True,
+        "request_counter": "auth_http_requests_total",
+        "error_status_label": "status_code",
+        "duration_histogram": "auth_http_request_duration_seconds",
+        # only with a non-default feature of policy-service
+        "authorization_histogram": "policy_service_authorization_duration_seconds",
+        # one Cedar file read at start-up: a change is a new image and a restart
+        "policy_reload": "image",
+        "policies_configmap": None,
+        "policies_mount": None,
+        "auth_config_kind": "ConfigMap",
+        "auth_config_name": "auth-service-config",
+        "jwt_secret_name": "auth-secrets",
+        "jwt_secret_key": "jwt-secret",
+        # tokens are signed with an RSA key from one of these
+        "jwt_env": ("JWT_RSA_PRIVATE_KEY", "RSA_PRIVATE_KEY"),
+        "service": "auth-service",
+        "blue_green_label": "version",
+        "virtual_service": "auth-service-routing",
+        "canary_host": None,
+        "network_policy": "default-deny-all",
+        "certificate": "auth-service-tls",
+        # the running auth-service keeps users, tokens, blacklist and rate limits in process memory
+        "redis_usage": (),
+        "redis_restore": "aof",
+    },
+}
+
+PLATFORM_COMMON["rsp"] = {
+    "auth_service_name": "rust-security-auth-service",
+    "policy_service_name": "policy-service-mvp",
+    "label_keys": ("app", "app.kubernetes.io/name"),
+    # POST /v1/authorize limits (characters, nesting, bytes)
+    "authorize_limits": {"request_id": 128, "id": 512, "action": 256, "json_depth": 10, "body_bytes": 1048576},
+    # Redis key families of the code's storage modules (not written by the running auth-service)
+    "redis_key_families": ("session:*", "user_sessions:*", "auth:session:*", "auth:user_sessions:*", "token_record:*",
+                           "refresh_token:*", "authcode:*", "mfa:*", "policy:*"),
+}
+
+PLATFORM_ABSENT.update({
+    ("rsp", "runbook", "redis_pvc"): "the runbook names no PVC; its Redis is the StatefulSet redis-master",
+    ("rsp", "runbook", "auth_status_route"): "the runbook documents only GET /health for auth-service",
+    ("rsp", "runbook", "policy_health_route"): ("the runbook documents no health route for policy-service; GET "
+                                                "/admin/policies (its admin API on :8080) answers when it is up"),
+    ("rsp", "runbook", "authorize_route"): ("the runbook documents no decision route; test decisions off-cluster with "
+                                            "cedarpy against the policies (source: local)"),
+    ("rsp", "rsp_code", "redis_pod"): "the code's Redis is a Deployment (redis, PVC redis-pvc), not redis-master-0",
+    ("rsp", "rsp_code", "policies_route"): ("policy-service in the code has no admin routes: its policies are one Cedar "
+                                            "file read at start-up"),
+    ("rsp", "rsp_code", "policy_stats_route"): "policy-service in the code has no admin routes (no policy-stats)",
+    ("rsp", "rsp_code", "policies_configmap"): ("the code reads one Cedar file baked into the image at start-up: a policy "
+                                                "change needs a new image and a restart, not a ConfigMap"),
+    ("rsp", "rsp_code", "policies_mount"): "the code reads one Cedar file baked into the image, not /etc/policies",
+    ("rsp", "rsp_code", "canary_host"): ("the code ships no canary Service; create one for the canary Deployment and "
+                                         "give its host"),
+})

@@ -25,25 +25,26 @@ def module_source(name):
         return handle.read()
 
 
-# the sibling platforms' groups: their modules take the platform's own layout option, so they stay out of `all`
-SIBLING_GROUPS = ("rsp", "auditron")
+# The sibling platforms' groups (issue #15): their modules are not in `all` (whose layout is SARK's); each takes its
+# platform's layout (code layout) and the group's connections. group -> (module name prefix, the platform's code layout)
+SIBLING_GROUPS = {"rsp": ("rsp_", "rsp_code"), "auditron": ("auditron_", "auditron_code")}
 
 
 def test_every_module_is_in_all_and_accepts_layout():
     groups = runtime_groups()
     modules = sorted(f[:-3] for f in os.listdir(os.path.join(COLLECTION_ROOT, "plugins", "modules")) if f.endswith(".py"))
-    siblings = {member for group in SIBLING_GROUPS for member in groups.get(group, [])}
-    assert sorted(groups["all"]) == sorted(set(modules) - siblings)
-    assert not siblings & set(groups["all"])
-    for group in SIBLING_GROUPS:
-        for member in groups.get(group, []):
-            assert member.startswith(group + "_"), (group, member)
-            assert "layout_spec" in module_source(member) or "platform_layout_argument_spec" in module_source(member), member
+    prefixes = tuple(prefix for prefix, _layout in SIBLING_GROUPS.values())
+    assert sorted(groups["all"]) == [m for m in modules if not m.startswith(prefixes)]
+    for group, (prefix, _layout) in SIBLING_GROUPS.items():
+        assert sorted(groups.get(group, [])) == [m for m in modules if m.startswith(prefix)], group
     for name, members in groups.items():
-        if name in SIBLING_GROUPS:
-            continue
         for member in members:
             source = module_source(member)
+            if name in SIBLING_GROUPS:
+                # the platform's layout option through sark_main's list of shared specs (_layout.platform_layout_argument_spec)
+                # (rsp: rsp_layout_argument_spec; auditron: _auditron.layout_spec, built from platform_layout_argument_spec)
+                assert re.search(r"sark_main\([\s\S]{0,300}?(\b%s_layout_argument_spec\b|\bau\.layout_spec\b)" % name, source), (name, member)
+                continue
             # the layout options join the spec either directly or through _module.sark_main's list of shared specs
             assert re.search(r"spec\.update\(layout_argument_spec\(\)\)|sark_main\([^\n]*\blayout_argument_spec\b", source), (name, member)
 
@@ -63,6 +64,8 @@ def test_layout_in_module_defaults_of_every_group(collections_dir, redis_server,
         ("prometheus", "sark.ops.sark_alert_info", {"prometheus_url": "http://127.0.0.1:%d" % closed, "prometheus_retries": 0}, False),
         ("k8s", "sark.ops.sark_workload_info", {"kubeconfig": str(tmp_path / "no-kubeconfig")}, False),
         ("all", "sark.ops.sark_pg_backup_info", {}, True),
+        ("rsp", "sark.ops.rsp_health_info", {"rsp_auth_url": "http://127.0.0.1:%d" % closed, "rsp_auth_retries": 0,
+                                              "rsp_policy_url": "http://127.0.0.1:%d" % closed, "rsp_policy_retries": 0}, True),
     ]
     args = {
         "sark.ops.sark_session_info": {},
@@ -73,10 +76,13 @@ def test_layout_in_module_defaults_of_every_group(collections_dir, redis_server,
         "sark.ops.sark_alert_info": {"sources": ["prometheus"]},
         "sark.ops.sark_workload_info": {"namespace": "sark"},
         "sark.ops.sark_pg_backup_info": {"backup_dir": str(tmp_path / "backups")},
+        # unreachable services are findings (down), not a failure
+        "sark.ops.rsp_health_info": {},
     }
     play = [{
         "hosts": "localhost", "gather_facts": False,
-        "module_defaults": {"group/sark.ops.%s" % group: dict(conn, layout="sark_v2", layout_templates={})
+        "module_defaults": {"group/sark.ops.%s" % group: (dict(conn, layout=SIBLING_GROUPS[group][1]) if group in SIBLING_GROUPS
+                                                          else dict(conn, layout="sark_v2", layout_templates={}))
                             for group, _module, conn, _ok in tasks},
         "tasks": [{"name": group, module: args[module], "register": "r_%s" % group, "ignore_errors": True}
                   for group, module, _conn, _ok in tasks] + [
@@ -97,7 +103,8 @@ def test_layout_in_module_defaults_of_every_group(collections_dir, redis_server,
         msg = result.get("msg", "")
         assert "nsupported parameter" not in msg, (group, module, msg)
         assert "evidence" in result, (group, module, result)
-        assert result["evidence"]["requested"]["layout"] == "sark_v2", (group, module, result)
+        assert result["evidence"]["requested"]["layout"] == (SIBLING_GROUPS[group][1] if group in SIBLING_GROUPS else "sark_v2"), (
+            group, module, result)
         if must_succeed:
             assert not result.get("failed"), (group, module, msg)
             assert result["changed"] is False

@@ -78,7 +78,9 @@ def test_sark_profiles_name_what_the_roles_hard_coded(layout):
     daily = load(os.path.join(ROOT, "roles", "sark_daily_check", "defaults", "main.yml"))
     incident = load(os.path.join(ROOT, "roles", "sark_incident", "defaults", "main.yml"))
     # the checklist's namespace and databases, the incident's Deployment
-    assert "production" in str(daily["sark_daily_check_k8s_namespace"]) and profile["namespace"] == "production"
+    # the checklist reads its namespace from the profile now; before profiles it was production (seed 000's -n production)
+    assert daily["sark_daily_check_k8s_namespace"].startswith("{{ sark_daily_check_profile.namespace")
+    assert profile["namespace"] == "production"
     assert profile["datastores"]["postgres"] == [daily["sark_daily_check_pg_database"], daily["sark_daily_check_audit_database"]]
     api = [w for w in profile["workloads"] if w["role"] == "api"]
     assert [(w["kind"], w["name"]) for w in api] == [("Deployment", incident["sark_incident_api_name"])]
