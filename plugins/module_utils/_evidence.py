@@ -222,6 +222,7 @@ def redis_snapshot(client, dest, timeout, check_mode=False, sleep=0.05):
             to_text(getattr(exc, "args", [exc])[0]),)
     if check_mode:
         return out
+    saves_before = int(client.info("persistence").get("rdb_saves", -1))
     try:
         client.bgsave()
     except Exception as exc:  # pylint: disable=broad-except
@@ -231,9 +232,15 @@ def redis_snapshot(client, dest, timeout, check_mode=False, sleep=0.05):
             return out
     deadline = time.monotonic() + timeout
     while True:
+        # LASTSAVE has a resolution of one second: rdb_saves (Redis 7) tells a second save within the same second apart
+        info = client.info("persistence")
         now = client.lastsave()
-        if now != before:
-            break
+        if not int(info.get("rdb_bgsave_in_progress", 0)):
+            if str(info.get("rdb_last_bgsave_status", "ok")) != "ok":
+                raise EvidenceError("BGSAVE failed on the Redis server (rdb_last_bgsave_status=%s): check its disk and logs"
+                                    % info.get("rdb_last_bgsave_status"))
+            if now != before or int(info.get("rdb_saves", -1)) > saves_before >= 0:
+                break
         if time.monotonic() > deadline:
             raise EvidenceError("BGSAVE did not finish within rdb_timeout=%ss (LASTSAVE still %s): raise rdb_timeout or "
                                 "leave redis_rdb out of collect" % (timeout, out["lastsave_before"]))

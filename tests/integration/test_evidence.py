@@ -130,3 +130,14 @@ def test_bad_input_writes_nothing(run_module, sims, tmp_path):
     capped = run_module(MODULE, args(sim, str(tmp_path / "capped"), user_id=busiest_user(sim)[0], max_events=1, collect=["audit_events"]))
     assert capped.failed and "max_events" in capped["msg"]
     assert not os.path.exists(str(tmp_path / "capped" / "manifest.json"))
+
+
+def test_rdb_only_twice_within_a_second(run_module, sims, tmp_path):
+    """Two snapshots back to back (LASTSAVE may not move within one second: rdb_saves tells them apart)."""
+    sim = sims["runbook"]
+    for n in range(2):
+        directory = str(tmp_path / ("rdb-%d" % n))
+        result = run_module(MODULE, args(sim, directory, collect=["redis_rdb"], rdb_timeout=5))
+        assert not result.failed, result["msg"]
+        assert result["redis_rdb"]["copied"] and [f["path"] for f in result["manifest"]["files"]] == ["redis-dump.rdb"]
+        assert "redis_keys" not in result and "audit_events" not in result
