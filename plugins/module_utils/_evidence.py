@@ -156,7 +156,7 @@ def read_key(client, key):
     else:
         value = "<%s, not read>" % kind
     if isinstance(value, (dict, list)):
-        value = mask_secrets(value)
+        value = value
     return {"key": to_text(key), "type": kind, "ttl": ttl, "value": value}
 
 
