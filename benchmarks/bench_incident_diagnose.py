@@ -3,7 +3,8 @@
 
 Starts the demo stack (python -m harness.demo up: Redis, PostgreSQL 15, the SARK simulator, the Kubernetes API),
 injects the real faults (harness.incidents: idle PostgreSQL sessions up to 96 % of the connections, a crash-looping
-newest revision of production/sark, open SIEM breakers with failed events queued) and runs each diagnose-only
+newest revision of production/sark, open SIEM breakers with failed events queued, a compromised user with real
+sessions and CRITICAL audit events) and runs each diagnose-only
 playbook (`ansible-playbook playbooks/incident_<name>.yml`) R times, timing the whole ansible-playbook process.
 Beside it, in the same run, the runbook's own read commands where this machine has the tool (psql, redis-cli;
 kubectl is not installed, so api_down has none).
@@ -33,8 +34,10 @@ sys.path.insert(0, TESTS)
 from harness import demo, incidents  # noqa: E402
 
 TARGET_S = 20.0
-EXPECT = {"db_outage": "too_many_connections", "api_down": "bad_deployment", "siem_down": "circuit_breaker_open"}
-EXTRA = {"db_outage": {"sark_incident_db_idle_min_seconds": 0}}
+EXPECT = {"db_outage": "too_many_connections", "api_down": "bad_deployment", "siem_down": "circuit_breaker_open",
+          "security": "active_sessions"}
+EXTRA = {"db_outage": {"sark_incident_db_idle_min_seconds": 0},
+         "security": {"sark_incident_security_user": incidents.SEC_USERNAME}}
 
 
 def run_playbook(name, state_dir, run_dir):
@@ -92,7 +95,8 @@ def main(argv=None):
         for name in EXPECT:
             print("inject %s: %s" % (name, {"db_outage": lambda: incidents.inject_db_outage(state_dir, stack),
                                             "api_down": lambda: incidents.inject_api_down(stack),
-                                            "siem_down": lambda: incidents.inject_siem_down(stack)}[name]()))
+                                            "siem_down": lambda: incidents.inject_siem_down(stack),
+                                            "security": lambda: incidents.inject_security(stack)}[name]()))
         runbook = runbook_commands(stack)
         for name, cause in EXPECT.items():
             times = []

@@ -16,6 +16,8 @@ KINDS = {
     "db_connections": lambda data, **kw: checks.db_connections(data.get("pg_info"), data.get("idle"), **kw),
     "api_workload": lambda data, **kw: checks.api_workload(data.get("workloads"), **kw),
     "siem": lambda data, **kw: checks.siem(data.get("breaker"), data.get("queue")),
+    "security": lambda data, **kw: checks.security(data.get("principal"), data.get("evidence"), data.get("sessions"),
+                                                   data.get("isolation"), data.get("secret"), data.get("critical"), **kw),
 }
 
 

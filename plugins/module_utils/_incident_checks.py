@@ -206,3 +206,100 @@ def compare(before, after):
         after.get("title"), before["verdict"], after["verdict"], before.get("figure"), after.get("figure"), after.get("unit") or "")
     return {"improved": bool(improved), "resolved": resolved, "before": before["verdict"], "after": after["verdict"],
             "reason": reason}
+
+
+SECURITY_ITEMS = ("evidence", "isolate", "sessions", "secret", "user", "server")
+SECURITY_CAUSES = {"evidence": "evidence_not_preserved", "isolate": "not_isolated", "sessions": "active_sessions",
+                   "secret": "secret_not_rotated", "user": "user_active", "server": "server_active"}
+SECURITY_FIXES = {"evidence": "preserve_evidence", "isolate": "isolate", "sessions": "revoke_sessions",
+                  "secret": "rotate_secret", "user": "disable_principal", "server": "disable_principal"}
+
+
+def security(principal, evidence, sessions=None, isolation=None, secret=None, critical=None, items=SECURITY_ITEMS,
+             evidence_waived=False, incident_id=None):
+    """Seed 002 playbook 6 (security incident): what is still open of the containment of a compromised principal.
+
+    principal: {user: the user record (sark_user_info) or None, user_name, server: the server record or None,
+    server_name}; evidence: sark_evidence state=verified (``verification``) plus, optionally, its check-mode plan
+    (``plan``: redis_keys, audit_events); sessions: sark_session_info scope=user; isolation: {name, present};
+    secret: {name, rotated_for} (the annotation the rotation sets; never the value); critical: sark_audit_info's
+    critical subset. items: the containment items this run applies (evidence always counts). The figure is the
+    number of open items, in the seed's order: evidence first, then isolate, revoke sessions, rotate, disable."""
+    runbook = "002 Playbook 6 (Security Incident)"
+    principal = principal or {}
+    items = [i for i in SECURITY_ITEMS if i in set(items or ()) | {"evidence"}]
+    unknown = sorted(set(items) - set(SECURITY_ITEMS))
+    if unknown:
+        raise IncidentCheckError("security: unknown items %s" % ", ".join(unknown))
+    user, server = principal.get("user"), principal.get("server")
+    user_name, server_name = principal.get("user_name"), principal.get("server_name")
+    if not user_name and not server_name:
+        raise IncidentCheckError("security: name the compromised user or server")
+    names = [n for n in (("user %s" % user_name) if user_name else "", ("server %s" % server_name) if server_name else "") if n]
+    title = "Security incident: %s" % " and ".join(names)
+    verification = (evidence or {}).get("verification") or {}
+    plan = (evidence or {}).get("plan") or {}
+    details = {"user": user, "server": server, "sessions": None, "evidence": verification, "evidence_waived": bool(evidence_waived),
+               "evidence_plan": {"redis_keys": (plan.get("redis_keys") or {}).get("keys"),
+                                 "audit_events": (plan.get("audit_events") or {}).get("events")},
+               "isolation": isolation, "secret_rotated": None, "critical_events": None, "open": [], "causes": [], "fix": None}
+    missing = [n for n, wanted, found in (("user %s" % user_name, user_name, user), ("server %s" % server_name, server_name, server))
+               if wanted and not found]
+    if missing:
+        details["causes"].append("principal_not_found")
+        return _check("security", title, "CRITICAL", None, "open items", 0,
+                      "%s not found: check the name (nothing can be contained)" % " and ".join(missing), details, runbook)
+    if critical is not None:
+        crit = critical.get("critical") if isinstance(critical, dict) else None
+        details["critical_events"] = (crit or {}).get("count") if isinstance(crit, dict) else None
+    evidence_ok = bool(verification.get("ok")) or bool(evidence_waived)
+    details["evidence_ok"] = evidence_ok
+    open_items = []
+    if not evidence_ok:
+        open_items.append("evidence")
+    if "isolate" in items and not (isolation or {}).get("present"):
+        open_items.append("isolate")
+    if "sessions" in items and user_name:
+        count = int(_require(sessions, "user_sessions", "sark_session_info (scope: user)"))
+        details["sessions"] = count
+        if count:
+            open_items.append("sessions")
+    if "secret" in items:
+        rotated = bool(incident_id) and (secret or {}).get("rotated_for") == incident_id
+        details["secret_rotated"] = rotated
+        if not rotated:
+            open_items.append("secret")
+    if "user" in items and user_name and user.get("is_active", True):
+        open_items.append("user")
+    if "server" in items and server_name and str(server.get("status") or "").lower() not in ("inactive", "decommissioned"):
+        open_items.append("server")
+    details["open"] = open_items
+    for item in open_items:
+        if SECURITY_CAUSES[item] not in details["causes"]:
+            details["causes"].append(SECURITY_CAUSES[item])
+    details["fix"] = SECURITY_FIXES[open_items[0]] if open_items else None
+    active = [i for i in open_items if i in ("sessions", "user", "server")]
+    verdict = "CRITICAL" if active else ("WARNING" if open_items else "OK")
+    parts = []
+    if "evidence" in open_items:
+        parts.append("evidence not preserved yet (%s Redis keys, %s audit events to keep)"
+                     % (details["evidence_plan"]["redis_keys"], details["evidence_plan"]["audit_events"])
+                     if plan else "evidence not preserved yet")
+    elif evidence_waived and not verification.get("ok"):
+        parts.append("evidence NOT preserved (waived by force)")
+    else:
+        parts.append("evidence sealed (%d files verified)" % int(verification.get("files") or 0))
+    if "isolate" in items:
+        parts.append("isolated by NetworkPolicy %s" % (isolation or {}).get("name") if "isolate" not in open_items else "not isolated")
+    if details["sessions"] is not None:
+        parts.append("%d active sessions" % details["sessions"])
+    if "secret" in items:
+        parts.append("secret rotated" if "secret" not in open_items else "secret not rotated")
+    if "user" in items and user_name:
+        parts.append("user %s" % ("active" if "user" in open_items else "disabled"))
+    if "server" in items and server_name:
+        parts.append("server %s" % (server.get("status") or "active"))
+    if details["critical_events"]:
+        parts.append("%d CRITICAL audit events in the last hour" % details["critical_events"])
+    reason = "; ".join(parts)
+    return _check("security", title, verdict, len(open_items), "open items", 0, reason, details, runbook)

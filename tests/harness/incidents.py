@@ -163,6 +163,59 @@ def inject_siem_down(stack):
     return {"breakers": "circuit:{splunk,datadog}:state=open", "queued": queued, "failed": failed}
 
 
+# --- security --------------------------------------------------------------------------------------------
+
+SEC_USER_ID, SEC_USERNAME = "user-123", "john.doe"
+SEC_SESSIONS = 3
+SEC_CRITICAL_EVENTS = 4
+SEC_SECRET, SEC_SECRET_KEY = "sark-secrets", "secret-key"
+
+
+def inject_security(stack):
+    """A compromised user: real sessions in Redis from an unknown address, a rate-limit counter near the limit, and
+    CRITICAL audit events (suspicious tool invocations) in the audit database."""
+    client = _redis(stack)
+    sessions = data.seed_runbook_sessions(client, [SEC_USER_ID], per_user=SEC_SESSIONS, ip_address="203.0.113.66",
+                                          user_agent="curl/8.4.0")
+    data.seed_rate_limits(client, "runbook", [SEC_USER_ID], count=4900)
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    from psycopg2.extras import Json  # pylint: disable=import-outside-toplevel
+    conn = psycopg2.connect(host=LOOPBACK, port=stack["pg_port"], user="postgres", password=DEMO_PG_PASSWORD,
+                            dbname="sark_audit", application_name="incident-harness", connect_timeout=5)
+    try:
+        with conn, conn.cursor() as cur:
+            for n in range(SEC_CRITICAL_EVENTS):
+                cur.execute("INSERT INTO audit_events (time, event_type, severity, user_id, server_id, details)"
+                            " VALUES (now() - make_interval(mins => %s), 'tool_invoked', 'critical', %s, NULL, %s)",
+                            (n * 5, SEC_USER_ID, Json({"tool": "export_all", "ip_address": "203.0.113.66", "n": n})))
+    finally:
+        conn.close()
+    return {"user": "%s (%s)" % (SEC_USERNAME, SEC_USER_ID), "sessions": len(sessions), "critical_events": SEC_CRITICAL_EVENTS}
+
+
+def security_state(stack):
+    """The compromised user's sessions and state, the NetworkPolicies, the secret's digest (never its value)."""
+    client = _redis(stack)
+    sessions = sorted(client.scan_iter(match="session:user:%s:*" % SEC_USER_ID, count=1000))
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    conn = psycopg2.connect(host=LOOPBACK, port=stack["pg_port"], user="postgres", password=DEMO_PG_PASSWORD,
+                            dbname="sark", application_name="incident-harness", connect_timeout=5)
+    try:
+        active = _one(conn, "SELECT is_active FROM users WHERE id = %s", (SEC_USER_ID,))
+    finally:
+        conn.close()
+    from kubernetes import client as kclient, config  # pylint: disable=import-outside-toplevel
+    api = config.new_client_from_config(config_file=stack["kubeconfig"])
+    core, net = kclient.CoreV1Api(api), kclient.NetworkingV1Api(api)
+    secret = core.read_namespaced_secret(SEC_SECRET, API_NAMESPACE)
+    value = (secret.data or {}).get(SEC_SECRET_KEY) or ""
+    template = _deployment(_apps(stack)).spec.template.metadata
+    return {"user_sessions": len(sessions), "user_active": bool(active[0]) if active else None,
+            "network_policies": sorted(p.metadata.name for p in net.list_namespaced_network_policy(API_NAMESPACE).items),
+            "secret_digest": hashlib.sha256(value.encode()).hexdigest(),
+            "restarted_at": (template.annotations or {}).get("kubectl.kubernetes.io/restartedAt")}
+
+
 # --- snapshot --------------------------------------------------------------------------------------------
 
 def _digest(items):
@@ -193,13 +246,14 @@ def snapshot(stack):
                   "revision": dep.metadata.annotations.get("deployment.kubernetes.io/revision"),
                   "images": [c.image for c in dep.spec.template.spec.containers],
                   "replicas": dep.spec.replicas}
+    out["security"] = security_state(stack)
     return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m harness.incidents", description=__doc__.split("\n", 1)[0])
     parser.add_argument("action", choices=["inject", "snapshot", "release", "hold"])
-    parser.add_argument("incident", nargs="?", choices=["db_outage", "api_down", "siem_down"])
+    parser.add_argument("incident", nargs="?", choices=["db_outage", "api_down", "siem_down", "security"])
     parser.add_argument("--dir", help="the demo stack's state directory")
     parser.add_argument("--out", help="snapshot: write the JSON here (default: stdout)")
     parser.add_argument("--port", type=int)
@@ -227,6 +281,8 @@ def main(argv=None):
         result = inject_api_down(stack, args.image)
     elif args.incident == "siem_down":
         result = inject_siem_down(stack)
+    elif args.incident == "security":
+        result = inject_security(stack)
     else:
         parser.error("inject needs an incident")
     print(yaml.safe_dump({"injected": args.incident, **result}, default_flow_style=False).strip())
