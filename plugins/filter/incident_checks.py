@@ -11,6 +11,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sark.ops.plugins.module_utils import _incident_checks as checks
+from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import mask_resources
 
 KINDS = {
     "db_connections": lambda data, **kw: checks.db_connections(data.get("pg_info"), data.get("idle"), **kw),
@@ -32,6 +33,12 @@ def incident_check(data, kind, **kwargs):
         raise AnsibleFilterError("incident_check(%s): %s" % (kind, exc))
 
 
+def k8s_masked(resources):
+    if not isinstance(resources, list):
+        raise AnsibleFilterError("k8s_masked: the input must be a list of Kubernetes objects")
+    return mask_resources(resources)
+
+
 def incident_compare(before, after):
     try:
         return checks.compare(before, after)
@@ -41,4 +48,4 @@ def incident_compare(before, after):
 
 class FilterModule(object):
     def filters(self):
-        return {"incident_check": incident_check, "incident_compare": incident_compare}
+        return {"incident_check": incident_check, "incident_compare": incident_compare, "k8s_masked": k8s_masked}

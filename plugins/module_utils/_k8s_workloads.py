@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import datetime
 import re
 
@@ -80,6 +81,27 @@ def mask_env(env):
             value = _URL_PASSWORD.sub(r"\1" + MASK + r"\3", value)
         result.append({"name": name, "value": value})
     return result
+
+
+def mask_resources(resources):
+    """Copies of Kubernetes objects fit to keep in a file: every container's env through mask_env (secret-looking values
+    and URL passwords masked, references named) and the last-applied-configuration annotation (which repeats the env)
+    masked. Pod descriptions kept as incident evidence must not carry the secrets they were started with."""
+    masked = []
+    for resource in resources or []:
+        resource = copy.deepcopy(resource)
+        annotations = (resource.get("metadata") or {}).get("annotations") or {}
+        if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
+            annotations["kubectl.kubernetes.io/last-applied-configuration"] = MASK
+        spec = resource.get("spec") or {}
+        specs = [spec, ((spec.get("template") or {}).get("spec") or {})]
+        for pod_spec in specs:
+            for key in ("containers", "initContainers", "ephemeralContainers"):
+                for container in pod_spec.get(key) or []:
+                    if container.get("env"):
+                        container["env"] = mask_env(container["env"])
+        masked.append(resource)
+    return masked
 
 
 def _container_reason(status):

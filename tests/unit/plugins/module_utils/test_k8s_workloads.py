@@ -84,3 +84,31 @@ def test_memory_near_the_limit_warns():
     result = diagnose_workload(_deployment(1, 1, 1), [_pod("a", True)], [], metrics, [], LIMITS, NOW)
     assert result["pods"][0]["containers"][0]["memory_limit_percent"] == 95.0
     assert result["verdict"] == "WARNING" and result["reasons"] == ["memory>=90% of limit: 1 pod(s) (a)"]
+
+
+def test_mask_resources_masks_env_secrets_and_last_applied_but_keeps_the_rest():
+    from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import mask_resources
+    pod = {
+        "metadata": {"name": "sark-1", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"env": "pw"}',
+                                                      "team": "sre"}},
+        "spec": {"containers": [{"name": "api", "image": "sark:2", "env": [
+            {"name": "DATABASE_URL", "value": "postgresql://sark:seeded-db-password@postgres:5432/sark"},
+            {"name": "JWT_SECRET", "value": "s3cr3t"},
+            {"name": "LOG_LEVEL", "value": "info"},
+            {"name": "SECRET_KEY", "valueFrom": {"secretKeyRef": {"name": "sark-secrets", "key": "secret-key"}}}]}],
+                 "initContainers": [{"name": "init", "env": [{"name": "API_TOKEN", "value": "tok"}]}]},
+    }
+    deployment = {"metadata": {"name": "sark"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "api", "env": [{"name": "REDIS_PASSWORD", "value": "redispw"}]}]}}}}
+    masked = mask_resources([pod, deployment])
+    text = repr(masked)
+    for secret in ("seeded-db-password", "s3cr3t", "tok'", "redispw", '"env": "pw"'):
+        assert secret not in text, secret
+    env = {item["name"]: item for item in masked[0]["spec"]["containers"][0]["env"]}
+    assert env["LOG_LEVEL"]["value"] == "info"
+    assert env["DATABASE_URL"]["value"].startswith("postgresql://sark:") and "@postgres:5432/sark" in env["DATABASE_URL"]["value"]
+    assert env["SECRET_KEY"] == {"name": "SECRET_KEY", "from": "secret sark-secrets/secret-key"}
+    assert masked[0]["metadata"]["annotations"]["team"] == "sre"
+    assert masked[0]["spec"]["containers"][0]["image"] == "sark:2"
+    # the input is not changed
+    assert pod["spec"]["containers"][0]["env"][1]["value"] == "s3cr3t"
