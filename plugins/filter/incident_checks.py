@@ -2,7 +2,7 @@
 # Copyright (c) sark.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters of the incident playbooks: incident_check, incident_compare (docs in the .yml files)."""
+"""Filters of the incident playbooks: incident_check, incident_compare, incident_auth_endpoints (docs in the .yml files)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -16,6 +16,14 @@ KINDS = {
     "db_connections": lambda data, **kw: checks.db_connections(data.get("pg_info"), data.get("idle"), **kw),
     "api_workload": lambda data, **kw: checks.api_workload(data.get("workloads"), **kw),
     "siem": lambda data, **kw: checks.siem(data.get("breaker"), data.get("queue")),
+    "api_down": lambda data, **kw: checks.api_down(data.get("workloads"), deployment=data.get("deployment"),
+                                                   pods=data.get("pods"), objects=data.get("objects"), **kw),
+    "high_latency": lambda data, **kw: checks.high_latency(
+        data.get("pg_info"), data.get("workloads"), data.get("redis"), opa=data.get("opa"), prometheus=data.get("prometheus"),
+        deployment=data.get("deployment"), configmaps=data.get("configmaps"), **kw),
+    "auth_failures": lambda data, **kw: checks.auth_failures(
+        data.get("endpoints"), data.get("probes"), data.get("redis"), deployment=data.get("deployment"), pods=data.get("pods"),
+        secrets=data.get("secrets"), clocks=data.get("clocks"), **kw),
 }
 
 
@@ -30,6 +38,15 @@ def incident_check(data, kind, **kwargs):
         raise AnsibleFilterError("incident_check(%s): %s" % (kind, exc))
 
 
+def incident_auth_endpoints(deployment, configmaps=None, settings=None):
+    if deployment is not None and not isinstance(deployment, dict):
+        raise AnsibleFilterError("incident_auth_endpoints: the input must be a Deployment (a k8s_info resource)")
+    try:
+        return checks.auth_endpoints(deployment, configmaps or [], tuple(settings) if settings else checks.AUTH_ENDPOINT_SETTINGS)
+    except checks.IncidentCheckError as exc:
+        raise AnsibleFilterError("incident_auth_endpoints: %s" % exc)
+
+
 def incident_compare(before, after):
     try:
         return checks.compare(before, after)
@@ -39,4 +56,5 @@ def incident_compare(before, after):
 
 class FilterModule(object):
     def filters(self):
-        return {"incident_check": incident_check, "incident_compare": incident_compare}
+        return {"incident_check": incident_check, "incident_compare": incident_compare,
+                "incident_auth_endpoints": incident_auth_endpoints}
