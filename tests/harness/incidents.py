@@ -120,11 +120,12 @@ def inject_db_outage(state_dir, stack):
 
 
 def release(state_dir):
-    path = os.path.join(state_dir, "incident-holder.pid")
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            stop_pid(int(handle.read().strip()))
-        os.unlink(path)
+    for name in ("incident-holder.pid", "incident-slowquery.pid"):
+        path = os.path.join(state_dir, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                stop_pid(int(handle.read().strip()))
+            os.unlink(path)
 
 
 # --- api_down --------------------------------------------------------------------------------------------
@@ -267,21 +268,21 @@ def hold_query(port, seconds, ready_file):
     return 0
 
 
-def _start_holder(state_dir, stack, argv):
-    ready = os.path.join(state_dir, "incident-holder.ready")
+def _start_holder(state_dir, stack, argv, name="incident-slowquery"):
+    ready = os.path.join(state_dir, name + ".ready")
     if os.path.exists(ready):
         os.unlink(ready)
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [tests_dir, os.environ.get("PYTHONPATH", "")] if p))
-    with open(os.path.join(state_dir, "incident-holder.log"), "w", encoding="utf-8") as log:
+    with open(os.path.join(state_dir, name + ".log"), "w", encoding="utf-8") as log:
         proc = subprocess.Popen([sys.executable, "-m", "harness.incidents"] + argv + ["--ready-file", ready],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    with open(os.path.join(state_dir, "incident-holder.pid"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(state_dir, name + ".pid"), "w", encoding="utf-8") as handle:
         handle.write(str(proc.pid))
 
     def started():
         if proc.poll() is not None:
-            raise RuntimeError("the holder exited (see incident-holder.log)")
+            raise RuntimeError("the holder exited (see %s.log)" % name)
         return os.path.exists(ready)
     wait_for(started, 60, "the incident holder", interval=0.1)
     return proc.pid
