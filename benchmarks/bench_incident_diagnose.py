@@ -2,7 +2,8 @@
 """Incident diagnose playbooks against the demo stack with their faults injected: playbook seconds per incident.
 
 Starts the demo stack (python -m harness.demo up: Redis, PostgreSQL 15, the SARK simulator, the Kubernetes API),
-injects the real faults (harness.incidents: idle PostgreSQL sessions up to 96 % of the connections, a crash-looping
+injects the real faults (harness.incidents: a bloated table, a held query, pods sharing a CPU load and cache misses;
+a dead OIDC endpoint and a rotated secret; idle PostgreSQL sessions up to 96 % of the connections, a crash-looping
 newest revision of production/sark, open SIEM breakers with failed events queued, a compromised user with real
 sessions and CRITICAL audit events) and runs each diagnose-only
 playbook (`ansible-playbook playbooks/incident_<name>.yml`) R times, timing the whole ansible-playbook process.
@@ -34,9 +35,11 @@ sys.path.insert(0, TESTS)
 from harness import demo, incidents  # noqa: E402
 
 TARGET_S = 20.0
-EXPECT = {"db_outage": "too_many_connections", "api_down": "bad_deployment", "siem_down": "circuit_breaker_open",
+# high_latency first: its fault is a revision (a shared CPU load) that api_down's crash-looping revision then replaces
+EXPECT = {"high_latency": "table_bloat", "auth_failures": "identity_provider_unreachable",
+          "db_outage": "too_many_connections", "api_down": "bad_deployment", "siem_down": "circuit_breaker_open",
           "security": "active_sessions"}
-EXTRA = {"db_outage": {"sark_incident_db_idle_min_seconds": 0},
+EXTRA = {"db_outage": {"sark_incident_db_idle_min_seconds": 0}, "high_latency": {"sark_incident_latency_long_query_seconds": 1},
          "security": {"sark_incident_security_user": incidents.SEC_USERNAME}}
 
 
@@ -93,7 +96,9 @@ def main(argv=None):
     try:
         stack = demo.up(state_dir, "runbook")
         for name in EXPECT:
-            print("inject %s: %s" % (name, {"db_outage": lambda: incidents.inject_db_outage(state_dir, stack),
+            print("inject %s: %s" % (name, {"high_latency": lambda: incidents.inject_high_latency(state_dir, stack),
+                                            "auth_failures": lambda: incidents.inject_auth_failures(stack),
+                                            "db_outage": lambda: incidents.inject_db_outage(state_dir, stack),
                                             "api_down": lambda: incidents.inject_api_down(stack),
                                             "siem_down": lambda: incidents.inject_siem_down(stack),
                                             "security": lambda: incidents.inject_security(stack)}[name]()))
@@ -125,12 +130,12 @@ def main(argv=None):
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
     print("\nload average %.2f / %.2f / %.2f" % load)
-    print("%-10s %-28s %9s %9s %14s %s" % ("incident", "runs (s)", "median", "max", "runbook cmds", "<= 20 s"))
+    print("%-13s %-28s %9s %9s %14s %s" % ("incident", "runs (s)", "median", "max", "runbook cmds", "<= 20 s"))
     for row in rows:
         rb = "%.2f s" % row["runbook_commands_s"] if row["runbook_commands_s"] is not None else "n/a (kubectl)"
         runs = " ".join("%.1f" % t for t in row["runs"])
         verdict = "yes" if row["within_target"] else "NO"
-        print("%-10s %-28s %8.1fs %8.1fs %14s %s" % (row["incident"], runs, row["median_s"], row["max_s"], rb, verdict))
+        print("%-13s %-28s %8.1fs %8.1fs %14s %s" % (row["incident"], runs, row["median_s"], row["max_s"], rb, verdict))
         if row["runbook_commands_s"]:
             print("%-10s playbook / runbook commands: %.0fx" % ("", row["median_s"] / row["runbook_commands_s"]))
     if args.json:

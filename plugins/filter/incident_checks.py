@@ -2,7 +2,7 @@
 # Copyright (c) sark.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters of the incident playbooks: incident_check, incident_compare (docs in the .yml files)."""
+"""Filters of the incident playbooks: incident_check, incident_compare, incident_auth_endpoints (docs in the .yml files)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -19,6 +19,14 @@ KINDS = {
     "siem": lambda data, **kw: checks.siem(data.get("breaker"), data.get("queue")),
     "security": lambda data, **kw: checks.security(data.get("principal"), data.get("evidence"), data.get("sessions"),
                                                    data.get("isolation"), data.get("secret"), data.get("critical"), **kw),
+    "api_down": lambda data, **kw: checks.api_down(data.get("workloads"), deployment=data.get("deployment"),
+                                                   pods=data.get("pods"), objects=data.get("objects"), **kw),
+    "high_latency": lambda data, **kw: checks.high_latency(
+        data.get("pg_info"), data.get("workloads"), data.get("redis"), opa=data.get("opa"), prometheus=data.get("prometheus"),
+        deployment=data.get("deployment"), configmaps=data.get("configmaps"), **kw),
+    "auth_failures": lambda data, **kw: checks.auth_failures(
+        data.get("endpoints"), data.get("probes"), data.get("redis"), deployment=data.get("deployment"), pods=data.get("pods"),
+        secrets=data.get("secrets"), clocks=data.get("clocks"), **kw),
 }
 
 
@@ -39,6 +47,15 @@ def k8s_masked(resources):
     return mask_resources(resources)
 
 
+def incident_auth_endpoints(deployment, configmaps=None, settings=None):
+    if deployment is not None and not isinstance(deployment, dict):
+        raise AnsibleFilterError("incident_auth_endpoints: the input must be a Deployment (a k8s_info resource)")
+    try:
+        return checks.auth_endpoints(deployment, configmaps or [], tuple(settings) if settings else checks.AUTH_ENDPOINT_SETTINGS)
+    except checks.IncidentCheckError as exc:
+        raise AnsibleFilterError("incident_auth_endpoints: %s" % exc)
+
+
 def incident_compare(before, after):
     try:
         return checks.compare(before, after)
@@ -48,4 +65,5 @@ def incident_compare(before, after):
 
 class FilterModule(object):
     def filters(self):
-        return {"incident_check": incident_check, "incident_compare": incident_compare, "k8s_masked": k8s_masked}
+        return {"incident_check": incident_check, "incident_compare": incident_compare, "k8s_masked": k8s_masked,
+                "incident_auth_endpoints": incident_auth_endpoints}

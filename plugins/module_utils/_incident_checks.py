@@ -303,3 +303,563 @@ def security(principal, evidence, sessions=None, isolation=None, secret=None, cr
         parts.append("%d CRITICAL audit events in the last hour" % details["critical_events"])
     reason = "; ".join(parts)
     return _check("security", title, verdict, len(open_items), "open items", 0, reason, details, runbook)
+# --- shared: objects a pod template references, pods that started before their last change ----------------------
+
+def _parse_time(value):
+    import datetime  # pylint: disable=import-outside-toplevel
+    if not value:
+        return None
+    text = str(value).strip().replace("Z", "+00:00")
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise IncidentCheckError("not an RFC 3339 time: %r" % (value,))
+
+
+def _iso(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
+
+
+def template_references(deployment):
+    """The ConfigMaps and Secrets a Deployment's pod template reads: {('ConfigMap'|'Secret', name)}."""
+    spec = ((deployment or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+    refs = set()
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        for item in container.get("env") or []:
+            source = item.get("valueFrom") or {}
+            if (source.get("secretKeyRef") or {}).get("name"):
+                refs.add(("Secret", source["secretKeyRef"]["name"]))
+            if (source.get("configMapKeyRef") or {}).get("name"):
+                refs.add(("ConfigMap", source["configMapKeyRef"]["name"]))
+        for item in container.get("envFrom") or []:
+            if (item.get("secretRef") or {}).get("name"):
+                refs.add(("Secret", item["secretRef"]["name"]))
+            if (item.get("configMapRef") or {}).get("name"):
+                refs.add(("ConfigMap", item["configMapRef"]["name"]))
+    for volume in spec.get("volumes") or []:
+        if (volume.get("secret") or {}).get("secretName"):
+            refs.add(("Secret", volume["secret"]["secretName"]))
+        if (volume.get("configMap") or {}).get("name"):
+            refs.add(("ConfigMap", volume["configMap"]["name"]))
+    return refs
+
+
+def last_changed(obj):
+    """When an object was last written: the newest managedFields time (the API server stamps one per manager
+    and write), else its creationTimestamp. Status-subresource entries do not count."""
+    meta = (obj or {}).get("metadata") or {}
+    times = [_parse_time(m.get("time")) for m in meta.get("managedFields") or []
+             if m.get("time") and m.get("subresource") != "status"]
+    times = [t for t in times if t is not None]
+    if times:
+        return max(times), "managedFields"
+    return _parse_time(meta.get("creationTimestamp")), "creationTimestamp"
+
+
+def stale_pods(deployment, pods, objects):
+    """Pods started before the last change of a ConfigMap/Secret their template reads (env is read at start):
+    [{kind, name, changed_at, changed_from, pods: [names]}], the newest change first. No value is read."""
+    refs = template_references(deployment)
+    started = []
+    for pod in pods or []:
+        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+        if meta.get("deletionTimestamp"):
+            continue
+        started.append((meta.get("name"), _parse_time(status.get("startTime") or meta.get("creationTimestamp"))))
+    out = []
+    for obj in objects or []:
+        key = (obj.get("kind"), (obj.get("metadata") or {}).get("name"))
+        if key not in refs:
+            continue
+        changed, source = last_changed(obj)
+        if changed is None:
+            continue
+        old = sorted(name for name, start in started if start is not None and start < changed)
+        if old:
+            out.append({"kind": key[0], "name": key[1], "changed_at": _iso(changed), "changed_from": source, "pods": old})
+    out.sort(key=lambda e: e["changed_at"], reverse=True)
+    return out
+
+
+# --- api_down: the memory limit to raise -------------------------------------------------------------------------
+
+_MI = 1024.0 * 1024.0
+
+
+def raised_memory_limit(current, factor=1.5, maximum="8Gi"):
+    """The raised memory limit of an OOMKilled container: ceil(current * factor) in Mi, at most `maximum`.
+    {current, raised, capped}; raised is None when current is already at (or above) the maximum."""
+    from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import parse_quantity  # pylint: disable=import-outside-toplevel
+    import math  # pylint: disable=import-outside-toplevel
+    if factor is None or float(factor) <= 1 or float(factor) > 4:
+        raise IncidentCheckError("memory factor must be above 1 and at most 4, got %r" % (factor,))
+    have, cap = parse_quantity(current), parse_quantity(maximum)
+    if not cap:
+        raise IncidentCheckError("memory maximum %r is not a Kubernetes quantity" % (maximum,))
+    if not have:
+        return {"current": current, "raised": None, "capped": False,
+                "reason": "the container has no memory limit: an OOMKilled container without one hit the node's memory"}
+    if have >= cap:
+        return {"current": current, "raised": None, "capped": True,
+                "reason": "the limit %s is already at the maximum %s (sark_incident_api_memory_max)" % (current, maximum)}
+    want = int(math.ceil(have * float(factor) / _MI))
+    capped = want * _MI > cap
+    raised = int(cap // _MI) if capped else want
+    return {"current": current, "raised": "%dMi" % raised, "capped": capped, "reason": None}
+
+
+def api_memory_plan(workload_info, name, factor=1.5, maximum="8Gi"):
+    """For every container of the Deployment's OOMKilled pods: its current and raised limit (api_down's fix 3)."""
+    workloads = _require(workload_info, "workloads", "sark_workload_info")
+    found = [w for w in workloads if w.get("name") == name and w.get("kind", "Deployment") == "Deployment"]
+    plan = {}
+    for pod in (found[0].get("pods") or []) if found else []:
+        last = pod.get("last_termination") or {}
+        oom_containers = [last.get("container")] if last.get("reason") == "OOMKilled" else []
+        if pod.get("reason") == "OOMKilled" and not oom_containers:
+            oom_containers = [c.get("name") for c in pod.get("containers") or []]
+        for container in pod.get("containers") or []:
+            if container.get("name") in oom_containers and container.get("name") not in plan:
+                entry = raised_memory_limit((container.get("limits") or {}).get("memory"), factor, maximum)
+                entry["container"] = container.get("name")
+                plan[container.get("name")] = entry
+    return [plan[k] for k in sorted(plan)]
+
+
+def api_down(workload_info, name, memory_factor=1.5, memory_max="8Gi", deployment=None, pods=None, objects=None):
+    """api_workload plus the seed's fixes 3 and 4: the memory limit to raise (OOMKilled) and a restart when the pods
+    run a ConfigMap/Secret older than its last change (seed cause 4, configuration: rollout restart)."""
+    check = api_workload(workload_info, name)
+    details = check["details"]
+    if "out_of_memory" in details["causes"]:
+        plan = api_memory_plan(workload_info, name, memory_factor, memory_max)
+        details["memory"] = plan
+        raisable = [p for p in plan if p.get("raised")]
+        if raisable:
+            check["reason"] += " from %s to %s" % (", ".join(p["current"] for p in raisable), ", ".join(p["raised"] for p in raisable))
+        else:
+            details["fix"] = None if details["fix"] == "raise_memory_limit" else details["fix"]
+            details["causes"].remove("out_of_memory")
+            details["causes"].append("out_of_memory_at_limit")
+            check["reason"] += " - not automated: %s" % "; ".join(p["reason"] or "" for p in plan) if plan else ""
+    stale = stale_pods(deployment, pods, objects) if deployment else []
+    details["stale_config"] = stale
+    if check["verdict"] != "OK" and stale:
+        details["causes"].append("stale_config")
+        details["fix"] = details["fix"] or "restart"
+        check["reason"] += "; %d pods started before %s %s changed at %s: rollout restart" % (
+            len(stale[0]["pods"]), stale[0]["kind"], stale[0]["name"], stale[0]["changed_at"])
+    return check
+
+
+# --- high latency (seed 002 playbook 2, seed 001 "High API Latency") ---------------------------------------------
+
+LATENCY_FIXES = {
+    "slow_queries": "EXPLAIN the slow statements and add the missing index (CREATE INDEX CONCURRENTLY); a runaway query: sark_pg_backend",
+    "table_bloat": "VACUUM ANALYZE the bloated tables (sark_pg_maintenance state=vacuum)",
+    "cache_miss_rate_high": "raise the policy cache TTL (POLICY_CACHE_TTL_HIGH=300) and restart the deployment",
+    "cache_ttl_below_target": "raise the policy cache TTL setting and restart the deployment",
+    "opa_slow": "optimise the policies (no nested loops) or scale OPA (kubectl scale deployment opa)",
+    "insufficient_resources": "scale the deployment out (kubectl scale --replicas), or lower the HPA's CPU target",
+    "latency_high": "p95 above the target: see the causes",
+    "database_unreachable": "PostgreSQL does not answer: run the db_outage playbook",
+}
+
+
+def _pct(container):
+    cpu = container.get("cpu_limit_percent", container.get("cpu_request_percent"))
+    mem = container.get("memory_limit_percent", container.get("memory_request_percent"))
+    return cpu, mem
+
+
+def latency_resources(workload_info, name, cpu_percent=80, memory_percent=80, scale_factor=2, max_replicas=10):
+    """Average CPU/memory use of the Deployment's running pods (of their limit, else request) and the scale plan."""
+    workloads = _require(workload_info, "workloads", "sark_workload_info")
+    found = [w for w in workloads if w.get("name") == name and w.get("kind", "Deployment") == "Deployment"]
+    out = {"metrics_available": bool(workload_info.get("metrics_available")), "found": bool(found),
+           "cpu_percent": None, "memory_percent": None, "pods_measured": 0, "saturated": False, "scale": None}
+    if not found:
+        return out
+    work = found[0]
+    cpus, mems = [], []
+    for pod in work.get("pods") or []:
+        for container in pod.get("containers") or []:
+            cpu, mem = _pct(container)
+            if cpu is not None:
+                cpus.append(cpu)
+            if mem is not None:
+                mems.append(mem)
+        if any(_pct(c)[0] is not None for c in pod.get("containers") or []):
+            out["pods_measured"] += 1
+    if cpus:
+        out["cpu_percent"] = round(sum(cpus) / len(cpus), 1)
+    if mems:
+        out["memory_percent"] = round(sum(mems) / len(mems), 1)
+    out["saturated"] = bool((out["cpu_percent"] or 0) >= cpu_percent or (out["memory_percent"] or 0) >= memory_percent)
+    desired = int((work.get("replicas") or {}).get("desired") or 0)
+    if out["saturated"]:
+        import math  # pylint: disable=import-outside-toplevel
+        target = min(max(int(math.ceil(desired * float(scale_factor))), desired + 1), int(max_replicas))
+        out["scale"] = {"from": desired, "to": target} if target > desired else None
+    out["replicas"] = desired
+    return out
+
+
+def cache_ttl_setting(deployment, configmaps, setting):
+    """Where the layout keeps the policy cache TTL: a literal env of the template, else a key of a ConfigMap the
+    template reads (envFrom / configMapKeyRef). {where, name, configmap, container, value} or where None."""
+    spec = ((deployment or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+    cms = {(c.get("metadata") or {}).get("name"): c for c in configmaps or []}
+    for container in spec.get("containers") or []:
+        for item in container.get("env") or []:
+            if item.get("name") != setting:
+                continue
+            if "value" in item:
+                return {"where": "env", "name": setting, "container": container.get("name"), "value": item.get("value"),
+                        "configmap": None}
+            ref = (item.get("valueFrom") or {}).get("configMapKeyRef") or {}
+            data = ((cms.get(ref.get("name")) or {}).get("data") or {})
+            if ref.get("key") in data:
+                return {"where": "configmap", "name": ref["key"], "configmap": ref["name"], "container": container.get("name"),
+                        "value": data[ref["key"]]}
+    for container in spec.get("containers") or []:
+        for item in container.get("envFrom") or []:
+            ref = (item.get("configMapRef") or {}).get("name")
+            data = (cms.get(ref) or {}).get("data") or {}
+            if setting in data:
+                return {"where": "configmap", "name": setting, "configmap": ref, "container": container.get("name"),
+                        "value": data[setting]}
+    return {"where": None, "name": setting, "configmap": None, "container": None, "value": None}
+
+
+def _opa_ms(opa):
+    results = (opa or {}).get("results") if isinstance(opa, dict) and "results" in opa else opa
+    times, errors = [], []
+    for item in results or []:
+        if item.get("skipped"):
+            continue
+        if item.get("failed"):
+            errors.append(item.get("msg") or "failed")
+        elif item.get("elapsed_ms") is not None:
+            times.append(float(item["elapsed_ms"]))
+    return times, errors
+
+
+def high_latency(pg_info, workload_info, redis_info, name="sark", opa=None, prometheus=None, deployment=None,
+                 configmaps=None, cache_setting="POLICY_CACHE_TTL_HIGH", cache_ttl_target=300, dead_ratio=0.2,
+                 min_dead_tuples=1000, slow_query_ms=500.0, cpu_percent=80, memory_percent=80, hit_ratio_min=0.7,
+                 hit_ratio_min_lookups=100, opa_ms=100.0, scale_factor=2, max_replicas=10):
+    """Seed 002 playbook 2 (High Latency): the four causes in the seed's order, then the p95 symptom.
+
+    pg_info: sark_pg_info (top_queries, bloat, long_running); workload_info: sark_workload_info of the Deployment with
+    metrics; redis_info: sark_redis_info (stats); opa: the registered loop of timed sark_opa_decision_info calls (None:
+    not configured); prometheus: sark_alert_info with the p95_latency_5m preset (None: not configured); deployment and
+    configmaps: raw objects (kubernetes.core.k8s_info resources) to find the cache TTL setting."""
+    runbook = "002 Playbook 2 (High Latency)"
+    title = "API latency causes"
+    if not isinstance(pg_info, dict):
+        raise IncidentCheckError("high_latency: pg_info must be the registered result of sark_pg_info")
+    causes, parts = [], []
+    details = {"causes": causes, "fix": None, "fixes": {}}
+    # 1. database slow queries, bloat
+    if not pg_info.get("is_available", False):
+        causes.append("database_unreachable")
+        parts.append("PostgreSQL does not answer: %s" % (pg_info.get("error") or pg_info.get("msg") or "unreachable"))
+        details.update(slow_queries=[], long_running=[], bloated_tables=[], top_queries_available=None)
+    else:
+        top = pg_info.get("top_queries") or {}
+        slow = [q for q in top.get("queries") or [] if (q.get("mean_exec_time_ms") or 0) >= slow_query_ms] if top.get("available") else []
+        long_running = [{"pid": r.get("pid"), "duration_s": r.get("duration_s"), "state": r.get("state"),
+                         "application_name": r.get("application_name"), "query": r.get("query")}
+                        for r in pg_info.get("long_running") or []]
+        details["top_queries_available"] = bool(top.get("available"))
+        details["top_queries_reason"] = top.get("reason")
+        details["slow_queries"] = [{"queryid": q.get("queryid"), "mean_exec_time_ms": q.get("mean_exec_time_ms"),
+                                    "calls": q.get("calls"), "query": q.get("query")} for q in slow]
+        details["long_running"] = long_running
+        if slow or long_running:
+            causes.append("slow_queries")
+            bits = []
+            if slow:
+                bits.append("%d statements average %.0f ms or more (slowest %.0f ms)" % (
+                    len(slow), slow_query_ms, max(q["mean_exec_time_ms"] for q in slow)))
+            if long_running:
+                bits.append("%d queries running for more than the threshold (longest %.0f s, pid %s)" % (
+                    len(long_running), max(r["duration_s"] or 0 for r in long_running), long_running[0]["pid"]))
+            parts.append("slow queries: " + ", ".join(bits))
+        bloated = []
+        for row in pg_info.get("bloat") or []:
+            dead, live = int(row.get("n_dead_tup") or 0), int(row.get("n_live_tup") or 0)
+            ratio = float(dead) / (dead + live) if dead + live else 0.0
+            if dead >= min_dead_tuples and ratio >= dead_ratio:
+                bloated.append({"table": "%s.%s" % (row.get("schema"), row.get("table")), "n_dead_tup": dead,
+                                "n_live_tup": live, "dead_ratio": round(ratio, 3), "table_bytes": row.get("table_bytes"),
+                                "last_vacuum": row.get("last_vacuum")})
+        bloated.sort(key=lambda b: -b["n_dead_tup"])
+        details["bloated_tables"] = bloated
+        if bloated:
+            causes.append("table_bloat")
+            parts.append("%d bloated tables (%s: %d dead tuples, %.0f%%)" % (
+                len(bloated), bloated[0]["table"], bloated[0]["n_dead_tup"], bloated[0]["dead_ratio"] * 100))
+    # 2. cache miss rate (the policy decision cache in Redis)
+    stats = (redis_info or {}).get("stats") or {}
+    hits, misses = int(stats.get("keyspace_hits") or 0), int(stats.get("keyspace_misses") or 0)
+    hit_ratio = stats.get("hit_ratio")
+    details["cache"] = {"available": bool((redis_info or {}).get("is_available")), "hits": hits, "misses": misses,
+                        "hit_ratio": hit_ratio}
+    setting = cache_ttl_setting(deployment, configmaps, cache_setting) if deployment else {"where": None, "name": cache_setting}
+    details["cache_ttl"] = setting
+    if hit_ratio is not None and hits + misses >= hit_ratio_min_lookups and float(hit_ratio) < hit_ratio_min:
+        causes.append("cache_miss_rate_high")
+        part = "cache hit ratio %.0f%% below %.0f%% (%d hits, %d misses since Redis started)" % (
+            float(hit_ratio) * 100, hit_ratio_min * 100, hits, misses)
+        try:
+            value = int(str(setting.get("value")).strip()) if setting.get("where") else None
+        except ValueError:
+            value = None
+        if setting.get("where") and value is not None and value < cache_ttl_target:
+            causes.append("cache_ttl_below_target")
+            setting["target"] = str(int(cache_ttl_target))
+            part += "; %s=%d (%s) below %d" % (setting["name"], value,
+                                              "ConfigMap %s" % setting["configmap"] if setting["where"] == "configmap" else "env",
+                                              cache_ttl_target)
+        elif not setting.get("where"):
+            part += "; the deployment has no %s setting (env or ConfigMap): not automated" % cache_setting
+        parts.append(part)
+    # 3. OPA slow
+    if opa is not None:
+        times, errors = _opa_ms(opa)
+        details["opa"] = {"decisions": len(times), "max_ms": max(times) if times else None,
+                          "mean_ms": round(sum(times) / len(times), 1) if times else None, "errors": errors[:3]}
+        if errors or (times and max(times) >= opa_ms):
+            causes.append("opa_slow")
+            parts.append("OPA %s" % ("failed: %s" % errors[0] if errors else "took up to %.0f ms (threshold %.0f ms)" % (max(times), opa_ms)))
+    # 4. insufficient resources
+    resources = latency_resources(workload_info, name, cpu_percent, memory_percent, scale_factor, max_replicas)
+    details["resources"] = resources
+    if resources["saturated"]:
+        causes.append("insufficient_resources")
+        part = "pods of %s at %s%% CPU / %s%% memory on average (threshold %d%%)" % (
+            name, resources["cpu_percent"], resources["memory_percent"], cpu_percent)
+        part += ("; scale %d -> %d" % (resources["scale"]["from"], resources["scale"]["to"]) if resources["scale"]
+                 else "; already at %d replicas (max %d): not automated" % (resources["replicas"], max_replicas))
+        parts.append(part)
+    # the symptom: p95 from Prometheus
+    p95 = None
+    if prometheus is not None:
+        query = ((prometheus or {}).get("queries") or {}).get("p95_latency_5m") or {}
+        p95 = {"worst_s": query.get("worst"), "verdict": query.get("verdict") or ("error" if prometheus.get("failed") else None)}
+        if query.get("verdict") == "breach":
+            causes.append("latency_high")
+            parts.insert(0, "p95 latency %.3f s above 0.2 s" % float(query.get("worst") or 0))
+    details["p95"] = p95
+    for cause in causes:
+        details["fixes"][cause] = LATENCY_FIXES.get(cause)
+    plan = (("table_bloat", "vacuum_bloated"), ("insufficient_resources", "scale_out"), ("cache_ttl_below_target", "raise_cache_ttl"))
+    for cause, fix in plan:
+        if cause in causes and (cause != "insufficient_resources" or resources["scale"]):
+            details["fix"] = fix
+            break
+    problems = [c for c in causes if c != "latency_high"]
+    if "database_unreachable" in causes or "latency_high" in causes:
+        verdict = "CRITICAL"
+    elif problems:
+        verdict = "WARNING"
+    else:
+        verdict = "OK"
+    reason = "; ".join(parts) if parts else "no slow query, bloat, cache miss rate, OPA or resource problem found"
+    if resources["found"] and not resources["metrics_available"]:
+        reason += " (no pod metrics: metrics.k8s.io did not answer)"
+    return _check("high_latency", title, verdict, len(problems), "problems", 0, reason, details, runbook)
+
+
+# --- authentication failures (seed 002 playbook 3) -----------------------------------------------------------------
+
+AUTH_ENDPOINT_SETTINGS = ("LDAP_SERVER", "LDAP_URL", "LDAP_URI", "LDAP_HOST", "OIDC_ISSUER", "OIDC_ISSUER_URL",
+                          "OIDC_DISCOVERY_URL", "OIDC_PROVIDER_URL", "SAML_IDP_METADATA_URL")
+_DEFAULT_PORTS = {"ldap": 389, "ldaps": 636, "http": 80, "https": 443}
+
+AUTH_FIXES = {
+    "identity_provider_unreachable": "bring the identity provider back (LDAP: kubectl delete pod openldap-0; OIDC: the provider's status) "
+                                     "or point the setting at a reachable endpoint",
+    "session_store_down": "restart Redis (kubectl delete pod redis-0) - WARNING: every user is logged out",
+    "session_store_evicting": "Redis evicts keys (sessions lost): raise maxmemory or free memory (sark.ops.sark_cache)",
+    "pods_on_old_secret": "rollout restart of the deployment so every pod reads the same (rotated) secret",
+    "jwt_secret_rotated": "tokens signed with the old secret are invalid: users must log in again - tell them "
+                          "(\"We recently rotated security credentials. Please log in again.\")",
+    "clock_skew": "the clocks differ: fix NTP on the nodes (ntpdate / chrony) - tokens look expired or not yet valid",
+}
+
+
+def auth_endpoints(deployment, configmaps, settings=AUTH_ENDPOINT_SETTINGS):
+    """The identity providers the deployment is configured with (literal env of the template, else the ConfigMaps
+    it reads): [{setting, source, url, scheme, host, port}]. Credentials in URLs are dropped."""
+    try:
+        from urllib.parse import urlsplit  # pylint: disable=import-outside-toplevel
+    except ImportError:  # pragma: no cover - Python 2
+        from urlparse import urlsplit  # pylint: disable=import-outside-toplevel
+    spec = ((deployment or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+    cms = {(c.get("metadata") or {}).get("name"): (c.get("data") or {}) for c in configmaps or []}
+    found = {}
+    for container in spec.get("containers") or []:
+        for item in container.get("env") or []:
+            if item.get("name") in settings and item.get("value") and item["name"] not in found:
+                found[item["name"]] = (item["value"], "env of container %s" % container.get("name"))
+            ref = (item.get("valueFrom") or {}).get("configMapKeyRef") or {}
+            if item.get("name") in settings and ref.get("key") in cms.get(ref.get("name"), {}) and item["name"] not in found:
+                found[item["name"]] = (cms[ref["name"]][ref["key"]], "ConfigMap %s" % ref["name"])
+        for item in container.get("envFrom") or []:
+            ref = (item.get("configMapRef") or {}).get("name")
+            for key, value in sorted(cms.get(ref, {}).items()):
+                if key in settings and value and key not in found:
+                    found[key] = (value, "ConfigMap %s" % ref)
+    out = []
+    for setting in settings:
+        if setting not in found:
+            continue
+        value, source = found[setting]
+        text = str(value).strip()
+        if "://" not in text:
+            text = ("ldap://" if setting.startswith("LDAP") else "https://") + text
+        parts = urlsplit(text)
+        scheme = (parts.scheme or "").lower()
+        if not parts.hostname:
+            out.append({"setting": setting, "source": source, "url": None, "scheme": scheme, "host": None, "port": None,
+                        "error": "not a URL or host"})
+            continue
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+        netloc = parts.hostname if ":" not in parts.hostname else "[%s]" % parts.hostname
+        url = "%s://%s:%d%s" % (scheme, netloc, port, parts.path or "")
+        out.append({"setting": setting, "source": source, "url": url, "scheme": scheme, "host": parts.hostname, "port": port})
+    return out
+
+
+def _http_date(value):
+    import email.utils  # pylint: disable=import-outside-toplevel
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed
+
+
+def auth_failures(endpoints, probes, redis_info, deployment=None, pods=None, secrets=None, clocks=None,
+                  jwt_secrets=("jwt-keys",), rotation_window=86400, max_skew_seconds=30, now=None,
+                  memory_ratio=0.95):
+    """Seed 002 playbook 3 (Authentication Failures): the four causes in the seed's order.
+
+    endpoints: auth_endpoints(); probes: the registered loop of reachability probes over them (wait_for / uri
+    results, same order); redis_info: sark_redis_info (server, memory, stats); deployment, pods, secrets: raw objects
+    (k8s_info resources; secret values are never read); clocks: {local_before, local_after (RFC 3339),
+    dates: [{source, date (HTTP Date header)}], responses: [registered uri results, their date header]}."""
+    import datetime  # pylint: disable=import-outside-toplevel
+    runbook = "002 Playbook 3 (Authentication Failures)"
+    title = "Authentication dependencies"
+    causes, parts = [], []
+    details = {"causes": causes, "fix": None, "fixes": {}}
+    # 1. LDAP / OIDC reachability
+    if isinstance(probes, dict) and ("http" in probes or "tcp" in probes):
+        # one loop of uri probes and one of wait_for probes over the same endpoints: each endpoint has one not skipped
+        http, tcp = list(probes.get("http") or []), list(probes.get("tcp") or [])
+        results = []
+        for index in range(max(len(http), len(tcp))):
+            pair = [r for r in (http[index] if index < len(http) else {}, tcp[index] if index < len(tcp) else {})
+                    if r and not r.get("skipped")]
+            results.append(pair[0] if pair else {"skipped": True})
+    else:
+        results = list(((probes or {}).get("results") if isinstance(probes, dict) else probes) or [])
+    checked = []
+    for index, endpoint in enumerate(endpoints or []):
+        probe = results[index] if index < len(results) else {}
+        if endpoint.get("error"):
+            reachable, error = False, endpoint["error"]
+        elif probe.get("skipped") or not probe:
+            reachable, error = None, "not probed"
+        elif "status" in probe:  # uri (failed_when: false): status -1 when nothing answered
+            reachable = int(probe.get("status") or -1) > 0
+            error = None if reachable else (probe.get("msg") or "no answer")
+        else:  # wait_for (failed_when: false): state=started when the port accepted a connection
+            reachable = probe.get("state") == "started" and not probe.get("failed")
+            error = None if reachable else (probe.get("msg") or "no answer")
+        checked.append({"setting": endpoint.get("setting"), "source": endpoint.get("source"), "url": endpoint.get("url"),
+                        "reachable": reachable, "status": probe.get("status"), "error": error})
+    details["endpoints"] = checked
+    down = [e for e in checked if e["reachable"] is False]
+    if down:
+        causes.append("identity_provider_unreachable")
+        parts.append("identity provider unreachable: %s" % ", ".join("%s %s (%s)" % (e["setting"], e["url"], e["error"]) for e in down))
+    # 2. the Redis session store
+    redis_info = redis_info or {}
+    memory, stats = redis_info.get("memory") or {}, redis_info.get("stats") or {}
+    details["session_store"] = {"available": bool(redis_info.get("is_available")), "error": redis_info.get("error"),
+                                "used_memory": memory.get("used_memory"), "maxmemory": memory.get("maxmemory"),
+                                "maxmemory_policy": memory.get("maxmemory_policy"),
+                                "maxmemory_used_ratio": memory.get("maxmemory_used_ratio"),
+                                "evicted_keys": stats.get("evicted_keys")}
+    if not redis_info.get("is_available"):
+        causes.append("session_store_down")
+        parts.append("the Redis session store does not answer: %s" % (redis_info.get("error") or "unreachable"))
+    elif int(stats.get("evicted_keys") or 0) > 0 or (memory.get("maxmemory_used_ratio") or 0) >= memory_ratio:
+        causes.append("session_store_evicting")
+        parts.append("Redis evicted %d keys (memory %s of maxmemory, policy %s)" % (
+            int(stats.get("evicted_keys") or 0),
+            "%.0f%%" % (memory["maxmemory_used_ratio"] * 100) if memory.get("maxmemory_used_ratio") is not None else "no limit",
+            memory.get("maxmemory_policy")))
+    # 3. a recent JWT secret rotation, and pods still running the secret they read before it
+    now = _parse_time(now) if now else datetime.datetime.now(datetime.timezone.utc)
+    rotations = []
+    for secret in secrets or []:
+        name = (secret.get("metadata") or {}).get("name")
+        changed, source = last_changed(secret)
+        if name in jwt_secrets and changed is not None:
+            age = (now - changed).total_seconds()
+            rotations.append({"name": name, "changed_at": _iso(changed), "changed_from": source, "age_seconds": round(age),
+                              "recent": source == "managedFields" and age <= rotation_window})
+    details["key_rotations"] = rotations
+    stale = [s for s in stale_pods(deployment, pods, secrets) if s["kind"] == "Secret"] if deployment else []
+    details["stale_refs"] = stale
+    if stale:
+        causes.append("pods_on_old_secret")
+        parts.append("%d pods started before Secret %s changed at %s: pods disagree on the secret" % (
+            len(stale[0]["pods"]), stale[0]["name"], stale[0]["changed_at"]))
+    recent = [r for r in rotations if r["recent"]]
+    if recent:
+        causes.append("jwt_secret_rotated")
+        parts.append("JWT secret %s changed %d s ago: tokens signed before are invalid" % (recent[0]["name"], recent[0]["age_seconds"]))
+    # 4. token validation: clock skew
+    clocks = clocks or {}
+    skews = []
+    before, after = _parse_time(clocks.get("local_before")), _parse_time(clocks.get("local_after"))
+    dates = list(clocks.get("dates") or [])
+    for response in clocks.get("responses") or []:
+        if isinstance(response, dict) and response.get("date") and not response.get("skipped"):
+            dates.append({"source": response.get("url") or (response.get("item") or {}).get("url") or response.get("item"),
+                          "date": response["date"]})
+    for entry in dates:
+        server = _http_date(entry.get("date"))
+        if server is None or before is None or after is None:
+            continue
+        # Date has whole seconds: the server's clock is off when it is outside [before - 1 s, after]
+        low = (before - datetime.timedelta(seconds=1) - server).total_seconds()
+        high = (server - after).total_seconds()
+        skew = max(low, high, 0.0)
+        skews.append({"source": entry.get("source"), "server_time": _iso(server), "skew_seconds": round(skew if high >= low else -skew, 1)})
+    details["clocks"] = skews
+    skewed = [s for s in skews if abs(s["skew_seconds"]) > max_skew_seconds]
+    if skewed:
+        causes.append("clock_skew")
+        parts.append("clock skew: %s" % ", ".join("%s %+.0f s" % (s["source"], s["skew_seconds"]) for s in skewed))
+    for cause in causes:
+        details["fixes"][cause] = AUTH_FIXES.get(cause)
+    if "pods_on_old_secret" in causes:
+        details["fix"] = "restart"
+    if any(c in causes for c in ("identity_provider_unreachable", "session_store_down", "pods_on_old_secret")):
+        verdict = "CRITICAL"
+    elif causes:
+        verdict = "WARNING"
+    else:
+        verdict = "OK"
+    reason = "; ".join(parts) if parts else "identity providers reachable (%d), session store up, no recent JWT secret rotation, clocks agree" % len(checked)
+    return _check("auth_failures", title, verdict, len(causes), "problems", 0, reason, details, runbook)

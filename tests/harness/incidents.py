@@ -8,6 +8,11 @@ db_outage: a holder process opens idle PostgreSQL sessions (application_name inc
 of the usable connections are in use, and keeps them until they are terminated (it exits when the server
 closes them all) or 15 minutes pass. api_down: production/sark gets a new revision whose image crash-loops
 in the Kubernetes API. siem_down: both per-SIEM breakers (seed 002 spelling) open with failed events queued.
+api_down_oom: a new revision whose container needs more memory than its limit (OOMKilled in the Kubernetes API).
+high_latency: a table with 45 000 dead tuples (autovacuum off on it), a query held running (pg_sleep), a new revision
+whose pods share a 2.85-CPU load (95 % of their 1-CPU limit), a Redis cache hit ratio under 70 % and
+POLICY_CACHE_TTL_HIGH=60 in sark-config. auth_failures: the OIDC issuer in sark-config is a local port nothing
+listens on, and the Secret the pods read SECRET_KEY from is rotated after they started (managedFields time).
 """
 
 import argparse
@@ -115,11 +120,12 @@ def inject_db_outage(state_dir, stack):
 
 
 def release(state_dir):
-    path = os.path.join(state_dir, "incident-holder.pid")
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            stop_pid(int(handle.read().strip()))
-        os.unlink(path)
+    for name in ("incident-holder.pid", "incident-slowquery.pid"):
+        path = os.path.join(state_dir, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                stop_pid(int(handle.read().strip()))
+            os.unlink(path)
 
 
 # --- api_down --------------------------------------------------------------------------------------------
@@ -247,13 +253,191 @@ def snapshot(stack):
                   "images": [c.image for c in dep.spec.template.spec.containers],
                   "replicas": dep.spec.replicas}
     out["security"] = security_state(stack)
+    # h13c: memory limits (api_down OOM), the bloated table, the HPA, the ConfigMap, the Secret and the pods (auth)
+    out["k8s"]["memory_limits"] = [((c.resources and c.resources.limits) or {}).get("memory") for c in dep.spec.template.spec.containers]
+    out["latency"] = {"bloat": bloat_stats(stack)}
+    from kubernetes import client as k8s_client, config  # pylint: disable=import-outside-toplevel
+    hpa = k8s_client.AutoscalingV2Api(config.new_client_from_config(config_file=stack["kubeconfig"])).read_namespaced_horizontal_pod_autoscaler(
+        "sark-hpa", API_NAMESPACE)
+    out["latency"]["hpa_min_replicas"] = hpa.spec.min_replicas
+    out["auth"] = _auth_snapshot(stack)
     return out
+
+
+# --- api_down, OOMKilled ----------------------------------------------------------------------------------------
+
+OOM_IMAGE, OOM_LIMIT = "ghcr.io/sark/memory-hog:1.0", "768Mi"
+
+
+def inject_api_down_oom(stack):
+    """A new revision of production/sark whose container uses 900Mi under a 768Mi limit; returns when it is OOMKilled."""
+    apps, core = _apps(stack), _core(stack)
+    before = _deployment(apps)
+    revision = int(before.metadata.annotations.get("deployment.kubernetes.io/revision", "1"))
+    apps.patch_namespaced_deployment(API_NAME, API_NAMESPACE, {
+        "metadata": {"annotations": {"kubernetes.io/change-cause": "deploy %s" % OOM_IMAGE}},
+        "spec": {"template": {"spec": {"containers": [{"name": "sark", "image": OOM_IMAGE,
+                                                       "resources": {"limits": {"memory": OOM_LIMIT}}}]}}}})
+
+    def oom_killed():
+        dep = _deployment(apps)
+        if int(dep.metadata.annotations.get("deployment.kubernetes.io/revision", "0")) <= revision:
+            return False
+        pods = core.list_namespaced_pod(API_NAMESPACE, label_selector="app=sark").items
+        return any(cs.last_state and cs.last_state.terminated and cs.last_state.terminated.reason == "OOMKilled"
+                   for pod in pods for cs in (pod.status.container_statuses or []) if cs.image == OOM_IMAGE)
+    wait_for(oom_killed, 60, "the new revision of %s/%s to be OOMKilled" % (API_NAMESPACE, API_NAME), interval=0.2)
+    return {"deployment": "%s/%s" % (API_NAMESPACE, API_NAME), "from_revision": revision, "image": OOM_IMAGE,
+            "memory_limit": OOM_LIMIT}
+
+
+# --- high_latency ------------------------------------------------------------------------------------------------
+
+BLOAT_TABLE, BLOAT_ROWS, BLOAT_DELETED = "latency_bloat", 60000, 45000
+LOADED_IMAGE = "ghcr.io/sark/sark:2.1.0-loaded"
+SLOW_APP = "incident-slow-query"
+CACHE_SETTING, CACHE_TTL = "POLICY_CACHE_TTL_HIGH", "60"
+
+
+def _pg_sark(stack, app="incident-harness"):
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    return psycopg2.connect(host=LOOPBACK, port=stack["pg_port"], user="postgres", password=DEMO_PG_PASSWORD,
+                            dbname="sark", application_name=app, connect_timeout=5)
+
+
+def hold_query(port, seconds, ready_file):
+    """Run one query for `seconds` (SELECT pg_sleep) after writing ready_file."""
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    conn = psycopg2.connect(host=LOOPBACK, port=port, user="postgres", password=DEMO_PG_PASSWORD, dbname="sark",
+                            application_name=SLOW_APP, connect_timeout=10)
+    conn.autocommit = True
+    with open(ready_file + ".tmp", "w", encoding="utf-8") as handle:
+        handle.write(str(os.getpid()))
+    os.rename(ready_file + ".tmp", ready_file)
+    with conn.cursor() as cur:
+        try:
+            cur.execute("SELECT pg_sleep(%s)", (seconds,))
+        except Exception:  # pylint: disable=broad-except
+            pass  # terminated: that is how it ends
+    return 0
+
+
+def _start_holder(state_dir, stack, argv, name="incident-slowquery"):
+    ready = os.path.join(state_dir, name + ".ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [tests_dir, os.environ.get("PYTHONPATH", "")] if p))
+    with open(os.path.join(state_dir, name + ".log"), "w", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.incidents"] + argv + ["--ready-file", ready],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(os.path.join(state_dir, name + ".pid"), "w", encoding="utf-8") as handle:
+        handle.write(str(proc.pid))
+
+    def started():
+        if proc.poll() is not None:
+            raise RuntimeError("the holder exited (see %s.log)" % name)
+        return os.path.exists(ready)
+    wait_for(started, 60, "the incident holder", interval=0.1)
+    return proc.pid
+
+
+def bloat_stats(stack):
+    conn = _pg_sark(stack)
+    try:
+        row = _one(conn, "SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relname = %s", (BLOAT_TABLE,))
+    finally:
+        conn.close()
+    return {"n_live_tup": row[0], "n_dead_tup": row[1]} if row else None
+
+
+def _patch_configmap(stack, data):
+    _core(stack).patch_namespaced_config_map("sark-config", API_NAMESPACE, {"data": data})
+
+
+def _roll_to(stack, image):
+    """A new revision of production/sark with `image`; returns when every replica runs it and is ready."""
+    apps, core = _apps(stack), _core(stack)
+    apps.patch_namespaced_deployment(API_NAME, API_NAMESPACE, {
+        "metadata": {"annotations": {"kubernetes.io/change-cause": "deploy %s" % image}},
+        "spec": {"template": {"spec": {"containers": [{"name": "sark", "image": image}]}}}})
+
+    def rolled():
+        dep = _deployment(apps)
+        status = dep.status
+        pods = core.list_namespaced_pod(API_NAMESPACE, label_selector="app=sark").items
+        return (status.updated_replicas == dep.spec.replicas and status.ready_replicas == dep.spec.replicas
+                and status.replicas == dep.spec.replicas
+                and all(c.image == image for pod in pods for c in pod.spec.containers))
+    wait_for(rolled, 60, "production/sark to run %s" % image, interval=0.2)
+
+
+def inject_high_latency(state_dir, stack):
+    conn = _pg_sark(stack)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS public.%s" % BLOAT_TABLE)
+            cur.execute("CREATE TABLE public.%s (id bigint PRIMARY KEY, payload text) WITH (autovacuum_enabled = false)" % BLOAT_TABLE)
+            cur.execute("INSERT INTO public.%s SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, %%s) g" % BLOAT_TABLE,
+                        (BLOAT_ROWS,))
+            cur.execute("DELETE FROM public.%s WHERE id %% 4 <> 0" % BLOAT_TABLE)
+            cur.execute("ANALYZE public.%s" % BLOAT_TABLE)
+    finally:
+        conn.close()
+    wait_for(lambda: (bloat_stats(stack) or {}).get("n_dead_tup", 0) >= BLOAT_DELETED, 10, "the dead tuples in the statistics",
+             interval=0.2)
+    # the held query starts after the deletes: its snapshot does not keep VACUUM from removing them
+    holder = _start_holder(state_dir, stack, ["hold-query", "--port", str(stack["pg_port"]), "--seconds", "900"])
+    client = _redis(stack)
+    client.set("policy:decision:incident-probe:read:server-1:0000000000000000", '{"allow": true}', ex=600)
+    for number in range(50):
+        client.get("policy:decision:incident-probe:read:server-1:0000000000000000")
+    for number in range(450):
+        client.get("policy:decision:incident-miss:read:server-%d:0000000000000000" % number)
+    _patch_configmap(stack, {CACHE_SETTING: CACHE_TTL})
+    _roll_to(stack, LOADED_IMAGE)
+    return {"bloated_table": "public.%s" % BLOAT_TABLE, "dead_tuples": bloat_stats(stack)["n_dead_tup"],
+            "slow_query_holder_pid": holder, "image": LOADED_IMAGE, "cache": "450 misses, 50 hits",
+            CACHE_SETTING: CACHE_TTL}
+
+
+# --- auth_failures -----------------------------------------------------------------------------------------------
+
+OIDC_SETTING = "OIDC_ISSUER_URL"
+
+
+def inject_auth_failures(stack):
+    from harness.servers import free_port  # pylint: disable=import-outside-toplevel
+    port = free_port()
+    _patch_configmap(stack, {OIDC_SETTING: "http://%s:%d/realms/sark" % (LOOPBACK, port)})
+    import datetime  # pylint: disable=import-outside-toplevel
+    time.sleep(1.1)  # the pods started at least a second before the rotation (times have whole seconds)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # a rotation the way the API server records it: the writer's managedFields entry carries the time of the write
+    _core(stack).patch_namespaced_secret("sark-secrets", API_NAMESPACE, {
+        "metadata": {"managedFields": [{"manager": "kubectl-edit", "operation": "Update", "apiVersion": "v1", "time": stamp,
+                                        "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:secret-key": {}}}}]},
+        "stringData": {"secret-key": "rotated-secret-key-%d" % int(time.time())}})
+    return {"oidc": "%s: nothing listens on %s:%d" % (OIDC_SETTING, LOOPBACK, port), "rotated": "sark-secrets at %s" % stamp}
+
+
+def _auth_snapshot(stack):
+    core = _core(stack)
+    secret = core.read_namespaced_secret("sark-secrets", API_NAMESPACE)
+    cm = core.read_namespaced_config_map("sark-config", API_NAMESPACE)
+    pods = core.list_namespaced_pod(API_NAMESPACE, label_selector="app=sark").items
+    return {"secret_resource_version": secret.metadata.resource_version,
+            "configmap": {k: v for k, v in sorted((cm.data or {}).items())},
+            "pods": sorted(p.metadata.name for p in pods if not p.metadata.deletion_timestamp)}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m harness.incidents", description=__doc__.split("\n", 1)[0])
-    parser.add_argument("action", choices=["inject", "snapshot", "release", "hold"])
-    parser.add_argument("incident", nargs="?", choices=["db_outage", "api_down", "siem_down", "security"])
+    parser.add_argument("action", choices=["inject", "snapshot", "release", "hold", "hold-query"])
+    parser.add_argument("incident", nargs="?", choices=["db_outage", "api_down", "siem_down", "security", "api_down_oom",
+                                                        "high_latency", "auth_failures"])
+    parser.add_argument("--seconds", type=float, default=900)
     parser.add_argument("--dir", help="the demo stack's state directory")
     parser.add_argument("--out", help="snapshot: write the JSON here (default: stdout)")
     parser.add_argument("--port", type=int)
@@ -263,6 +447,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.action == "hold":
         return hold(args.port, args.count, args.ready_file)
+    if args.action == "hold-query":
+        return hold_query(args.port, args.seconds, args.ready_file)
     stack = _stack(args.dir)
     if args.action == "release":
         release(args.dir)
@@ -283,6 +469,12 @@ def main(argv=None):
         result = inject_siem_down(stack)
     elif args.incident == "security":
         result = inject_security(stack)
+    elif args.incident == "api_down_oom":
+        result = inject_api_down_oom(stack)
+    elif args.incident == "high_latency":
+        result = inject_high_latency(args.dir, stack)
+    elif args.incident == "auth_failures":
+        result = inject_auth_failures(stack)
     else:
         parser.error("inject needs an incident")
     print(yaml.safe_dump({"injected": args.incident, **result}, default_flow_style=False).strip())

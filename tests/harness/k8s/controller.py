@@ -21,7 +21,8 @@ write) reconciles under the emulator's lock:
   Failed under Never); anything else runs and turns Ready after ``timing.ready_after`` seconds;
 - events for each of these (Scheduled, FailedScheduling, Pulled, Failed, BackOff, Started, Killing,
   ScalingReplicaSet, SuccessfulCreate, SuccessfulDelete, Completed, BackoffLimitExceeded);
-- metrics.k8s.io PodMetrics/NodeMetrics from the image table's cpu/memory use; pods/log lines from its ``logs``.
+- metrics.k8s.io PodMetrics/NodeMetrics from the image table's cpu/memory use (``load_cpu``: a load shared by the
+  running containers of the image); pods/log lines from its ``logs``.
 """
 
 import asyncio
@@ -699,6 +700,17 @@ class Controller:  # pylint: disable=too-many-instance-attributes
 
     # ---- metrics and logs -----------------------------------------------------------------------
 
+    def container_cpu(self, image, namespace):
+        """CPU use of a running container: the image entry's `cpu`, or its `load_cpu` (the CPU a fixed request load
+        needs) shared by the running containers of that image in the namespace - scaling out lowers each one's share."""
+        entry = self.image_entry(image) or {}
+        if "load_cpu" not in entry:
+            return entry.get("cpu", "1m")
+        sharing = sum(1 for pod in self.emu.items("", "pods", namespace) if pod["status"].get("phase") == "Running"
+                      for container, cstatus in zip(pod["spec"]["containers"], pod["status"].get("containerStatuses") or [])
+                      if container["image"] == image and "running" in cstatus.get("state", {}))
+        return "%dm" % int(parse_quantity(entry["load_cpu"]) * 1000 / max(sharing, 1))
+
     def metrics(self, plural, namespace):
         stamp = now_iso()
         pods = [p for p in self.emu.items("", "pods", namespace) if p["status"].get("phase") == "Running"]
@@ -710,7 +722,8 @@ class Controller:  # pylint: disable=too-many-instance-attributes
                     if "running" not in cstatus.get("state", {}):
                         continue
                     entry = self.image_entry(container["image"], container) or {}
-                    containers.append({"name": container["name"], "usage": {"cpu": entry.get("cpu", "1m"), "memory": entry.get("memory", "1Mi")}})
+                    containers.append({"name": container["name"], "usage": {"cpu": self.container_cpu(container["image"], pod["metadata"]["namespace"]),
+                                                                            "memory": entry.get("memory", "1Mi")}})
                 if containers:
                     items.append({"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
                                   "metadata": {"name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
@@ -724,8 +737,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes
             for pod in self.emu.items("", "pods"):
                 if pod["spec"].get("nodeName") == node["name"] and pod["status"].get("phase") == "Running":
                     for container in pod["spec"]["containers"]:
-                        entry = self.image_entry(container["image"], container) or {}
-                        cpu += parse_quantity(entry.get("cpu", "1m"))
+                        cpu += parse_quantity(self.container_cpu(container["image"], pod["metadata"]["namespace"]))
                         mem += parse_quantity(entry.get("memory", "1Mi"))
             items.append({"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
                           "metadata": {"name": node["name"], "labels": node.get("labels") or {}, "creationTimestamp": stamp},
