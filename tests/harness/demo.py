@@ -65,6 +65,9 @@ def inventory(stack):
         # the test Kubernetes API with SARK's workloads (tests/harness/k8s/scenario.yml); kubernetes.core options
         conn["sark_k8s_connection"] = {"kubeconfig": stack["kubeconfig"]}
     host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    if stack.get("realistic"):
+        # one process per module instead of a temp file, chmod and cleanup around each (the local connection pipelines)
+        host["ansible_pipelining"] = True
     return {"sark_control": {"hosts": {"localhost": host}, "vars": conn}}
 
 
