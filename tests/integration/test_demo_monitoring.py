@@ -26,6 +26,8 @@ def get_json(url):
 @pytest.fixture(scope="module")
 def week(tmp_path_factory):
     work = tmp_path_factory.mktemp("prom-history")
+    for sub in ("am", "prom"):
+        (work / sub).mkdir()
     with AlertmanagerServer(workdir=str(work / "am")) as am:
         prom = PrometheusServer(workdir=str(work / "prom"), rule_files=[RULES], alertmanager_port=am.port)
         om = str(work / "history.om")
