@@ -40,9 +40,10 @@ install_debian_packages() {
   [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
   [ -x /usr/lib/postgresql/15/bin/pg_dump ] || missing+=(postgresql-client-15)
   command -v runuser >/dev/null || missing+=(util-linux)
+  # the demo's Prometheus (promtool backfills its history) and Alertmanager: the main job needs them too
+  command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   if [ "$SARK_SETUP_PROFILE" = test ]; then
-    command -v prometheus >/dev/null || missing+=(prometheus)
-    command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
     command -v openssl >/dev/null || missing+=(openssl)
     command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
     command -v git >/dev/null || missing+=(git)

@@ -23,6 +23,8 @@ from ansible_collections.sark.ops.plugins.filter.checks import check_threshold, 
 RB = "000 Morning Checklist"
 DEFAULTS = {
     "pods_not_running": {"warning": 1, "critical": 3},
+    # a pod Running and ready that restarted this often (OOMKilled, crashed) is a warning: it is not yet down
+    "pod_restarts": {"warning": 3},
     "resource_memory_percent": {"warning": 80, "critical": 95},
     "error_rate_percent": {"warning": 0.1, "critical": 1.0},
     "database_size_mib": {"warning": 10240, "critical": 51200},
@@ -35,6 +37,7 @@ DEFAULTS = {
     "audit_gap_hours": {"warning": 1, "critical": 3},
 }
 BAD_POD_REASONS = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled", "CreateContainerConfigError")
+S3_LIST_LIMIT = 1000
 STAMP = re.compile(r"(20\d{2})(\d{2})(\d{2})[-T_]?(\d{2})(\d{2})(\d{2})?")
 
 
@@ -83,13 +86,32 @@ def check_pods(k8s, thresholds):
     crash = [p for p in bad if p["reason"] in BAD_POD_REASONS]
     if crash:
         check["verdict"] = "CRITICAL"
+    restart_limit = _limits(thresholds, "pod_restarts")[0]
+    restarted = []
+    for workload in k8s.get("workloads") or []:
+        for pod in workload.get("pods") or []:
+            if restart_limit is not None and (pod.get("restarts") or 0) >= restart_limit and pod.get("name") not in [b["pod"] for b in bad]:
+                last = pod.get("last_termination") or {}
+                restarted.append({"pod": pod.get("name"), "workload": workload.get("name"), "restarts": pod.get("restarts"),
+                                  "last_reason": last.get("reason"), "last_finished_at": last.get("finished_at")})
+    check["details"]["restarted"] = restarted
     if bad:
         check["reason"] = "%d not Running or not ready: %s" % (len(bad), ", ".join(
             "%s (%s%s)" % (p["pod"], p["reason"] or p["phase"], ", %s restarts" % p["restarts"] if p["restarts"] else "")
             for p in bad[:5]))
     else:
         check["reason"] = "all %d pods Running and ready" % sum(len(w.get("pods") or []) for w in k8s.get("workloads") or [])
+    if restarted:
+        if check["verdict"] == "OK":
+            check["verdict"] = "WARNING"
+        check["reason"] += "; restarting: %s (warning >= %s restarts)" % (", ".join(
+            "%s %s restarts%s" % (r["pod"], r["restarts"], ", last %s" % r["last_reason"] if r["last_reason"] else "")
+            for r in restarted[:5]), _fmt_limit(restart_limit))
     return check
+
+
+def _fmt_limit(value):
+    return ("%d" % value) if float(value).is_integer() else ("%s" % value)
 
 
 def _quantity_mib(text):
@@ -248,17 +270,20 @@ def backup_time(item):
 
 
 def check_backup(backups, thresholds, now):
-    """backups: {location, objects: [{key|file|path, mtime|created_at|last_modified}]} or a failed/skipped result."""
+    """backups: {location, objects: [{key|file|path, mtime|created_at|last_modified}] or [S3 key, ...]} or a
+    failed/skipped result."""
     title = "Age of the newest backup"
     why = _unread(backups, "objects")
     if why:
         return make_check("backup_age", title, "UNKNOWN", reason=why, runbook=RB + " 7")
-    items = [dict(i, time=backup_time(i)) for i in backups.get("objects") or []]
+    objects = [{"key": i} if not isinstance(i, dict) else i for i in backups.get("objects") or []]
+    items = [dict(i, time=backup_time(i)) for i in objects]
     dated = [i for i in items if i["time"] is not None]
     where = to_text(backups.get("location") or "")
     if not dated:
-        return make_check("backup_age", title, "CRITICAL", reason="no backup found in %s" % where,
-                          details={"objects": len(items)}, runbook=RB + " 7")
+        return make_check("backup_age", title, "CRITICAL", reason="no backup found in %s%s" % (
+            where, " (%d objects, none with a time stamp in its name or a modification time)" % len(items) if items else ""),
+            details={"objects": len(items)}, runbook=RB + " 7")
     newest = max(dated, key=lambda i: i["time"])
     hours = round((now - newest["time"]).total_seconds() / 3600.0, 1)
     name = newest.get("key") or newest.get("file") or newest.get("path") or newest.get("name")
@@ -266,6 +291,11 @@ def check_backup(backups, thresholds, now):
                    details={"newest": name, "location": where, "count": len(dated)})
     check["reason"] = "newest %s, %s h old (%d backups in %s)" % (name, hours, len(dated), where) + (
         "" if check["verdict"] == "OK" else " (%s)" % check["threshold"])
+    if where.startswith("s3://") and len(items) >= S3_LIST_LIMIT:
+        # one ListObjectsV2 call returns at most 1000 keys, the oldest first for date-stamped names
+        check["reason"] += "; only the first %d keys were listed: prune old backups or narrow the prefix" % S3_LIST_LIMIT
+        if check["verdict"] == "OK":
+            check["verdict"] = "UNKNOWN"
     return check
 
 
@@ -372,8 +402,41 @@ def daily_checks(results, thresholds=None, database="sark", now=None):
     ]
 
 
+def daily_trend_queries(trends, duration="24h", step="15m"):
+    """Filter: the range_queries of sark.ops.sark_alert_info for the report's trends ({id, expr, ...} each)."""
+    if not isinstance(trends, (list, tuple)):
+        raise AnsibleFilterError("daily_trend_queries takes a list of trends {id, title, unit, expr, warning, critical}")
+    queries = []
+    for index, trend in enumerate(trends):
+        if not isinstance(trend, dict) or not trend.get("id") or not trend.get("expr"):
+            raise AnsibleFilterError("trend %d needs an id and an expr, got %r" % (index, trend))
+        queries.append({"name": to_text(trend["id"]), "expr": to_text(trend["expr"]),
+                        "duration": to_text(trend.get("duration") or duration), "step": to_text(trend.get("step") or step)})
+    return queries
+
+
+def daily_trends(ranges, trends):
+    """Filter: the report's trends (sark_report_trends) from sark_alert_info's `ranges` and the trend definitions.
+
+    A trend whose range was not read (no Prometheus, a failed query) is left out of the charts: its check says why."""
+    from ansible_collections.sark.ops.plugins.filter.checks import prom_series  # pylint: disable=import-outside-toplevel
+    out = []
+    for trend in trends or []:
+        found = (ranges or {}).get(trend.get("id"))
+        if not found:
+            continue
+        series = prom_series(found.get("result") or [], name=trend.get("title") if len(found.get("result") or []) == 1 else None)
+        chart = {"id": trend["id"], "title": trend.get("title") or trend["id"], "unit": trend.get("unit") or "",
+                 "series": series, "source": "Prometheus %s, every %ss" % (found.get("expr"), found.get("step"))}
+        for key in ("warning", "critical"):
+            if trend.get(key) is not None:
+                chart[key] = trend[key]
+        out.append(chart)
+    return out
+
+
 class FilterModule(object):
     """sark.ops daily checklist filters."""
 
     def filters(self):
-        return {"daily_checks": daily_checks}
+        return {"daily_checks": daily_checks, "daily_trend_queries": daily_trend_queries, "daily_trends": daily_trends}

@@ -128,6 +128,35 @@ def instant_query(client, expr):
     raise SarkValidationError("Query %r returned a %s; give an instant vector or scalar expression" % (expr, kind))
 
 
+MAX_RANGE_QUERIES = 10
+MAX_RANGE_POINTS = 11000  # Prometheus refuses more points per series (its own limit)
+MAX_RANGE_SERIES = 20
+
+
+def range_query(client, expr, duration, step, end=None, max_series=MAX_RANGE_SERIES):
+    """A range query (GET /api/v1/query_range) over the `duration` before `end` (now) every `step`:
+    {expr, start, end, step, result_type, series_count, truncated, result: [{metric, values: [[unix time, "value"]]}]}."""
+    seconds = parse_duration(duration, "duration")
+    step_seconds = parse_duration(step, "step")
+    if seconds / step_seconds > MAX_RANGE_POINTS:
+        raise SarkValidationError("a range of %s every %s is %d points; at most %d (take a longer step)"
+                                  % (duration, step, seconds // step_seconds, MAX_RANGE_POINTS))
+    end = float(end if end is not None else datetime.datetime.now(datetime.timezone.utc).timestamp())
+    end -= end % step_seconds  # aligned steps: the same query at the same minute draws the same points
+    start = end - seconds
+    body = client.get_json("/api/v1/query_range", query={"query": expr, "start": "%.3f" % start, "end": "%.3f" % end,
+                                                          "step": str(step_seconds)}) or {}
+    if body.get("status") != "success":
+        raise SarkAPIError("Prometheus could not run the range query %r: %s" % (expr, body.get("error") or body))
+    data = body.get("data") or {}
+    if data.get("resultType") != "matrix":
+        raise SarkValidationError("Range query %r returned a %s; give an instant vector expression" % (expr, data.get("resultType")))
+    result = data.get("result") or []
+    return {"expr": expr, "start": start, "end": end, "step": step_seconds, "result_type": "matrix",
+            "series_count": len(result), "truncated": len(result) > max_series,
+            "result": [{"metric": item.get("metric") or {}, "values": item.get("values") or []} for item in result[:max_series]]}
+
+
 def judge(samples, threshold):
     """ok (every sample below the threshold), breach, or no_data; the worst value."""
     values = [s["value"] for s in samples if s["value"] is not None]

@@ -77,6 +77,32 @@ options:
     type: int
     default: 500
     version_added: 0.2.0
+  range_queries:
+    description:
+      - Range queries (C(GET /api/v1/query_range)) to return as C(ranges), e.g. the trends of a checklist's report
+        (the P(sark.ops.prom_series#filter) filter turns each into chart series). At most 10, each at most 11,000
+        points (Prometheus' own limit) and 20 series. Needs O(prometheus_url).
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.3.0
+    suboptions:
+      name:
+        description: The key of this query in C(ranges).
+        type: str
+        required: true
+      expr:
+        description: The PromQL expression.
+        type: str
+        required: true
+      duration:
+        description: How far back from now, e.g. V(24h), V(7d).
+        type: str
+        default: 24h
+      step:
+        description: The resolution, e.g. V(15m).
+        type: str
+        default: 15m
 extends_documentation_fragment:
   - sark.ops.prometheus
   - sark.ops.alertmanager
@@ -110,6 +136,17 @@ EXAMPLES = r'''
     sources: [prometheus]
     query: sum(rate(http_requests_total{status="429"}[5m]))
     threshold: 1
+
+- name: The 5xx share of the last 24 hours every 15 minutes, for a report's trend
+  sark.ops.sark_alert_info:
+    prometheus_url: http://prometheus:9090
+    sources: [prometheus]
+    range_queries:
+      - name: error_ratio
+        expr: sum(rate(http_requests_total{status=~"5.."}[15m])) / sum(rate(http_requests_total[15m]))
+        duration: 24h
+        step: 15m
+  register: trends
 
 - name: Show the alert names
   ansible.builtin.debug:
@@ -152,6 +189,15 @@ queries:
   returned: when O(presets) or O(query) is given
   type: dict
   sample: {"p95_latency_5m": {"verdict": "ok", "worst": 0.19, "threshold": 0.2}}
+ranges:
+  description:
+    - Per O(range_queries) name - C(expr), C(start), C(end) and C(step) (unix seconds; C(end) aligned to the step),
+      C(result_type) (V(matrix)), C(series_count), C(truncated) and C(result) (C([{metric, values: [[time, value]]}]),
+      Prometheus' own shape, at most 20 series).
+  returned: when O(range_queries) is given
+  type: dict
+  sample: {"error_ratio": {"step": 900, "series_count": 1, "result": [{"metric": {}, "values": [[1764000000, "0.0004"]]}]}}
+  version_added: 0.3.0
 breaches:
   description: Names of the queries whose verdict is V(breach).
   returned: always
@@ -170,8 +216,8 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._alerting import (
-    PRESETS, alertmanager_alert, alertmanager_argument_spec, alertmanager_client, instant_query, judge,
-    prometheus_alert, prometheus_argument_spec, prometheus_client,
+    MAX_RANGE_QUERIES, PRESETS, alertmanager_alert, alertmanager_argument_spec, alertmanager_client, instant_query, judge,
+    prometheus_alert, prometheus_argument_spec, prometheus_client, range_query,
 )
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError, SarkValidationError, match_filter
@@ -191,6 +237,12 @@ def argument_spec():
         threshold=dict(type="float"),
         fail_on_breach=dict(type="bool", default=False),
         max_results=dict(type="int", default=500),
+        range_queries=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            expr=dict(type="str", required=True),
+            duration=dict(type="str", default="24h"),
+            step=dict(type="str", default="15m"),
+        )),
     )
     spec.update(layout_argument_spec())
     return spec
@@ -252,12 +304,18 @@ def run(module):
         sources = [s for s in ("prometheus", "alertmanager") if params[s + "_url"]]
         if not sources:
             raise SarkValidationError("Set prometheus_url (or PROMETHEUS_URL) and/or alertmanager_url (or ALERTMANAGER_URL)")
-    if (params["presets"] or params["query"]) and "prometheus" not in sources and not params["prometheus_url"]:
-        raise SarkValidationError("presets and query run on Prometheus: set prometheus_url (or PROMETHEUS_URL)")
+    if (params["presets"] or params["query"] or params["range_queries"]) and "prometheus" not in sources and not params["prometheus_url"]:
+        raise SarkValidationError("presets, query and range_queries run on Prometheus: set prometheus_url (or PROMETHEUS_URL)")
+    names = [q["name"] for q in params["range_queries"]]
+    if len(names) > MAX_RANGE_QUERIES:
+        raise SarkValidationError("at most %d range_queries, got %d" % (MAX_RANGE_QUERIES, len(names)))
+    if len(set(names)) != len(names):
+        raise SarkValidationError("range_queries names must be unique, got %s" % ", ".join(names))
 
     result = {"changed": False, "counts": {}, "truncated": False, "firing": [], "breaches": []}
     limit = params["max_results"]
-    prometheus = prometheus_client(params) if "prometheus" in sources or params["presets"] or params["query"] else None
+    prometheus = (prometheus_client(params) if "prometheus" in sources or params["presets"] or params["query"]
+                  or params["range_queries"] else None)
     if "prometheus" in sources:
         alerts = read_prometheus_alerts(module, prometheus, result)
         result["truncated"] = len(alerts) > limit
@@ -272,6 +330,11 @@ def run(module):
     if params["presets"] or params["query"]:
         result["queries"] = run_queries(module, prometheus)
         result["breaches"] = sorted(name for name, q in result["queries"].items() if q["verdict"] == "breach")
+    if params["range_queries"]:
+        result["ranges"] = {}
+        for spec in params["range_queries"]:
+            result["ranges"][spec["name"]] = range_query(prometheus, spec["expr"], spec["duration"], spec["step"])
+            module.evidence.count("range_queries")
     module.evidence.set_count("firing", len(result["firing"]))
     if result["breaches"] and params["fail_on_breach"]:
         details = ", ".join("%s worst %s (threshold %s)" % (n, result["queries"][n]["worst"], result["queries"][n]["threshold"])

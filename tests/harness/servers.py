@@ -516,19 +516,26 @@ class PrometheusServer(Server):
     name = "prometheus"
 
     def __init__(self, workdir=None, port=None, rule_files=None, alertmanager_port=None,
-                 scrape_targets=None, eval_interval="1s"):
+                 scrape_targets=None, eval_interval="1s", scrape_configs=None, scrape_interval="1s", extra_args=None):
         super().__init__(workdir, port)
         self.rule_files = list(rule_files or [])
         self.alertmanager_port = alertmanager_port
         self.scrape_targets = list(scrape_targets or [])
         self.eval_interval = eval_interval
+        self.scrape_interval = scrape_interval
+        # more jobs, e.g. [{"job_name": "sark-api", "static_configs": [{"targets": ["127.0.0.1:8000"]}]}]
+        self.scrape_configs = list(scrape_configs or [])
+        self.extra_args = list(extra_args or [])
+        # blocks put here before start() (promtool tsdb create-blocks-from ...) are loaded at start
+        self.data_dir = os.path.join(self.workdir, "data")
 
     def write_config(self):
         import yaml  # pylint: disable=import-outside-toplevel
-        config = {"global": {"scrape_interval": "1s", "evaluation_interval": self.eval_interval},
+        config = {"global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.eval_interval},
                   "rule_files": self.rule_files,
                   "scrape_configs": [{"job_name": "prometheus",
-                                      "static_configs": [{"targets": ["%s:%d" % (LOOPBACK, self.port)] + self.scrape_targets}]}]}
+                                      "static_configs": [{"targets": ["%s:%d" % (LOOPBACK, self.port)] + self.scrape_targets}]}]
+                  + self.scrape_configs}
         if self.alertmanager_port:
             config["alerting"] = {"alertmanagers": [{"static_configs": [
                 {"targets": ["%s:%d" % (LOOPBACK, self.alertmanager_port)]}]}]}
@@ -540,9 +547,9 @@ class PrometheusServer(Server):
     def start(self):
         config = self.write_config()
         self._spawn(["prometheus", "--config.file=%s" % config,
-                     "--storage.tsdb.path=%s" % os.path.join(self.workdir, "data"),
+                     "--storage.tsdb.path=%s" % self.data_dir,
                      "--web.listen-address=%s:%d" % (LOOPBACK, self.port),
-                     "--rules.alert.resend-delay=1s", "--web.enable-lifecycle"])
+                     "--rules.alert.resend-delay=1s", "--web.enable-lifecycle"] + self.extra_args)
         url = "http://%s:%d/-/ready" % (LOOPBACK, self.port)
 
         def ready():
@@ -593,3 +600,44 @@ class AlertmanagerServer(Server):
     @property
     def url(self):
         return "http://%s:%d" % (LOOPBACK, self.port)
+
+
+class S3Server(Server):
+    """An S3-compatible server: moto's server mode (``python -m moto.server``), in-memory, on 127.0.0.1.
+
+    It takes any credentials; give clients access_key/secret_key/region anyway, as against real S3."""
+
+    name = "s3"
+    access_key = "sark-demo-access-key"
+    secret_key = "sark-demo-secret-key"  # nosec - a local test server's dummy credential
+    region = "us-east-1"
+
+    def start(self):
+        import sys  # pylint: disable=import-outside-toplevel
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key)
+        self._spawn([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)], env=env)
+
+        def ready():
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(self.url + "/moto-api/", timeout=1):  # nosec - loopback only
+                    return True
+            except OSError:
+                return False
+        wait_for(ready, 30, "moto S3 server on port %d" % self.port, interval=0.1)
+        self.check_listener()
+        return self
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (LOOPBACK, self.port)
+
+    def client(self):
+        import boto3  # pylint: disable=import-outside-toplevel
+        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key, region_name=self.region)
+
+    def connection(self):
+        """amazon.aws module options for this server (the daily check's sark_s3_connection)."""
+        return {"endpoint_url": self.url, "access_key": self.access_key, "secret_key": self.secret_key,
+                "region": self.region}

@@ -121,6 +121,33 @@ def test_presets_judged_against_runbook_thresholds(run_module, stack):
     assert bad.failed and bad["status"] == 400 and "Prometheus GET" in bad["msg"] and "parse error" in bad["msg"]
 
 
+def test_range_queries(run_module, stack):
+    prom = stack["prometheus"]
+    wait_for(lambda: len(get_json(prom.url + "/api/v1/query", query="http_requests_total[30s]")["data"]["result"]) == 2,
+             30, "the exporter's counters scraped")
+    ranges = [{"name": "requests", "expr": "sum by (status) (rate(http_requests_total[1m]))", "duration": "10m", "step": "30s"},
+              {"name": "up", "expr": "up", "duration": "2m", "step": "15s"}]
+    args = dict(conn(stack), sources=["prometheus"], range_queries=ranges)
+    planned, done = (run_module("sark_alert_info", args, check_mode=True), run_module("sark_alert_info", args))
+    for result in (planned, done):  # a read: the same in check mode, nothing changed
+        assert not result.failed and not result.changed, result
+        requests = result["ranges"]["requests"]
+        assert requests["result_type"] == "matrix" and requests["step"] == 30 and requests["end"] % 30 == 0
+        assert requests["end"] - requests["start"] == 600
+        assert sorted(r["metric"]["status"] for r in requests["result"]) == ["200", "500"]
+        assert all(len(r["values"]) >= 1 and float(r["values"][-1][1]) > 0 for r in requests["result"])
+        assert result["ranges"]["up"]["series_count"] == 2
+    assert done["evidence"]["counts"]["range_queries"] == 2
+    too_many = run_module("sark_alert_info", dict(args, range_queries=[{"name": "x", "expr": "up", "duration": "30d", "step": "10s"}]))
+    assert too_many.failed and "at most 11000" in too_many["msg"]
+    twice = run_module("sark_alert_info", dict(args, range_queries=[ranges[1], ranges[1]]))
+    assert twice.failed and "unique" in twice["msg"]
+    bad = run_module("sark_alert_info", dict(args, range_queries=[{"name": "x", "expr": "up", "step": "often"}]))
+    assert bad.failed and "not a duration" in bad["msg"]
+    unparsable = run_module("sark_alert_info", dict(args, range_queries=[{"name": "x", "expr": "sum(rate(x[5m]"}]))
+    assert unparsable.failed and unparsable["status"] == 400
+
+
 def test_silence_lifecycle(run_module, stack, expire_all):
     am = stack["alertmanager"]
     args = {"alertmanager_url": am.url, "matchers": MATCHERS, "comment": COMMENT, "created_by": "ops@example.com",

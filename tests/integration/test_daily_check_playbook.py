@@ -75,3 +75,12 @@ def test_daily_check_playbook_rejects_bad_layout(playbook, stack):
                       extravars=dict(connection_vars(stack), sark_layout="v3"), envvars=credentials(stack))
     assert result.status == "failed"
     assert "sark_layout must be runbook or sark_v2" in result.stdout_text
+
+
+@pytest.mark.parametrize("location", ["s3://", "s3:/sark-backups/postgres/", "s3://Bad_Bucket/postgres/"])
+def test_daily_check_playbook_rejects_bad_backup_location(playbook, stack, location):
+    result = playbook("- name: Daily check\n  ansible.builtin.import_playbook: sark.ops.daily_check\n",
+                      extravars=dict(connection_vars(stack), sark_backup_location=location), envvars=credentials(stack))
+    assert result.status == "failed"
+    assert "sark_backup_location a directory or s3://bucket/prefix/" in result.stdout_text
+    assert "Check 7" not in result.stdout_text  # validated before any check ran

@@ -234,6 +234,40 @@ def test_runbook_fault_injection_and_request_log(rb):
         assert client.get("/api/v1/servers").status_code == 200
 
 
+def _metric(sim, name, **labels):
+    """The value of one sample of the simulator's /metrics (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families  # pylint: disable=import-outside-toplevel
+    for family in text_string_to_metric_families(httpx.get(sim.url + "/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+def test_runbook_metrics_count_the_answers_really_sent(rb):
+    ok = dict(method="GET", endpoint="/api/v1/servers", status="200")
+    fault = dict(ok, status="503")
+    detail = dict(method="GET", endpoint="/api/v1/servers/{server_id}", status="404")
+    before = [_metric(rb, "http_requests_total", **labels) for labels in (ok, fault, detail)]
+    slow_before = _metric(rb, "http_request_duration_seconds_bucket", method="GET", endpoint="/api/v1/servers", le="0.25")
+    count_before = _metric(rb, "http_request_duration_seconds_count", method="GET", endpoint="/api/v1/servers")
+    httpx.post(rb.url + "/_sim/faults", json={"path_prefix": "/api/v1/servers", "status": 503, "count": 1})
+    httpx.post(rb.url + "/_sim/faults", json={"path_prefix": "/api/v1/servers", "delay_seconds": 0.3, "count": 1})
+    with rb.client() as client:
+        codes = [client.get("/api/v1/servers").status_code for _attempt in range(4)]
+        assert client.get("/api/v1/servers/999999").status_code == 404
+    assert codes == [503, 200, 200, 200]
+    after = [_metric(rb, "http_requests_total", **labels) for labels in (ok, fault, detail)]
+    # the fault is answered before routing and still counted under its route; the id is not a label
+    assert [a - b for a, b in zip(after, before)] == [3, 1, 1]
+    # the held request took > 0.3 s: one more in the count than at or below 0.25 s
+    assert _metric(rb, "http_request_duration_seconds_count", method="GET", endpoint="/api/v1/servers") - count_before == 4
+    assert _metric(rb, "http_request_duration_seconds_bucket", method="GET", endpoint="/api/v1/servers", le="0.25") - slow_before == 3
+    # neither /metrics nor the simulator's controls are counted
+    assert _metric(rb, "http_requests_total", endpoint="/metrics") == 0
+    assert not [line for line in httpx.get(rb.url + "/metrics").text.splitlines() if "/_sim/" in line]
+
+
 # --- sark_v2 layout ---------------------------------------------------------------------------------------------
 
 def test_v2_health_redirect_and_shapes(v2):

@@ -668,6 +668,17 @@ class Controller:  # pylint: disable=too-many-instance-attributes
             result.update(ready=True, started=True, state={"running": {"startedAt": prev.get("state", {}).get("running", {}).get("startedAt") or now_iso()}})
             if prev.get("lastState"):
                 result["lastState"] = prev["lastState"]
+            if entry.get("restart_every"):
+                # a container that keeps running but is restarted now and then (restarts_before, then one per
+                # restart_every seconds): Running and Ready, its restartCount and lastState tell the story
+                restarts = int(entry.get("restarts_before", 0)) + int(max(0.0, age - self.ready_after) / float(entry["restart_every"]))
+                if restarts and (restarts != result["restartCount"] or "lastState" not in prev):
+                    reason = entry.get("restart_reason", "OOMKilled")
+                    finished = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=int(entry.get("last_restart_ago", 0)))
+                    result["lastState"] = {"terminated": {"exitCode": 137 if reason == "OOMKilled" else 1, "reason": reason,
+                                                          "finishedAt": finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                                          "containerID": "containerd://" + uuid.uuid4().hex}}
+                result["restartCount"] = restarts
             self.event(pod, "Normal", "Started", "Started container %s" % container["name"])
             return result
         run_for = min(run_for, self.crash_interval / 2) if oom else run_for

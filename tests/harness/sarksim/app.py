@@ -26,7 +26,7 @@ from typing import Any, Optional
 import psycopg2
 import redis
 from fastapi import Body, FastAPI, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from . import policy, routes_runbook, routes_v2
@@ -248,6 +248,7 @@ def create_app(config):
     title = "SARK API" if config.layout == "runbook" else "SARK - Security Audit and Resource Kontroller"
     app = FastAPI(title=title, version=config.version, lifespan=lifespan)
     app.state.sim = state
+    state.metrics.app = app
     current_claims, admin_claims = auth_dependencies(state)
 
     @app.exception_handler(psycopg2.Error)
@@ -266,5 +267,9 @@ def create_app(config):
     else:
         app.include_router(routes_v2.build_router(state, current_claims))
     add_sim_routes(app, state)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics():
+        return Response(state.metrics.render(), media_type=state.metrics.content_type)
     app.add_middleware(SimMiddleware, state=state)
     return app

@@ -76,7 +76,7 @@ class SimMiddleware:
         self.state = state
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
+        if scope["type"] != "http" or scope["path"].startswith("/_sim/") or scope["path"] == "/metrics":
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
@@ -88,6 +88,7 @@ class SimMiddleware:
                  "redirected": False, "location": None}
         extra_headers = []
         logged = []
+        counted = self.state.metrics.counted(scope["path"])
 
         def log():
             # logged complete the moment the answer starts, before the client can see it: a client that reads
@@ -96,8 +97,11 @@ class SimMiddleware:
             if not logged:
                 logged.append(True)
                 entry["redirected"] = entry["status"] in REDIRECTS
-                entry["duration_ms"] = round((time.monotonic() - started) * 1000.0, 3)
+                elapsed = time.monotonic() - started
+                entry["duration_ms"] = round(elapsed * 1000.0, 3)
                 self.state.requests.add(entry)
+                if counted:
+                    self.state.metrics.observe(scope, entry["status"], elapsed)
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":

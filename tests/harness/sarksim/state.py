@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from .auth import TokenCache
 from .db import Database
+from .metrics import RequestMetrics
 
 
 def utcnow():
@@ -118,6 +119,7 @@ class SimState:
         self.tokens = TokenCache(config.jwt_secret)
         self.faults = FaultPlan()
         self.requests = RequestLog(config.request_log_size)
+        self.metrics = RequestMetrics()
         self.started_at = utcnow()
         self._aredis = None
         self._aredis_loop = None

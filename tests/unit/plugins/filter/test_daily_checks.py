@@ -4,7 +4,9 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sark.ops.plugins.filter.daily_checks import FilterModule, backup_time, daily_checks
+from ansible_collections.sark.ops.plugins.filter.daily_checks import (
+    FilterModule, backup_time, daily_checks, daily_trend_queries, daily_trends,
+)
 
 NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
 IDS = ["pods_not_running", "top_resource_users", "error_rate_24h", "recent_rollouts", "database_size", "redis_memory",
@@ -194,4 +196,68 @@ def test_sessions_and_threshold_override():
 
 
 def test_registered():
-    assert list(FilterModule().filters()) == ["daily_checks"]
+    assert list(FilterModule().filters()) == ["daily_checks", "daily_trend_queries", "daily_trends"]
+
+
+@pytest.mark.parametrize("restarts,verdict", [(0, "OK"), (2, "OK"), (3, "WARNING"), (40, "WARNING")])
+def test_pod_restarts_running_pod(restarts, verdict):
+    restarted = dict(pod("redis-0", restarts=restarts), last_termination={"reason": "OOMKilled", "finished_at": "2026-12-01T10:30:00Z"})
+    check = run(k8s=k8s(pod("a"), restarted))["pods_not_running"]
+    assert check["verdict"] == verdict
+    if verdict == "WARNING":
+        assert "redis-0 %d restarts, last OOMKilled" % restarts in check["reason"]
+        assert check["details"]["restarted"][0]["pod"] == "redis-0"
+    else:
+        assert check["details"]["restarted"] == []
+
+
+def test_pod_restarts_threshold_and_crashloop_stays_critical():
+    restarted = pod("redis-0", restarts=5)
+    assert run(k8s=k8s(restarted))["pods_not_running"]["verdict"] == "WARNING"
+    checks = dict((c["id"], c) for c in daily_checks(dict(healthy(), k8s=k8s(restarted)), {"pod_restarts": {"warning": 10}}, now=NOW))
+    assert checks["pods_not_running"]["verdict"] == "OK"
+    crash = pod("w", reason="CrashLoopBackOff", ready=False, restarts=9)
+    check = run(k8s=k8s(restarted, crash))["pods_not_running"]
+    assert check["verdict"] == "CRITICAL" and "restarting: redis-0" in check["reason"]
+
+
+def test_backup_age_from_s3_keys():
+    keys = ["postgres/sark-backup-20261129-2000.dump", "postgres/sark-backup-20261201-0900.dump"]
+    check = run(backups={"location": "s3://sark-backups/postgres/", "objects": keys})["backup_age"]
+    assert check["verdict"] == "OK" and check["figure"] == 3.0
+    assert check["details"]["newest"] == "postgres/sark-backup-20261201-0900.dump"
+    stale = run(backups={"location": "s3://sark-backups/postgres/", "objects": keys[:1]})["backup_age"]
+    assert stale["verdict"] == "WARNING" and stale["figure"] == 40.0
+    undated = run(backups={"location": "s3://sark-backups/postgres/", "objects": ["postgres/latest.dump"]})["backup_age"]
+    assert undated["verdict"] == "CRITICAL" and "none with a time stamp" in undated["reason"]
+
+
+def test_backup_age_s3_listing_cut_at_1000_is_not_ok():
+    keys = ["postgres/sark-backup-20261201-%04d.dump" % (n % 900) for n in range(1000)]
+    check = run(backups={"location": "s3://b/postgres/", "objects": keys})["backup_age"]
+    assert check["verdict"] == "UNKNOWN" and "first 1000 keys" in check["reason"]
+    assert run(backups={"location": "s3://b/postgres/", "objects": keys[:999]})["backup_age"]["verdict"] == "OK"
+
+
+TRENDS = [{"id": "error_ratio", "title": "5xx share", "unit": "%", "expr": "100 * x", "warning": 0.1},
+          {"id": "rps", "title": "Requests", "unit": "req/s", "expr": "sum(rate(y[15m]))", "step": "5m"}]
+
+
+def test_daily_trend_queries():
+    assert daily_trend_queries(TRENDS, "24h", "15m") == [
+        {"name": "error_ratio", "expr": "100 * x", "duration": "24h", "step": "15m"},
+        {"name": "rps", "expr": "sum(rate(y[15m]))", "duration": "24h", "step": "5m"}]
+    with pytest.raises(AnsibleFilterError, match="needs an id and an expr"):
+        daily_trend_queries([{"id": "x"}])
+    with pytest.raises(AnsibleFilterError, match="list of trends"):
+        daily_trend_queries({"id": "x"})
+
+
+def test_daily_trends_from_ranges():
+    ranges = {"error_ratio": {"expr": "100 * x", "step": 900, "result": [
+        {"metric": {}, "values": [[1764000000, "0.04"], [1764000900, "NaN"], [1764001800, "0.05"]]}]}}
+    trends = daily_trends(ranges, TRENDS)
+    assert [t["id"] for t in trends] == ["error_ratio"]  # rps was not read: left out
+    assert trends[0]["series"] == [{"name": "5xx share", "points": [[1764000000.0, 0.04], [1764001800.0, 0.05]]}]
+    assert trends[0]["warning"] == 0.1 and "critical" not in trends[0] and trends[0]["unit"] == "%"
+    assert daily_trends({}, TRENDS) == []
