@@ -147,7 +147,8 @@ def decision_request(layout, test, index):
         raise SarkValidationError("%s: action is required" % name)
     if len(action) > limits["action"]:
         raise SarkValidationError("%s: action is %d characters; policy-service refuses more than %d" % (name, len(action), limits["action"]))
-    context = test.get("context") or {}
+    context = test.get("context")
+    context = {} if context is None else context
     if not isinstance(context, dict):
         raise SarkValidationError("%s: context must be a dict" % name)
     body = {"request_id": request_id, "principal": check_entity(test.get("principal"), "%s: principal" % name, limits["id"]),
