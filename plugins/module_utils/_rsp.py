@@ -69,8 +69,9 @@ def judge_auth_health(layout, answer):
         body = answer["body"] if isinstance(answer["body"], dict) else {}
         expected = facts["auth_service_name"]
         if body.get("status") != "healthy" or body.get("service") != expected or not isinstance(body.get("features"), dict):
-            entry.update(status="unexpected", note="GET /health answered, but not the code's static {status: healthy, service: %s, "
-                                                  "version, features} body: is this layout right?" % expected, body=body)
+            note = ("GET /health answered, but not the code's static {status: healthy, service: %s, version, features} body: "
+                    "is this layout right?" % expected)
+            entry.update(status="unexpected", note=note, body=body)
             return entry
         entry.update(status="up", version=body.get("version"), features=body.get("features"),
                      note="static answer: the process is up; /health checks no dependency")
@@ -147,7 +148,8 @@ def decision_request(layout, test, index):
         raise SarkValidationError("%s: action is required" % name)
     if len(action) > limits["action"]:
         raise SarkValidationError("%s: action is %d characters; policy-service refuses more than %d" % (name, len(action), limits["action"]))
-    context = test.get("context") or {}
+    context = test.get("context")
+    context = {} if context is None else context
     if not isinstance(context, dict):
         raise SarkValidationError("%s: context must be a dict" % name)
     body = {"request_id": request_id, "principal": check_entity(test.get("principal"), "%s: principal" % name, limits["id"]),

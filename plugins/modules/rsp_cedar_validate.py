@@ -15,7 +15,7 @@ description:
     platform's distroless images carry no cedar CLI, so this runs off-cluster, before a policy ships.
   - Reports every syntax error (per file) and every schema violation (per policy id), the policies found with their
     ids and effects, and a SHA-256 of each source. Fails when the policies are invalid unless O(fail_on_invalid=false).
-  - Reads only; never changes anything (RV(changed) is always false).
+  - Reads only; never changes anything (C(changed) is always false).
 options:
   policies:
     description: Cedar policy text. Give this or O(policy_path).

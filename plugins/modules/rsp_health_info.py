@@ -169,9 +169,9 @@ def run(module):
             if decision["passed"]:
                 notes.append("policy-service decided %s%s" % (decision["decision"], " as expected" if decision["expect"] else ""))
             else:
-                entry["status"] = entry["status"]
-                entry["note"] = ("the decision test failed: %s" % (decision["error"] or "decided %s, expected %s"
-                                                                     % (decision["decision"], decision["expect"])))
+                entry["status"] = "unhealthy"
+                why = decision["error"] or "decided %s, expected %s" % (decision["decision"], decision["expect"])
+                entry["note"] = "the decision test failed: %s" % why
                 notes.append("policy-service unhealthy (%s)" % entry["note"])
         else:
             notes.append("policy-service %s (%s)" % (entry["status"], entry["note"]))

@@ -64,8 +64,9 @@ def test_layout_in_module_defaults_of_every_group(collections_dir, redis_server,
         ("prometheus", "sark.ops.sark_alert_info", {"prometheus_url": "http://127.0.0.1:%d" % closed, "prometheus_retries": 0}, False),
         ("k8s", "sark.ops.sark_workload_info", {"kubeconfig": str(tmp_path / "no-kubeconfig")}, False),
         ("all", "sark.ops.sark_pg_backup_info", {}, True),
-        ("rsp", "sark.ops.rsp_health_info", {"rsp_auth_url": "http://127.0.0.1:%d" % closed, "rsp_auth_retries": 0,
-                                              "rsp_policy_url": "http://127.0.0.1:%d" % closed, "rsp_policy_retries": 0}, True),
+        ("rsp", "sark.ops.rsp_health_info",
+         {"rsp_auth_url": "http://127.0.0.1:%d" % closed, "rsp_auth_retries": 0,
+          "rsp_policy_url": "http://127.0.0.1:%d" % closed, "rsp_policy_retries": 0}, True),
     ]
     args = {
         "sark.ops.sark_session_info": {},

@@ -71,9 +71,9 @@ def test_bad_platform_or_layout_is_refused(collections_dir, tmp_path, extravars,
 
 
 def test_overrides_merge_into_the_profile(collections_dir, tmp_path):
-    proc, profile = run_role(collections_dir, tmp_path, {"sark_platform": "rsp", "sark_layout": "rsp_code",
-                                                          "sark_platform_overrides": {"namespace": "rsp-staging",
-                                                                                      "metrics": {"error_status_label": "code"}}})
+    overrides = {"namespace": "rsp-staging", "metrics": {"error_status_label": "code"}}
+    extravars = {"sark_platform": "rsp", "sark_layout": "rsp_code", "sark_platform_overrides": overrides}
+    proc, profile = run_role(collections_dir, tmp_path, extravars)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert profile["namespace"] == "rsp-staging" and profile["metrics"]["error_status_label"] == "code"
     assert profile["metrics"]["request_counter"] == "auth_http_requests_total"

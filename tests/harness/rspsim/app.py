@@ -260,7 +260,6 @@ def make_handler(state, service):
     return Handler
 
 
-
 ROUTES = {
     "runbook": {
         "auth-service": {("GET", "/health"): lambda h: h.auth_health_runbook(), ("GET", "/metrics"): lambda h: h.metrics()},

@@ -1,8 +1,6 @@
 """rsp_layout_info, rsp_health_info, rsp_cedar_validate and rsp_policy_decision_info against the RSP simulator (both
 layouts of shared/spec/platforms-contract.md) and cedarpy: check mode, real run, second run, bad input."""
 
-import pytest
-
 from harness.rspsim import DEMO_POLICIES, DEMO_SCHEMA
 
 READ_ALICE = {"name": "users read", "principal": {"type": "User", "id": "alice"}, "action": "read",
@@ -111,8 +109,7 @@ def test_health_bad_input(run_module, rspsims):
 def test_cedar_valid_policies_with_schema(run_module, tmp_path):
     (tmp_path / "a.cedar").write_text(DEMO_POLICIES)
     (tmp_path / "schema.cedarschema").write_text(DEMO_SCHEMA)
-    results = twice(run_module, "rsp_cedar_validate", {"policy_path": str(tmp_path),
-                                                        "schema_path": str(tmp_path / "schema.cedarschema")})
+    results = twice(run_module, "rsp_cedar_validate", {"policy_path": str(tmp_path), "schema_path": str(tmp_path / "schema.cedarschema")})
     results.append(run_module("rsp_cedar_validate", {"policies": DEMO_POLICIES, "schema": DEMO_SCHEMA}))
     # the same answer each time, from the files and from the text
     for result in results:

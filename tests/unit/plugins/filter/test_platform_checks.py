@@ -32,10 +32,11 @@ def test_the_reason_says_what_was_not_checked():
     assert "checks no dependency" in check["reason"] and check["details"]["dependencies_checked"] is False
 
 
-@pytest.mark.parametrize("result, words", [(None, "not configured"), ({}, "not configured"),
-                                            ({"skipped": True}, "not configured"),
-                                            ({"failed": True, "msg": "layout: bad"}, "could not be read: layout: bad"),
-                                            ({"changed": False}, "could not be read")])
+UNREAD = [(None, "not configured"), ({}, "not configured"), ({"skipped": True}, "not configured"),
+          ({"failed": True, "msg": "layout: bad"}, "could not be read: layout: bad"), ({"changed": False}, "could not be read")]
+
+
+@pytest.mark.parametrize("result, words", UNREAD)
 def test_unread_is_unknown(result, words):
     check = platform_health_check(result)
     assert check["verdict"] == "UNKNOWN" and words in check["reason"]
