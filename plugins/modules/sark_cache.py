@@ -190,7 +190,7 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, glob_escape, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect, primaries, redis_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._redis_keys import (
     KeyBudget,
@@ -323,10 +323,7 @@ def main():
         pattern=dict(type="str"),
         force=dict(type="bool", default=False),
     )
-    spec.update(sweep_argument_spec())
-    spec.update(layout_argument_spec())
-    spec.update(redis_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (sweep_argument_spec, layout_argument_spec, redis_argument_spec))
 
 
 if __name__ == "__main__":

@@ -291,7 +291,7 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkLimitError, SarkModule, SarkOperationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkLimitError, SarkOperationError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._pg_backend import (
     BACKEND_FILTERS,
     BACKEND_STATES,
@@ -426,9 +426,7 @@ def main():
         statement_timeout=dict(type="float", default=3600),
         lock_wait=dict(type="float", default=0),
     )
-    spec.update(postgres_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (postgres_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -273,9 +273,9 @@ from ansible_collections.sark.ops.plugins.module_utils._layout import layout_arg
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
     SarkLimitError,
-    SarkModule,
     SarkOperationError,
     SarkValidationError,
+    sark_main,
 )
 from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import (
     INDEX_KINDS,
@@ -628,9 +628,7 @@ def main():
         lock_wait=dict(type="float", default=0),
         drop_invalid_indexes=dict(type="bool", default=False),
     )
-    spec.update(postgres_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (postgres_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":
