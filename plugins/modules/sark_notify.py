@@ -44,10 +44,51 @@ options:
     type: str
     choices: [webhook, slack, none]
     default: webhook
+  webhook_url:
+    description:
+      - The webhook to post to (O(target=webhook) and O(target=slack); the fallback of O(target=announce)).
+      - Treated as a secret, since Slack's webhook URLs embed their credential - only its origin appears in results.
+      - If not set, the value of the E(SARK_NOTIFY_WEBHOOK_URL) environment variable is used.
+    type: str
+  webhook_token:
+    description:
+      - Bearer token sent to the webhook (not used for Slack or PagerDuty). Never logged or returned.
+      - If not set, the value of the E(SARK_NOTIFY_WEBHOOK_TOKEN) environment variable is used.
+    type: str
   webhook_headers:
     description: Extra HTTP headers for the webhook and PagerDuty requests. Treated as secrets.
     type: dict
     default: {}
+  webhook_validate_certs:
+    description:
+      - Validate the receiver's TLS certificate (webhook, Slack and PagerDuty).
+      - If not set, the value of the E(SARK_NOTIFY_WEBHOOK_VALIDATE_CERTS) environment variable is used.
+    type: bool
+    default: true
+  webhook_ca_path:
+    description:
+      - CA bundle used to validate the receiver's TLS certificate.
+      - If not set, the value of the E(SARK_NOTIFY_WEBHOOK_CA_PATH) environment variable is used.
+    type: path
+  webhook_timeout:
+    description:
+      - Seconds to wait for each HTTP request (webhook, Slack and PagerDuty).
+      - If not set, the value of the E(SARK_NOTIFY_WEBHOOK_TIMEOUT) environment variable is used.
+    type: float
+    default: 30.0
+  webhook_retries:
+    description:
+      - Retries after HTTP 429 or 5xx (webhook, Slack and PagerDuty). A retried trigger without O(dedup_key) may
+        open a second incident if the first attempt was in fact received.
+      - If not set, the value of the E(SARK_NOTIFY_WEBHOOK_RETRIES) environment variable is used.
+    type: int
+    default: 3
+  webhook_backoff:
+    description:
+      - First retry delay in seconds, doubled for each further retry (or the receiver's C(Retry-After)).
+      - If not set, the value of the E(SARK_NOTIFY_WEBHOOK_BACKOFF) environment variable is used.
+    type: float
+    default: 0.5
   slack_blocks:
     description: Slack Block Kit blocks sent with the text (at most 50).
     type: list
@@ -101,7 +142,6 @@ options:
     type: dict
 extends_documentation_fragment:
   - sark.ops.api
-  - sark.ops.notify
   - sark.ops.layout
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_API
