@@ -74,8 +74,8 @@ def test_pagerduty_trigger_body():
 
 
 def test_pagerduty_acknowledge_and_resolve_need_the_dedup_key_and_carry_no_payload():
-    assert pagerduty_event(KEY, "resolve", dedup_key="inc-1") == {"routing_key": KEY, "event_action": "resolve",
-                                                                   "dedup_key": "inc-1"}
+    expected = {"routing_key": KEY, "event_action": "resolve", "dedup_key": "inc-1"}
+    assert pagerduty_event(KEY, "resolve", dedup_key="inc-1") == expected
     with pytest.raises(SarkValidationError, match="event_action=acknowledge needs dedup_key"):
         pagerduty_event(KEY, "acknowledge")
 
