@@ -53,8 +53,12 @@ class FakeApi:
             self.calls += 1
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
+        return self.answer(spec, 0.002)
+
+    def answer(self, spec, hold):
+        """The server's answer after `hold` seconds in flight: an id, an HTTP 500 for a failing name, or a bug."""
         try:
-            time.sleep(0.002)
+            time.sleep(hold)
             if spec["name"] == self.boom:
                 raise RuntimeError("bug in register")
             if spec["name"] in self.failing:
@@ -95,14 +99,7 @@ class GatedApi(FakeApi):
                     raise AssertionError("only %d requests ever in flight at once, expected %d" % (self.peak, self.gate))
                 self.opened = True
                 self.all_in.notify_all()
-            try:
-                time.sleep(0.05)  # hold: a request beyond the bound would arrive now and raise the peak
-                if spec["name"] in self.failing:
-                    raise SarkAPIError("HTTP 500 from POST /api/v1/servers", status=500)
-                return "id-" + spec["name"]
-            finally:
-                with self.lock:
-                    self.in_flight -= 1
+            return self.answer(spec, 0.05)  # hold: a request beyond the bound would arrive now and raise the peak
         return super().register(spec)
 
 
