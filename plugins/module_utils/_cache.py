@@ -74,7 +74,7 @@ def flushdb(module, client, params):
             stats.matched += int(node.dbsize())
             _cursor, keys = node.scan(cursor=0, count=max(10, params["sample_size"]))
             stats.add_sample(keys)
-    if stats.matched > params["max_keys"] + 1:
+    if stats.matched > params["max_keys"]:
         raise SweepLimitError("FLUSHDB would remove %d keys, more than max_keys=%d. Nothing was deleted. If the whole database "
                               "should really go, set max_keys to at least %d." % (stats.matched, params["max_keys"], stats.matched),
                               matched=stats.matched, removed=0, sample=stats.masked_sample())
