@@ -82,3 +82,21 @@ notes:
   - Connections identify themselves with C(application_name) V(sark.ops/<module>), so they are easy to
     spot in C(pg_stat_activity) and are never terminated by sark.ops itself.
 '''
+
+    # The session bounds of the modules that take the maintenance lock (sark_pg_maintenance, sark_pg_backend).
+    # Matches plugins/module_utils/_pg_maintenance.py session_argument_spec()
+    SESSION = r'''
+options:
+  lock_timeout:
+    description: Seconds each statement may wait for a lock before it gives up (C(SET lock_timeout)); V(0) waits forever.
+    type: float
+    default: 10
+  statement_timeout:
+    description: Seconds each statement may run (C(SET statement_timeout)); V(0) means no limit.
+    type: float
+    default: 3600
+  lock_wait:
+    description: Seconds to wait for the maintenance advisory lock when another run holds it; V(0) fails at once.
+    type: float
+    default: 0
+'''

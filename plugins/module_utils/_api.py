@@ -14,31 +14,11 @@ answers 307 to add a trailing slash), and the CSRF double-submit header + cookie
 import secrets
 import time
 
-from ansible.module_utils.basic import env_fallback
-
-from ansible_collections.sark.ops.plugins.module_utils._http import (  # noqa: F401  pylint: disable=unused-import
-    MAX_REDIRECTS,
-    MAX_RETRY_AFTER,
-    REDIRECT_STATUSES,
-    RETRY_STATUSES,
-    USER_AGENT,
-    WRITE_METHODS,
-    HttpClient,
-    Response,
-    error_detail as _error_detail,
-)
+from ansible_collections.sark.ops.plugins.module_utils._http import WRITE_METHODS, HttpClient, http_argument_spec
 
 
 def api_argument_spec():
-    return dict(
-        api_url=dict(type="str", fallback=(env_fallback, ["SARK_API_URL"])),
-        api_token=dict(type="str", no_log=True, fallback=(env_fallback, ["SARK_API_TOKEN"])),
-        api_validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["SARK_API_VALIDATE_CERTS"])),
-        api_ca_path=dict(type="path", fallback=(env_fallback, ["SARK_API_CA_PATH"])),
-        api_timeout=dict(type="float", default=30.0, fallback=(env_fallback, ["SARK_API_TIMEOUT"])),
-        api_retries=dict(type="int", default=3, fallback=(env_fallback, ["SARK_API_RETRIES"])),
-        api_backoff=dict(type="float", default=0.5, fallback=(env_fallback, ["SARK_API_BACKOFF"])),
-    )
+    return http_argument_spec("api", "SARK_API")
 
 
 class SarkApiClient(HttpClient):

@@ -389,6 +389,15 @@ def validate_params(params):
         raise SarkValidationError("state=%s works on one database: set pg_database (for SARK, run it for sark and for sark_audit)" % action)
 
 
+def session_argument_spec():
+    """The options of a maintenance session (documented by the sark.ops.postgres.SESSION doc fragment)."""
+    return dict(
+        lock_timeout=dict(type="float", default=10),
+        statement_timeout=dict(type="float", default=3600),
+        lock_wait=dict(type="float", default=0),
+    )
+
+
 def validate_session_params(params):
     """The timeouts and the lock wait every maintenance session (tables or backends) takes."""
     for name in ("lock_timeout", "statement_timeout", "lock_wait"):

@@ -20,6 +20,7 @@ Memory stays bounded: at most one page of key names (and a small sample) is held
 """
 
 import contextlib
+import itertools
 import re
 import time
 
@@ -147,41 +148,33 @@ def validate_sweep_params(params, cap_name="max_keys"):
         raise SarkValidationError("sample_size must be between 0 and 1000, got %s" % params.get("sample_size"))
 
 
-def literal_characters(pattern):
-    """The characters of a glob that must match literally (escaped characters count, classes and wildcards do not)."""
-    literal = []
+def glob_parts(pattern):
+    """The parts of a glob in order: (True, character) for one that must match literally (an escape resolved),
+    (False, text) for a wildcard or a whole character class."""
     i = 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern):
-            literal.append(pattern[i + 1])
+            yield True, pattern[i + 1]
             i += 2
-            continue
-        if char == "[":
+        elif char == "[":
             end = pattern.find("]", i + 1)
-            i = len(pattern) if end < 0 else end + 1
-            continue
-        if char not in GLOB_SPECIAL:
-            literal.append(char)
-        i += 1
-    return "".join(literal)
+            stop = len(pattern) if end < 0 else end + 1
+            yield False, pattern[i:stop]
+            i = stop
+        else:
+            yield char not in GLOB_SPECIAL, char
+            i += 1
+
+
+def literal_characters(pattern):
+    """The characters of a glob that must match literally (escaped characters count, classes and wildcards do not)."""
+    return "".join(text for literal, text in glob_parts(pattern) if literal)
 
 
 def literal_prefix(pattern):
     """The literal start of a glob: everything before its first unescaped wildcard or class (escapes resolved)."""
-    prefix = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            prefix.append(pattern[i + 1])
-            i += 2
-            continue
-        if char in GLOB_SPECIAL:
-            break
-        prefix.append(char)
-        i += 1
-    return "".join(prefix)
+    return "".join(text for literal, text in itertools.takewhile(lambda part: part[0], glob_parts(pattern)))
 
 
 def has_literal_prefix(pattern):

@@ -220,32 +220,7 @@ from ansible_collections.sark.ops.plugins.module_utils._alerting import (
     prometheus_alert, prometheus_argument_spec, prometheus_client, range_query,
 )
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError, SarkValidationError, match_filter
-
-
-def argument_spec():
-    spec = prometheus_argument_spec()
-    spec.update(alertmanager_argument_spec())
-    spec.update(
-        sources=dict(type="list", elements="str", choices=["prometheus", "alertmanager"]),
-        filter=dict(type="list", elements="str", default=[]),
-        severity=dict(type="list", elements="str", default=[]),
-        include_pending=dict(type="bool", default=False),
-        include_suppressed=dict(type="bool", default=True),
-        presets=dict(type="list", elements="str", default=[], choices=sorted(PRESETS), aliases=["preset"]),
-        query=dict(type="str"),
-        threshold=dict(type="float"),
-        fail_on_breach=dict(type="bool", default=False),
-        max_results=dict(type="int", default=500),
-        range_queries=dict(type="list", elements="dict", default=[], options=dict(
-            name=dict(type="str", required=True),
-            expr=dict(type="str", required=True),
-            duration=dict(type="str", default="24h"),
-            step=dict(type="str", default="15m"),
-        )),
-    )
-    spec.update(layout_argument_spec())
-    return spec
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkPreconditionError, SarkValidationError, match_filter, sark_main
 
 
 def selected(alerts, params):
@@ -344,7 +319,25 @@ def run(module):
 
 
 def main():
-    SarkModule(argument_spec=argument_spec(), supports_check_mode=True).run(run)
+    spec = dict(
+        sources=dict(type="list", elements="str", choices=["prometheus", "alertmanager"]),
+        filter=dict(type="list", elements="str", default=[]),
+        severity=dict(type="list", elements="str", default=[]),
+        include_pending=dict(type="bool", default=False),
+        include_suppressed=dict(type="bool", default=True),
+        presets=dict(type="list", elements="str", default=[], choices=sorted(PRESETS), aliases=["preset"]),
+        query=dict(type="str"),
+        threshold=dict(type="float"),
+        fail_on_breach=dict(type="bool", default=False),
+        max_results=dict(type="int", default=500),
+        range_queries=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            expr=dict(type="str", required=True),
+            duration=dict(type="str", default="24h"),
+            step=dict(type="str", default="15m"),
+        )),
+    )
+    sark_main(run, spec, (prometheus_argument_spec, alertmanager_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -169,28 +169,10 @@ from ansible_collections.sark.ops.plugins.module_utils._alerting import (
     parse_duration, parse_time, silence_summary,
 )
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError, SarkValidationError, utcnow
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkPreconditionError, SarkValidationError, sark_main, utcnow
 
 TOLERANCE = datetime.timedelta(seconds=1)
 DEFAULT_DURATION = "1h"
-
-
-def argument_spec():
-    spec = alertmanager_argument_spec()
-    spec.update(
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        matchers=dict(type="list", elements="dict", options=dict(
-            name=dict(type="str"), value=dict(type="str"), is_regex=dict(type="bool", default=False),
-            is_equal=dict(type="bool", default=True))),
-        comment=dict(type="str"),
-        created_by=dict(type="str", default="sark.ops"),
-        duration=dict(type="str"),
-        starts_at=dict(type="str"),
-        ends_at=dict(type="str"),
-        silence_id=dict(type="str"),
-    )
-    spec.update(layout_argument_spec())
-    return spec
 
 
 def lookup(module, silences, matchers):
@@ -307,8 +289,19 @@ def run(module):
 
 
 def main():
-    SarkModule(argument_spec=argument_spec(), supports_check_mode=True,
-               mutually_exclusive=[("duration", "ends_at")]).run(run)
+    spec = dict(
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        matchers=dict(type="list", elements="dict", options=dict(
+            name=dict(type="str"), value=dict(type="str"), is_regex=dict(type="bool", default=False),
+            is_equal=dict(type="bool", default=True))),
+        comment=dict(type="str"),
+        created_by=dict(type="str", default="sark.ops"),
+        duration=dict(type="str"),
+        starts_at=dict(type="str"),
+        ends_at=dict(type="str"),
+        silence_id=dict(type="str"),
+    )
+    sark_main(run, spec, (alertmanager_argument_spec, layout_argument_spec), mutually_exclusive=[("duration", "ends_at")])
 
 
 if __name__ == "__main__":

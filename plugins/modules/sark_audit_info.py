@@ -176,7 +176,7 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkOperationError, match_filter
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkOperationError, match_filter, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._pg_audit import (
     SUBSETS,
     AuditTable,
@@ -247,9 +247,7 @@ def main():
         top_n=dict(type="int", default=20),
         details_max_length=dict(type="int", default=500),
     )
-    spec.update(postgres_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (postgres_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

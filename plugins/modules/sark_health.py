@@ -141,7 +141,7 @@ evidence:
 from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient, api_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._health import evaluate_health
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkModule
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, sark_main
 
 PROBE_ROUTES = {"detailed": "health_detailed_route", "live": "health_live_route", "ready": "health_ready_route"}
 
@@ -190,9 +190,7 @@ def main():
         ignore_components=dict(type="list", elements="str", default=[]),
         fail_on_unhealthy=dict(type="bool", default=False),
     )
-    spec.update(api_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (api_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -324,10 +324,10 @@ from ansible_collections.sark.ops.plugins.module_utils._incident import (
 )
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import (
-    SarkModule,
     SarkOperationError,
     SarkPreconditionError,
     SarkValidationError,
+    sark_main,
     utcnow,
 )
 from ansible_collections.sark.ops.plugins.module_utils._pg_audit import AuditTable
@@ -527,9 +527,7 @@ def main():
         max_entries=dict(type="int", default=10000),
         audit_db=dict(type="bool", default=False),
     )
-    spec.update(postgres_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (postgres_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -261,36 +261,11 @@ from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient
 from ansible_collections.sark.ops.plugins.module_utils._http import HttpClient
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import (
-    MASK, SarkAPIError, SarkModule, SarkValidationError,
+    MASK, SarkAPIError, SarkValidationError, sark_main,
 )
 from ansible_collections.sark.ops.plugins.module_utils._notify import (
     notify_argument_spec, pagerduty_event, response_body, slack_payload, webhook_payload, check_message,
 )
-
-
-def argument_spec():
-    spec = api_argument_spec()
-    spec.update(layout_argument_spec())
-    spec.update(notify_argument_spec())
-    spec.update(
-        target=dict(type="str", required=True, choices=["announce", "webhook", "slack", "pagerduty"]),
-        text=dict(type="str"),
-        source=dict(type="str", default="sark.ops"),
-        payload=dict(type="dict"),
-        fallback_format=dict(type="str", default="webhook", choices=["webhook", "slack", "none"]),
-        slack_blocks=dict(type="list", elements="dict"),
-        slack_channel=dict(type="str"),
-        slack_username=dict(type="str"),
-        event_action=dict(type="str", default="trigger", choices=["trigger", "acknowledge", "resolve"]),
-        dedup_key=dict(type="str", no_log=False),
-        severity=dict(type="str", default="error", choices=["critical", "error", "warning", "info"]),
-        summary=dict(type="str"),
-        component=dict(type="str"),
-        group=dict(type="str"),
-        event_class=dict(type="str"),
-        custom_details=dict(type="dict"),
-    )
-    return spec
 
 
 def webhook_client(params, url, secret_url=True, token=True):
@@ -406,7 +381,25 @@ def run(module):
 
 
 def main():
-    SarkModule(argument_spec=argument_spec(), supports_check_mode=True).run(run)
+    spec = dict(
+        target=dict(type="str", required=True, choices=["announce", "webhook", "slack", "pagerduty"]),
+        text=dict(type="str"),
+        source=dict(type="str", default="sark.ops"),
+        payload=dict(type="dict"),
+        fallback_format=dict(type="str", default="webhook", choices=["webhook", "slack", "none"]),
+        slack_blocks=dict(type="list", elements="dict"),
+        slack_channel=dict(type="str"),
+        slack_username=dict(type="str"),
+        event_action=dict(type="str", default="trigger", choices=["trigger", "acknowledge", "resolve"]),
+        dedup_key=dict(type="str", no_log=False),
+        severity=dict(type="str", default="error", choices=["critical", "error", "warning", "info"]),
+        summary=dict(type="str"),
+        component=dict(type="str"),
+        group=dict(type="str"),
+        event_class=dict(type="str"),
+        custom_details=dict(type="dict"),
+    )
+    sark_main(run, spec, (api_argument_spec, layout_argument_spec, notify_argument_spec))
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule
+from ansible_collections.sark.ops.plugins.module_utils._module import sark_main
 from ansible_collections.sark.ops.plugins.module_utils._opa import SARK_DECISION_PATH, OpaPolicies, evaluate, opa_argument_spec, opa_client
 
 
@@ -126,14 +126,12 @@ def run(module):
 
 
 def main():
-    spec = opa_argument_spec()
-    spec.update(
+    spec = dict(
         decision_path=dict(type="str", default=SARK_DECISION_PATH),
         input=dict(type="dict", default={}),
         expect_allow=dict(type="bool"),
     )
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (opa_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -157,24 +157,10 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkPreconditionError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkPreconditionError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._opa import (
     OpaPolicies, check_policy_id, opa_argument_spec, opa_client, read_policy_text, sha256, validate_rego,
 )
-
-
-def argument_spec():
-    spec = opa_argument_spec()
-    spec.update(
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        policy_id=dict(type="str", aliases=["id"], required=True),
-        policy=dict(type="str"),
-        src=dict(type="path"),
-        validate=dict(type="bool", default=True),
-        rego_version=dict(type="str", default="v1", choices=["v0", "v1"]),
-    )
-    spec.update(layout_argument_spec())
-    return spec
 
 
 def ensure_present(module, opa, policy_id):
@@ -242,8 +228,15 @@ def run(module):
 
 
 def main():
-    SarkModule(argument_spec=argument_spec(), supports_check_mode=True,
-               mutually_exclusive=[("policy", "src")]).run(run)
+    spec = dict(
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        policy_id=dict(type="str", aliases=["id"], required=True),
+        policy=dict(type="str"),
+        src=dict(type="path"),
+        validate=dict(type="bool", default=True),
+        rego_version=dict(type="str", default="v1", choices=["v0", "v1"]),
+    )
+    sark_main(run, spec, (opa_argument_spec, layout_argument_spec), mutually_exclusive=[("policy", "src")])
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule
+from ansible_collections.sark.ops.plugins.module_utils._module import sark_main
 from ansible_collections.sark.ops.plugins.module_utils._opa import (
     OpaPolicies, check_policy_id, get_policy, list_policies, opa_argument_spec, opa_client,
 )
@@ -155,14 +155,12 @@ def run(module):
 
 
 def main():
-    spec = opa_argument_spec()
-    spec.update(
+    spec = dict(
         policy_id=dict(type="str", aliases=["id"]),
         filter=dict(type="list", elements="str", default=[]),
         return_text=dict(type="bool", default=False),
     )
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (opa_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -82,20 +82,9 @@ options:
     description: Characters of each backend's query text to return. Literals after C(PASSWORD) are masked.
     type: int
     default: 200
-  lock_timeout:
-    description: Seconds each statement may wait for a lock before it gives up (C(SET lock_timeout)); V(0) waits forever.
-    type: float
-    default: 10
-  statement_timeout:
-    description: Seconds each statement may run (C(SET statement_timeout)); V(0) means no limit.
-    type: float
-    default: 3600
-  lock_wait:
-    description: Seconds to wait for the maintenance advisory lock when another run holds it; V(0) fails at once.
-    type: float
-    default: 0
 extends_documentation_fragment:
   - sark.ops.postgres
+  - sark.ops.postgres.SESSION
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_POSTGRES
@@ -291,7 +280,7 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkLimitError, SarkModule, SarkOperationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkLimitError, SarkOperationError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._pg_backend import (
     BACKEND_FILTERS,
     BACKEND_STATES,
@@ -305,7 +294,7 @@ from ansible_collections.sark.ops.plugins.module_utils._pg_backend import (
     validate_backend_params,
     wait_until,
 )
-from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import locked_session
+from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import locked_session, session_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._postgres import postgres_argument_spec
 
 MODULE = "sark_pg_backend"
@@ -422,13 +411,8 @@ def main():
         escalate=dict(type="bool", default=False),
         grace_period=dict(type="float", default=10),
         query_max_length=dict(type="int", default=200),
-        lock_timeout=dict(type="float", default=10),
-        statement_timeout=dict(type="float", default=3600),
-        lock_wait=dict(type="float", default=0),
     )
-    spec.update(postgres_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (postgres_argument_spec, session_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

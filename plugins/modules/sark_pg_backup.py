@@ -261,7 +261,7 @@ import os
 
 from ansible_collections.sark.ops.plugins.module_utils._files import describe_os_error
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkModule, SarkOperationError, SarkPreconditionError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkOperationError, SarkPreconditionError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._pg_backup import (
     Backup,
     catalogue,
@@ -371,9 +371,7 @@ def main():
         lock_wait_timeout=dict(type="float", default=60),
         pg_bin_dir=dict(type="path"),
     )
-    spec.update(postgres_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (postgres_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ evidence:
 import os
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._pg_backup import (
     catalogue,
     inspect_backup,
@@ -216,8 +216,7 @@ def main():
         max_results=dict(type="int", default=10),
         verify=dict(type="bool", default=True),
     )
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (layout_argument_spec,))
 
 
 if __name__ == "__main__":

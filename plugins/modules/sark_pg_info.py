@@ -209,10 +209,10 @@ import time
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
-    SarkModule,
     SarkOperationError,
     SarkValidationError,
     match_filter,
+    sark_main,
     unknown_filter_entries,
 )
 from ansible_collections.sark.ops.plugins.module_utils._postgres import (
@@ -291,9 +291,7 @@ def main():
         top_queries_order=dict(type="str", default="mean_exec_time", choices=["mean_exec_time", "total_exec_time", "calls"]),
         fail_on_unavailable=dict(type="bool", default=False),
     )
-    spec.update(postgres_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (postgres_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

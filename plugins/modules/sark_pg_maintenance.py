@@ -91,18 +91,6 @@ options:
         in C(deferred) of RV(selection) (the next run takes them). An explicit O(tables) list longer than this is refused.
     type: int
     default: 50
-  lock_timeout:
-    description: Seconds each statement may wait for a lock before it gives up (C(SET lock_timeout)); V(0) waits forever.
-    type: float
-    default: 10
-  statement_timeout:
-    description: Seconds each statement may run (C(SET statement_timeout)); V(0) means no limit.
-    type: float
-    default: 3600
-  lock_wait:
-    description: Seconds to wait for the maintenance advisory lock when another run holds it; V(0) fails at once.
-    type: float
-    default: 0
   drop_invalid_indexes:
     description:
       - With O(state=reindex), first remove the invalid indexes an interrupted C(REINDEX CONCURRENTLY) left behind
@@ -114,6 +102,7 @@ options:
     default: false
 extends_documentation_fragment:
   - sark.ops.postgres
+  - sark.ops.postgres.SESSION
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.ACTIONGROUP_POSTGRES
@@ -273,9 +262,9 @@ from ansible_collections.sark.ops.plugins.module_utils._layout import layout_arg
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
     SarkLimitError,
-    SarkModule,
     SarkOperationError,
     SarkValidationError,
+    sark_main,
 )
 from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import (
     INDEX_KINDS,
@@ -297,6 +286,7 @@ from ansible_collections.sark.ops.plugins.module_utils._pg_maintenance import (
     reindex_statement,
     relation_sizes,
     resolve_relations,
+    session_argument_spec,
     table_stats,
     vacuum_statement,
     validate_params,
@@ -623,14 +613,9 @@ def main():
         min_dead_tuples=dict(type="int"),
         last_run_older_than=dict(type="float", aliases=["last_vacuum_older_than"]),
         max_tables=dict(type="int", default=50),
-        lock_timeout=dict(type="float", default=10),
-        statement_timeout=dict(type="float", default=3600),
-        lock_wait=dict(type="float", default=0),
         drop_invalid_indexes=dict(type="bool", default=False),
     )
-    spec.update(postgres_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (postgres_argument_spec, session_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule
+from ansible_collections.sark.ops.plugins.module_utils._module import sark_main
 from ansible_collections.sark.ops.plugins.module_utils._ratelimit import SECRET_KINDS, RateLimits, validate_reset
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect, redis_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._redis_keys import (
@@ -255,10 +255,7 @@ def main():
         force=dict(type="bool", default=False),
         show_secrets=dict(type="bool", default=False),
     )
-    spec.update(sweep_argument_spec())
-    spec.update(layout_argument_spec())
-    spec.update(redis_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (sweep_argument_spec, layout_argument_spec, redis_argument_spec))
 
 
 if __name__ == "__main__":

@@ -156,9 +156,9 @@ import time
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
-    SarkModule,
     SarkValidationError,
     match_filter,
+    sark_main,
     unknown_filter_entries,
 )
 from ansible_collections.sark.ops.plugins.module_utils._redis import (
@@ -316,9 +316,7 @@ def main():
         memory_warning_ratio=dict(type="float", default=0.8),
         fail_on_unavailable=dict(type="bool", default=False),
     )
-    spec.update(redis_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (redis_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect, redis_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._redis_keys import KeySweeper, redis_errors, validate_sweep_params
 from ansible_collections.sark.ops.plugins.module_utils._sessions import SessionStore, read_scope
@@ -232,9 +232,7 @@ def main():
         show_secrets=dict(type="bool", default=False),
         scan_count=dict(type="int"),
     )
-    spec.update(layout_argument_spec())
-    spec.update(redis_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (layout_argument_spec, redis_argument_spec))
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule
+from ansible_collections.sark.ops.plugins.module_utils._module import sark_main
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect, redis_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._redis_keys import redis_errors
 from ansible_collections.sark.ops.plugins.module_utils._siem import CLOSED, breaker_keys, breaker_not_in_layout, read_breaker, validate_siems
@@ -152,9 +152,7 @@ def main():
         siems=dict(type="list", elements="str", default=["splunk", "datadog"]),
         variant=dict(type="str", default="both", choices=["both", "global", "per_siem"]),
     )
-    spec.update(layout_argument_spec())
-    spec.update(redis_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (layout_argument_spec, redis_argument_spec))
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ evidence:
 '''
 
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect, redis_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._redis_keys import redis_errors
 from ansible_collections.sark.ops.plugins.module_utils._siem import (
@@ -185,9 +185,7 @@ def main():
         critical_threshold=dict(type="int", default=10000),
         show_secrets=dict(type="bool", default=False),
     )
-    spec.update(layout_argument_spec())
-    spec.update(redis_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (layout_argument_spec, redis_argument_spec))
 
 
 if __name__ == "__main__":

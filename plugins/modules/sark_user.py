@@ -213,9 +213,9 @@ from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, la
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
     SarkError,
-    SarkModule,
     SarkOperationError,
     SarkValidationError,
+    sark_main,
 )
 from ansible_collections.sark.ops.plugins.module_utils._postgres import postgres_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect as redis_connect
@@ -502,11 +502,7 @@ def main():
         via=dict(type="str", choices=["api", "database"], default="api"),
         revoke_sessions=dict(type="bool", default=True),
     )
-    spec.update(api_argument_spec())
-    spec.update(postgres_argument_spec())
-    spec.update(redis_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True, mutually_exclusive=[("roles", "role")]).run(run)
+    sark_main(run, spec, (api_argument_spec, postgres_argument_spec, redis_argument_spec, layout_argument_spec), mutually_exclusive=[("roles", "role")])
 
 
 if __name__ == "__main__":

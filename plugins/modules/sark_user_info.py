@@ -103,7 +103,7 @@ evidence:
 from ansible_collections.sark.ops.plugins.module_utils import _postgres as pg
 from ansible_collections.sark.ops.plugins.module_utils._api import SarkApiClient, api_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkModule, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._postgres import postgres_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._users import ApiUsers, DbUsers, validate_email, validate_role, validate_username
 
@@ -155,10 +155,7 @@ def main():
         max_results=dict(type="int", default=100),
         via=dict(type="str", choices=["api", "database"], default="api"),
     )
-    spec.update(api_argument_spec())
-    spec.update(postgres_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (api_argument_spec, postgres_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

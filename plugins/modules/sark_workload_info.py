@@ -217,7 +217,7 @@ evidence:
 from ansible_collections.sark.ops.plugins.module_utils._k8s import K8sReader, k8s_auth_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import CRITICAL, OK, ORDER, WARNING, diagnose_workload, overall
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkLimitError, SarkModule
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkLimitError, sark_main
 
 
 def _selector(workload):
@@ -292,9 +292,7 @@ def main():
         memory_limit_percent=dict(type="int", default=90),
         metrics=dict(type="bool", default=True),
     )
-    spec.update(k8s_auth_argument_spec())
-    spec.update(layout_argument_spec())
-    SarkModule(argument_spec=spec, supports_check_mode=True).run(run)
+    sark_main(run, spec, (k8s_auth_argument_spec, layout_argument_spec))
 
 
 if __name__ == "__main__":

@@ -188,6 +188,17 @@ def sim(request, sims):
 
 
 @pytest.fixture()
+def fresh_sims(sims):
+    """Every simulator of the module without faults or leftover state before and after the test
+    (``pytestmark = pytest.mark.usefixtures("fresh_sims")``)."""
+    for started in sims.values():
+        started.reset()
+    yield sims
+    for started in sims.values():
+        started.reset()
+
+
+@pytest.fixture()
 def redis_client(redis_server):
     client = redis_server.client()
     client.flushall()

@@ -11,17 +11,12 @@ import pytest
 
 # pylint: disable=wrong-import-position,redefined-outer-name
 from harness.sarksim import schema  # noqa: E402
+from harness.sarksim.schema import SERVERS_TABLE as TABLE  # noqa: E402
 
 SIM_OPTIONS = {"rate_limit_enabled": False}  # read by conftest's sims fixture
-TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}
 BOM = "\ufeff"
 
-
-@pytest.fixture(autouse=True)
-def _no_faults(sims):
-    for sim in sims.values():
-        sim.reset()
-    yield
+pytestmark = pytest.mark.usefixtures("fresh_sims")
 
 
 def rows(sim, sql, args=()):

@@ -22,6 +22,7 @@ from .config import LAYOUTS, RUNBOOK_ADMIN_ID, SARK_V2_ADMIN_ID
 
 SQL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sql")
 DEMO_PASSWORD = "SarkDemo-Passw0rd!"
+SERVERS_TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}  # each layout's table of MCP servers
 
 RUNBOOK_USERS = [
     {"id": RUNBOOK_ADMIN_ID, "username": "admin", "email": "admin@example.com", "is_admin": True,

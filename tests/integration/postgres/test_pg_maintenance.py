@@ -143,7 +143,8 @@ BAD_INPUTS = [
 def test_bad_input_is_refused_and_nothing_runs(run_module, pg_primary, pgh, db):
     make_bloated(pg_primary, db)
     pg_primary.execute("CREATE VIEW a_view AS SELECT 1 AS one", db)
-    calls = [(MODULE, dict(args(pgh, pg_primary, db, state="vacuum"), **extra), None) for extra, _message in BAD_INPUTS]
+    # the runs check names against the catalog under the maintenance lock: parallel runs queue for it (lock_wait)
+    calls = [(MODULE, dict(args(pgh, pg_primary, db, state="vacuum", lock_wait=60), **extra), None) for extra, _message in BAD_INPUTS]
     results = pgh.run_parallel(run_module, calls)
     for (extra, message), result in zip(BAD_INPUTS, results):
         assert result.failed, (extra, result)

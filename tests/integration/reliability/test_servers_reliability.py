@@ -14,20 +14,13 @@ import time
 import pytest
 
 # pylint: disable=wrong-import-position,redefined-outer-name
+from harness.sarksim.schema import SERVERS_TABLE as TABLE  # noqa: E402
 from harness.servers import free_port, wait_for  # noqa: E402
 
 SIM_OPTIONS = {"rate_limit_enabled": False}  # read by conftest's sims fixture
-TABLE = {"runbook": "servers", "sark_v2": "mcp_servers"}
 BULK = "/api/v1/bulk/servers/register"
 
-
-@pytest.fixture(autouse=True)
-def _no_faults(sims):
-    for sim in sims.values():
-        sim.reset()
-    yield
-    for sim in sims.values():
-        sim.reset()
+pytestmark = pytest.mark.usefixtures("fresh_sims")
 
 
 def query(sim, sql, args=()):
