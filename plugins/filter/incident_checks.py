@@ -17,6 +17,12 @@ KINDS = {
     "api_workload": lambda data, **kw: checks.api_workload(data.get("workloads"), **kw),
     "siem": lambda data, **kw: checks.siem(data.get("breaker"), data.get("queue")),
 }
+# h13b: policy evaluation failure, audit events not recording
+KINDS["opa_policies"] = lambda data, **kw: checks.opa_policies(
+    data.get("policies"), data.get("expected"), data.get("tests"), data.get("decisions"),
+    data.get("workload"), data.get("cache"), data.get("health"))
+KINDS["audit_gap"] = lambda data, **kw: checks.audit_gap(
+    data.get("audit"), data.get("now"), data.get("logs"), data.get("siem_queue"), **kw)
 
 
 def incident_check(data, kind, **kwargs):
