@@ -328,28 +328,41 @@ def _parse_time(text):
     return moment
 
 
-def audit_gap(audit_info, now, logs=None, siem_queue=None, stale_minutes=60, max_db_bytes=0, log_pattern="audit_batch failed"):
+def audit_gap(audit_info, now, logs=None, siem_queue=None, pg_info=None, audit_database="sark_audit", stale_minutes=60,
+              max_db_bytes=0, log_pattern="audit_batch failed"):
     """Seed 001 incident 4 (audit events not recording): gaps per hour, the newest event's age, disk, batch processing.
 
     audit_info: sark_audit_info with events_per_hour and storage; now: the controller's UTC time (ISO 8601);
     logs: the audit writer's log lines (k8s_log ``log_lines``), searched for ``log_pattern``; siem_queue:
-    sark_siem_queue_info (the SIEM path, reported). Events that stopped arriving (the newest older than
+    sark_siem_queue_info (the SIEM path, reported); pg_info: sark_pg_info with the databases subset (PostgreSQL
+    reachable, the size of ``audit_database``, judged against max_db_bytes when that is set). Events that stopped arriving (the newest older than
     stale_minutes) are CRITICAL with the fix ``restart_writer``; closed hours without events are gaps (WARNING:
     the lost hours cannot be brought back by the playbook; they belong in the incident report)."""
     runbook = "001 Incident 4 (Audit Events Not Recording)"
     title = "Audit events"
     if stale_minutes <= 0:
         raise IncidentCheckError("audit_gap: stale_minutes must be positive")
-    details = {"db_reachable": True, "gaps": [], "gap_hours": 0, "newest_event": None, "minutes_since_newest": None,
-               "current_hour_so_far": None, "size_bytes": None, "batch_failures": 0, "batch_failure_lines": [],
+    details = {"db_reachable": True, "gaps": [], "gap_hours": 0, "newest_event": None, "newest_epoch": None,
+               "minutes_since_newest": None,
+               "current_hour_so_far": None, "size_bytes": None, "database_size_bytes": None, "batch_failures": 0, "batch_failure_lines": [],
                "siem_queue": None, "causes": [], "fix": None}
     if isinstance(siem_queue, dict) and not siem_queue.get("failed"):
         details["siem_queue"] = {"queued": (siem_queue.get("queue") or {}).get("length"),
                                  "failed": (siem_queue.get("failed_events") or {}).get("length"),
                                  "in_redis": siem_queue.get("in_redis", True)}
+    if isinstance(pg_info, dict) and pg_info.get("is_available"):
+        for database in pg_info.get("databases") or []:
+            if database.get("name") == audit_database:
+                details["database_size_bytes"] = database.get("size_bytes")
     lines = [str(line) for line in (logs or []) if log_pattern and log_pattern in str(line)]
     details["batch_failures"] = len(lines)
     details["batch_failure_lines"] = lines[-5:]
+    if isinstance(pg_info, dict) and pg_info.get("is_available") is False:
+        details["db_reachable"] = False
+        details["causes"].append("audit_db_unreachable")
+        return _check("audit_gap", title, "CRITICAL", None, "minutes since the newest event", stale_minutes,
+                      "PostgreSQL does not answer: %s (check the TimescaleDB pod and its disk)"
+                      % (pg_info.get("error") or "unreachable"), details, runbook)
     if not isinstance(audit_info, dict) or audit_info.get("failed") or "events_per_hour" not in audit_info:
         details["db_reachable"] = False
         details["causes"].append("audit_db_unreachable")
@@ -370,6 +383,7 @@ def audit_gap(audit_info, now, logs=None, siem_queue=None, stale_minutes=60, max
     minutes = None
     if newest is not None:
         details["newest_event"] = newest.isoformat()
+        details["newest_epoch"] = newest.timestamp()
         minutes = max(int((moment - newest).total_seconds() // 60), 0)
         details["minutes_since_newest"] = minutes
     stale = newest is None or minutes >= stale_minutes
@@ -381,10 +395,11 @@ def audit_gap(audit_info, now, logs=None, siem_queue=None, stale_minutes=60, max
     if details["batch_failures"]:
         details["causes"].append("batch_failures")
         parts.append("%d '%s' lines in the writer's log" % (details["batch_failures"], log_pattern))
-    if max_db_bytes and details["size_bytes"] is not None and int(details["size_bytes"]) >= int(max_db_bytes):
+    size = details["database_size_bytes"] if details["database_size_bytes"] is not None else details["size_bytes"]
+    if max_db_bytes and size is not None and int(size) >= int(max_db_bytes):
         details["causes"].append("disk_full")
-        parts.append("the audit table holds %d bytes (limit %d): extend the PVC or enable compression"
-                     % (int(details["size_bytes"]), int(max_db_bytes)))
+        parts.append("the audit database holds %d bytes (limit %d): extend the PVC or enable compression"
+                     % (int(size), int(max_db_bytes)))
     if details["gaps"]:
         details["causes"].append("audit_gaps")
         parts.append("%d of the last %s hours have no events: %s (lost; record them in the incident report)"

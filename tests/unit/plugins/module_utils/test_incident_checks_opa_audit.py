@@ -112,6 +112,7 @@ def test_audit_gap_names_the_gap_hours_and_the_batch_failures():
     assert check["details"]["causes"] == ["events_not_arriving", "batch_failures", "audit_gaps"]
     assert check["details"]["gaps"] == gaps and check["details"]["batch_failures"] == 1
     assert check["details"]["minutes_since_newest"] == 211 and check["figure"] == 211
+    assert check["details"]["newest_epoch"] == 1796115540.0
     assert check["details"]["siem_queue"]["queued"] == 3
     assert all(g in check["reason"] for g in gaps)
 
@@ -129,6 +130,11 @@ def test_audit_gap_disk_limit_and_unreachable_database():
     check = audit_gap(audit("2026-12-01T12:29:00+00:00", size=5000), NOW, max_db_bytes=5000)
     assert check["verdict"] == "CRITICAL" and check["details"]["causes"] == ["disk_full"]
     assert audit_gap(audit("2026-12-01T12:29:00+00:00", size=4999), NOW, max_db_bytes=5000)["verdict"] == "OK"
+    pg = {"is_available": True, "databases": [{"name": "sark", "size_bytes": 9000}, {"name": "sark_audit", "size_bytes": 6000}]}
+    check = audit_gap(audit("2026-12-01T12:29:00+00:00", size=10), NOW, pg_info=pg, max_db_bytes=6000)
+    assert check["details"]["causes"] == ["disk_full"] and check["details"]["database_size_bytes"] == 6000
+    check = audit_gap(audit("2026-12-01T12:29:00+00:00"), NOW, pg_info={"is_available": False, "error": "refused"})
+    assert check["details"]["causes"] == ["audit_db_unreachable"] and "refused" in check["reason"]
     check = audit_gap({"failed": True, "msg": "could not connect"}, NOW)
     assert check["details"]["causes"] == ["audit_db_unreachable"] and "could not connect" in check["reason"]
 
