@@ -15,7 +15,8 @@ from ansible_collections.sark.ops.plugins.module_utils import _incident_checks a
 KINDS = {
     "db_connections": lambda data, **kw: checks.db_connections(data.get("pg_info"), data.get("idle"), **kw),
     "api_workload": lambda data, **kw: checks.api_workload(data.get("workloads"), **kw),
-    "siem": lambda data, **kw: checks.siem(data.get("breaker"), data.get("queue")),
+    "siem": lambda data, **kw: checks.siem(data.get("breaker"), data.get("queue"), data.get("hec"),
+                                           bool(data.get("workers_restarted"))),
 }
 # h13b: policy evaluation failure, audit events not recording
 KINDS["opa_policies"] = lambda data, **kw: checks.opa_policies(

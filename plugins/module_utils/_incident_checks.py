@@ -138,8 +138,12 @@ def api_workload(workload_info, name):
     return _check("api_workload", title, verdict, ready, "ready replicas", desired, reason, details, runbook)
 
 
-def siem(breaker_info, queue_info):
-    """Seed 002 playbook 5 (SIEM integration down): breaker state, failed events waiting."""
+def siem(breaker_info, queue_info, hec=None, workers_restarted=False):
+    """Seed 002 playbook 5 (SIEM integration down): HEC token, breaker state, failed events waiting.
+
+    hec: sark_siem_hec_info (optional; cause 1 token invalid, cause 2 unreachable, cause 4 rate limited - named, the
+    fixes are a person's: a new token, a network policy, the batch size); workers_restarted: the sark_v2 workers were
+    restarted and rolled out in this run (their in-process breakers start closed)."""
     runbook = "002 Playbook 5 (SIEM Integration Down)"
     title = "SIEM forwarding"
     breakers = _require(breaker_info, "breakers", "sark_siem_breaker_info")
@@ -151,14 +155,36 @@ def siem(breaker_info, queue_info):
     queued = int((queue_info.get("queue") or {}).get("length") or 0)
     details = {"open_breakers": open_names,
                "breakers": {b["name"]: {"state": b.get("state"), "failures": b.get("failures")} for b in breakers},
-               "failed_events": failed, "queued_events": queued, "in_redis": in_redis, "causes": [], "fix": None}
-    if not in_redis:
-        details["causes"].append("breaker_in_process_memory")
-        details["fix"] = None
-        return _check("siem", title, "UNKNOWN", None, "open breakers", 0,
-                      "%s: restart the SARK workers (sark_k8s restart)"
-                      % (not_in_layout or "the layout keeps the breaker and queue in worker memory"), details, runbook)
+               "failed_events": failed, "queued_events": queued, "in_redis": in_redis, "hec": None,
+               "workers_restarted": bool(workers_restarted), "causes": [], "fix": None}
     parts = []
+    hec_bad = False
+    if isinstance(hec, dict) and hec.get("verdict"):
+        details["hec"] = {"verdict": hec["verdict"], "status": hec.get("status"), "code": hec.get("code"),
+                          "text": hec.get("text")}
+        cause = {"auth_failed": "hec_token_invalid", "unreachable": "siem_unreachable", "rate_limited": "rate_limited",
+                 "error": "siem_unreachable"}.get(hec["verdict"])
+        if cause:
+            hec_bad = True
+            details["causes"].append(cause)
+            parts.append({"hec_token_invalid": "HEC refused the token (HTTP %s, code %s): replace splunk_hec_token in the "
+                                               "SIEM secret, then restart SARK",
+                          "siem_unreachable": "the SIEM does not answer (HTTP %s, code %s): check egress, network "
+                                              "policies and the firewall",
+                          "rate_limited": "the SIEM rate-limits SARK (HTTP %s, code %s): raise SIEM_BATCH_SIZE and "
+                                          "SIEM_BATCH_TIMEOUT_SECONDS"}[cause] % (hec.get("status"), hec.get("code")))
+    if not in_redis:
+        if workers_restarted:
+            reason = "; ".join(parts + ["the SARK workers were restarted and rolled out: their in-process breakers "
+                                        "and queues start empty and closed"])
+            return _check("siem", title, "CRITICAL" if hec_bad else "OK", 1 if hec_bad else 0, "problems", 0, reason,
+                          details, runbook)
+        details["causes"].append("breaker_in_process_memory")
+        details["fix"] = "restart_workers"
+        reason = "; ".join(parts + ["%s: restart the SARK workers (sark_k8s restart)"
+                                    % (not_in_layout or "the layout keeps the breaker and queue in worker memory")])
+        return _check("siem", title, "CRITICAL" if hec_bad else "UNKNOWN", 2 if hec_bad else 1, "problems", 0, reason,
+                      details, runbook)
     if open_names:
         details["causes"].append("circuit_breaker_open")
         details["fix"] = "reset_breaker"
@@ -167,9 +193,10 @@ def siem(breaker_info, queue_info):
         details["causes"].append("failed_events_waiting")
         details["fix"] = details["fix"] or "requeue_failed"
         parts.append("%d failed events waiting" % failed)
-    verdict = "CRITICAL" if open_names else ("WARNING" if failed else "OK")
+    verdict = "CRITICAL" if open_names or hec_bad else ("WARNING" if failed else "OK")
     reason = "; ".join(parts) if parts else "every breaker closed, no failed event waiting (%d queued)" % queued
-    return _check("siem", title, verdict, len(open_names) + (1 if failed else 0), "problems", 0, reason, details, runbook)
+    figure = len(open_names) + (1 if failed else 0) + (1 if hec_bad else 0)
+    return _check("siem", title, verdict, figure, "problems", 0, reason, details, runbook)
 
 
 def worst(checks):

@@ -147,3 +147,46 @@ def test_audit_gap_never_recorded_and_bad_input():
     with pytest.raises(IncidentCheckError):
         audit_gap(audit(None), NOW, stale_minutes=0)
 
+
+
+# --- siem_down: the HEC token test and the sark_v2 worker restart (seed 002 playbook 5) -------------------------
+
+from ansible_collections.sark.ops.plugins.module_utils._incident_checks import siem  # noqa: E402
+
+
+def _breakers(state="closed"):
+    return {"in_redis": True, "breakers": [{"name": "splunk", "state": state, "failures": 0}]}
+
+
+def _queue(failed=0):
+    return {"in_redis": True, "queue": {"length": 0}, "failed_events": {"length": failed}}
+
+
+@pytest.mark.parametrize("verdict, cause, advice", [
+    ("auth_failed", "hec_token_invalid", "replace splunk_hec_token"),
+    ("unreachable", "siem_unreachable", "network policies"),
+    ("rate_limited", "rate_limited", "SIEM_BATCH_SIZE"),
+])
+def test_siem_hec_test_names_the_cause_first_and_never_the_token(verdict, cause, advice):
+    hec = {"verdict": verdict, "status": 403, "code": 4, "text": "Invalid token"}
+    check = siem(_breakers("open"), _queue(3), hec=hec)
+    assert check["details"]["causes"] == [cause, "circuit_breaker_open", "failed_events_waiting"]
+    assert check["verdict"] == "CRITICAL" and advice in check["reason"]
+    assert check["details"]["fix"] == "reset_breaker"
+    assert check["figure"] == 3
+
+
+def test_siem_hec_ok_adds_nothing():
+    check = siem(_breakers(), _queue(), hec={"verdict": "ok", "status": 400, "code": 5})
+    assert check["verdict"] == "OK" and check["details"]["causes"] == [] and check["details"]["hec"]["code"] == 5
+
+
+def test_siem_sark_v2_restart_workers_then_ok():
+    before = siem({"in_redis": False, "breakers": []}, {"in_redis": False})
+    assert before["details"]["causes"] == ["breaker_in_process_memory"] and before["details"]["fix"] == "restart_workers"
+    after = siem({"in_redis": False, "breakers": []}, {"in_redis": False}, workers_restarted=True)
+    assert after["verdict"] == "OK" and after["figure"] == 0 and "restarted" in after["reason"]
+    assert compare(before, after)["improved"]
+    still = siem({"in_redis": False, "breakers": []}, {"in_redis": False}, hec={"verdict": "auth_failed"},
+                 workers_restarted=True)
+    assert still["verdict"] == "CRITICAL" and still["details"]["causes"] == ["hec_token_invalid"]
