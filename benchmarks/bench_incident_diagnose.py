@@ -3,7 +3,8 @@
 
 Starts the demo stack (python -m harness.demo up: Redis, PostgreSQL 15, the SARK simulator, the Kubernetes API),
 injects the real faults (harness.incidents: idle PostgreSQL sessions up to 96 % of the connections, a crash-looping
-newest revision of production/sark, open SIEM breakers with failed events queued) and runs each diagnose-only
+newest revision of production/sark, open SIEM breakers with failed events queued, a deny-everything policy in the
+OPA test server, the last hours of audit events gone with the writer stuck) and runs each diagnose-only
 playbook (`ansible-playbook playbooks/incident_<name>.yml`) R times, timing the whole ansible-playbook process.
 Beside it, in the same run, the runbook's own read commands where this machine has the tool (psql, redis-cli;
 kubectl is not installed, so api_down has none).
@@ -33,8 +34,11 @@ sys.path.insert(0, TESTS)
 from harness import demo, incidents  # noqa: E402
 
 TARGET_S = 20.0
-EXPECT = {"db_outage": "too_many_connections", "api_down": "bad_deployment", "siem_down": "circuit_breaker_open"}
+EXPECT = {"db_outage": "too_many_connections", "api_down": "bad_deployment", "siem_down": "circuit_breaker_open",
+          "opa_failure": "policy_changed", "audit_gap": "events_not_arriving"}
 EXTRA = {"db_outage": {"sark_incident_db_idle_min_seconds": 0}}
+# variables files the fault injection writes into the state directory (the OPA test server's URL)
+EXTRA_FILES = {"opa_failure": "opa_vars.yml"}
 
 
 def run_playbook(name, state_dir, run_dir):
@@ -43,6 +47,8 @@ def run_playbook(name, state_dir, run_dir):
     extra = dict(EXTRA.get(name, {}), sark_incident_run_dir=run_dir)
     argv = ["ansible-playbook", "-i", os.path.join(state_dir, "inventory.yml"),
             os.path.join(REPO, "playbooks", "incident_%s.yml" % name), "-e", json.dumps(extra)]
+    if name in EXTRA_FILES:
+        argv += ["-e", "@" + os.path.join(state_dir, EXTRA_FILES[name])]
     start = time.monotonic()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - start
@@ -92,7 +98,9 @@ def main(argv=None):
         for name in EXPECT:
             print("inject %s: %s" % (name, {"db_outage": lambda: incidents.inject_db_outage(state_dir, stack),
                                             "api_down": lambda: incidents.inject_api_down(stack),
-                                            "siem_down": lambda: incidents.inject_siem_down(stack)}[name]()))
+                                            "siem_down": lambda: incidents.inject_siem_down(stack),
+                                            "opa_failure": lambda: incidents.inject_opa_failure(state_dir, stack),
+                                            "audit_gap": lambda: incidents.inject_audit_gap(state_dir, stack)}[name]()))
         runbook = runbook_commands(stack)
         for name, cause in EXPECT.items():
             times = []
@@ -121,12 +129,12 @@ def main(argv=None):
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
     print("\nload average %.2f / %.2f / %.2f" % load)
-    print("%-10s %-28s %9s %9s %14s %s" % ("incident", "runs (s)", "median", "max", "runbook cmds", "<= 20 s"))
+    print("%-11s %-28s %9s %9s %14s %s" % ("incident", "runs (s)", "median", "max", "runbook cmds", "<= 20 s"))
     for row in rows:
         rb = "%.2f s" % row["runbook_commands_s"] if row["runbook_commands_s"] is not None else "n/a (kubectl)"
         runs = " ".join("%.1f" % t for t in row["runs"])
         verdict = "yes" if row["within_target"] else "NO"
-        print("%-10s %-28s %8.1fs %8.1fs %14s %s" % (row["incident"], runs, row["median_s"], row["max_s"], rb, verdict))
+        print("%-11s %-28s %8.1fs %8.1fs %14s %s" % (row["incident"], runs, row["median_s"], row["max_s"], rb, verdict))
         if row["runbook_commands_s"]:
             print("%-10s playbook / runbook commands: %.0fx" % ("", row["median_s"] / row["runbook_commands_s"]))
     if args.json:
