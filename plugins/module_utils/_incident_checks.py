@@ -15,6 +15,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
+
 VERDICTS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 _RANK = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 BAD_POD_REASONS = ("CrashLoopBackOff", "OOMKilled", "Error", "ImagePullBackOff", "ErrImagePull",
@@ -340,7 +342,6 @@ def opa_policies(policy_info, expected, tests, decisions, workload=None, cache=N
 
 
 def _parse_time(text):
-    import datetime  # pylint: disable=import-outside-toplevel
     if text is None:
         return None
     value = str(text).strip().replace("Z", "+00:00")
@@ -349,7 +350,7 @@ def _parse_time(text):
     try:
         moment = datetime.datetime.fromisoformat(value)
     except ValueError:
-        raise IncidentCheckError("not an ISO 8601 time: %r" % (text,))
+        raise IncidentCheckError("not an ISO 8601 time: %r" % (text,)) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment

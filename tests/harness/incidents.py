@@ -279,7 +279,7 @@ def inject_audit_gap(state_dir, stack):
         gaps = audit_gaps(conn, column)
     finally:
         conn.close()
-    annotations = (_writer(_apps(stack)).spec.template.metadata.annotations or {})
+    annotations = (_writer(_apps(stack), stack).spec.template.metadata.annotations or {})
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [tests_dir, os.environ.get("PYTHONPATH", "")] if p))
     with open(os.path.join(state_dir, "incident-writer.log"), "w", encoding="utf-8") as log:
@@ -289,14 +289,20 @@ def inject_audit_gap(state_dir, stack):
     with open(os.path.join(state_dir, "incident-writer.pid"), "w", encoding="utf-8") as handle:
         handle.write(str(proc.pid))
     result = {"deleted_events": deleted, "gaps": gaps, "writer_pid": proc.pid,
-              "writer": "%s/%s" % (WRITER_NAMESPACE, WRITER_NAME)}
+              "writer": "%s/%s" % _writer_ref(stack)}
     with open(os.path.join(state_dir, "incident-audit.json"), "w", encoding="utf-8") as handle:
         json.dump(result, handle)
     return result
 
 
-def _writer(apps):
-    return apps.read_namespaced_deployment(WRITER_NAME, WRITER_NAMESPACE)
+def _writer_ref(stack):
+    """The audit writer's Deployment: sark-system/sark-api (runbook layout); SARK 2.x's API writes the events itself."""
+    return (API_NAMESPACE, API_NAME) if stack["layout"] == "sark_v2" else (WRITER_NAMESPACE, WRITER_NAME)
+
+
+def _writer(apps, stack):
+    namespace, name = _writer_ref(stack)
+    return apps.read_namespaced_deployment(name, namespace)
 
 
 def _rolled_out(dep, restarted_at):
@@ -313,7 +319,7 @@ def writer(state_dir, restarted_at, lifetime=900.0, interval=1.0):
     apps = _apps(stack)
     column = _time_column(stack)
     deadline = time.monotonic() + lifetime
-    while time.monotonic() < deadline and not _rolled_out(_writer(apps), restarted_at):
+    while time.monotonic() < deadline and not _rolled_out(_writer(apps, stack), restarted_at):
         time.sleep(0.3)
     conn = _audit(stack)
     conn.autocommit = True
@@ -321,7 +327,7 @@ def writer(state_dir, restarted_at, lifetime=900.0, interval=1.0):
         with conn.cursor() as cur:
             if stack["layout"] == "sark_v2":
                 cur.execute("INSERT INTO audit_events (id, timestamp, event_type, severity, details) "
-                            "VALUES (gen_random_uuid(), now(), 'POLICY_EVALUATED', 'LOW', '{\"writer\": \"incident-harness\"}')")
+                            "VALUES (gen_random_uuid(), now(), 'AUTHORIZATION_ALLOWED', 'LOW', '{\"writer\": \"incident-harness\"}')")
             else:
                 cur.execute("INSERT INTO audit_events (time, event_type, severity, details) "
                             "VALUES (now(), 'policy_evaluated', 'low', '{\"writer\": \"incident-harness\"}')")
