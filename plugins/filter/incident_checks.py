@@ -19,11 +19,13 @@ KINDS = {
                                            bool(data.get("workers_restarted"))),
 }
 # h13b: policy evaluation failure, audit events not recording
-KINDS["opa_policies"] = lambda data, **kw: checks.opa_policies(
-    data.get("policies"), data.get("expected"), data.get("tests"), data.get("decisions"),
-    data.get("workload"), data.get("cache"), data.get("health"))
-KINDS["audit_gap"] = lambda data, **kw: checks.audit_gap(
-    data.get("audit"), data.get("now"), data.get("logs"), data.get("siem_queue"), data.get("pg_info"), **kw)
+KINDS.update(
+    opa_policies=lambda data, **kw: checks.opa_policies(
+        data.get("policies"), data.get("expected"), data.get("tests"), data.get("decisions"),
+        data.get("workload"), data.get("cache"), data.get("health")),
+    audit_gap=lambda data, **kw: checks.audit_gap(
+        data.get("audit"), data.get("now"), data.get("logs"), data.get("siem_queue"), data.get("pg_info"), **kw),
+)
 
 
 def incident_check(data, kind, **kwargs):

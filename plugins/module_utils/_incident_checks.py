@@ -319,11 +319,15 @@ def opa_policies(policy_info, expected, tests, decisions, workload=None, cache=N
             ["%s (checksum changed)" % p for p in details["changed_policies"]]
             + ["%s (not loaded)" % p for p in details["missing_policies"]]))
     if failed:
-        parts.append("%d of %d decision tests fail (%s)" % (failed, len(tests), ", ".join(
-            "%s: expected %s, SARK reads %s%s" % (t["name"], "allow" if t["expect_allow"] else "deny",
-                                                   "error" if t["allow"] is None else ("allow" if t["allow"] else "deny"),
-                                                   " (%s result)" % t["shape"] if t["shape"] else "")
-            for t in details["tests"] if not t["passed"])))
+        described = []
+        for test in details["tests"]:
+            if test["passed"]:
+                continue
+            got = "error" if test["allow"] is None else ("allow" if test["allow"] else "deny")
+            described.append("%s: expected %s, SARK reads %s%s" % (
+                test["name"], "allow" if test["expect_allow"] else "deny", got,
+                " (%s result)" % test["shape"] if test["shape"] else ""))
+        parts.append("%d of %d decision tests fail (%s)" % (failed, len(tests), ", ".join(described)))
     if pods_bad:
         details["causes"].append("opa_pods_down")
         parts.append("OPA pods %d/%d ready" % (details["pods"]["ready"], details["pods"]["desired"]))
@@ -418,8 +422,9 @@ def audit_gap(audit_info, now, logs=None, siem_queue=None, pg_info=None, audit_d
     if stale:
         details["causes"].append("events_not_arriving")
         details["fix"] = "restart_writer"
-        parts.append("no audit event recorded %s" % ("ever" if newest is None else "for %d minutes (since %s; threshold %d)"
-                                                      % (minutes, newest.isoformat(), stale_minutes)))
+        since = "ever" if newest is None else "for %d minutes (since %s; threshold %d)" % (
+            minutes, newest.isoformat(), stale_minutes)
+        parts.append("no audit event recorded %s" % since)
     if details["batch_failures"]:
         details["causes"].append("batch_failures")
         parts.append("%d '%s' lines in the writer's log" % (details["batch_failures"], log_pattern))

@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.sark.ops.plugins.module_utils._incident_checks import (
-    IncidentCheckError, audit_gap, compare, opa_policies)
+    IncidentCheckError, audit_gap, compare, opa_policies, siem)
 
 SHAPE = {"id", "title", "verdict", "figure", "unit", "threshold", "reason", "details", "runbook"}
 GOOD = {"mcp_allow": "a" * 64, "server_access": "b" * 64}
@@ -148,10 +148,7 @@ def test_audit_gap_never_recorded_and_bad_input():
         audit_gap(audit(None), NOW, stale_minutes=0)
 
 
-
 # --- siem_down: the HEC token test and the sark_v2 worker restart (seed 002 playbook 5) -------------------------
-
-from ansible_collections.sark.ops.plugins.module_utils._incident_checks import siem  # noqa: E402
 
 
 def _breakers(state="closed"):
