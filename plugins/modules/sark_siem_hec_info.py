@@ -12,7 +12,7 @@ version_added: 0.3.0
 description:
   - The "Test HEC token manually" step of the SIEM-down incident playbook (seed 002 playbook 5, cause 1), as a real request to
     the HTTP Event Collector - C(GET /services/collector/health), then C(POST /services/collector/event) with
-    C(Authorization: Splunk <token>) and an empty body.
+    the header C(Authorization) set to C(Splunk <token>) and an empty body.
   - Splunk checks the token before the body - a valid token is answered 400 "No data" (code 5) and nothing is indexed, a wrong
     one 403 "Invalid token" (code 4) or "Token disabled" (code 1), a missing or malformed header 401 (code 2 or 3). The seed's
     own test sends a test event; this one does not, so it changes nothing in the SIEM either.
