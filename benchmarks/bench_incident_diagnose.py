@@ -5,7 +5,8 @@ Starts the demo stack (python -m harness.demo up: Redis, PostgreSQL 15, the SARK
 injects the real faults (harness.incidents: a bloated table, a held query, pods sharing a CPU load and cache misses;
 a dead OIDC endpoint and a rotated secret; idle PostgreSQL sessions up to 96 % of the connections, a crash-looping
 newest revision of production/sark, open SIEM breakers with failed events queued, a compromised user with real
-sessions and CRITICAL audit events) and runs each diagnose-only
+sessions and CRITICAL audit events, a deny-everything policy in the OPA test server, the last hours of audit events
+gone with the writer stuck) and runs each diagnose-only
 playbook (`ansible-playbook playbooks/incident_<name>.yml`) R times, timing the whole ansible-playbook process.
 Beside it, in the same run, the runbook's own read commands where this machine has the tool (psql, redis-cli;
 kubectl is not installed, so api_down has none).
@@ -38,9 +39,11 @@ TARGET_S = 20.0
 # high_latency first: its fault is a revision (a shared CPU load) that api_down's crash-looping revision then replaces
 EXPECT = {"high_latency": "table_bloat", "auth_failures": "identity_provider_unreachable",
           "db_outage": "too_many_connections", "api_down": "bad_deployment", "siem_down": "circuit_breaker_open",
-          "security": "active_sessions"}
+          "security": "active_sessions", "opa_failure": "policy_changed", "audit_gap": "events_not_arriving"}
 EXTRA = {"db_outage": {"sark_incident_db_idle_min_seconds": 0}, "high_latency": {"sark_incident_latency_long_query_seconds": 1},
          "security": {"sark_incident_security_user": incidents.SEC_USERNAME}}
+# variables files the fault injection writes into the state directory (the OPA test server's URL)
+EXTRA_FILES = {"opa_failure": "opa_vars.yml"}
 
 
 def run_playbook(name, state_dir, run_dir):
@@ -49,6 +52,8 @@ def run_playbook(name, state_dir, run_dir):
     extra = dict(EXTRA.get(name, {}), sark_incident_run_dir=run_dir)
     argv = ["ansible-playbook", "-i", os.path.join(state_dir, "inventory.yml"),
             os.path.join(REPO, "playbooks", "incident_%s.yml" % name), "-e", json.dumps(extra)]
+    if name in EXTRA_FILES:
+        argv += ["-e", "@" + os.path.join(state_dir, EXTRA_FILES[name])]
     start = time.monotonic()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - start
@@ -101,7 +106,9 @@ def main(argv=None):
                                             "db_outage": lambda: incidents.inject_db_outage(state_dir, stack),
                                             "api_down": lambda: incidents.inject_api_down(stack),
                                             "siem_down": lambda: incidents.inject_siem_down(stack),
-                                            "security": lambda: incidents.inject_security(stack)}[name]()))
+                                            "security": lambda: incidents.inject_security(stack),
+                                            "opa_failure": lambda: incidents.inject_opa_failure(state_dir, stack),
+                                            "audit_gap": lambda: incidents.inject_audit_gap(state_dir, stack)}[name]()))
         runbook = runbook_commands(stack)
         for name, cause in EXPECT.items():
             times = []

@@ -16,7 +16,8 @@ from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import mas
 KINDS = {
     "db_connections": lambda data, **kw: checks.db_connections(data.get("pg_info"), data.get("idle"), **kw),
     "api_workload": lambda data, **kw: checks.api_workload(data.get("workloads"), **kw),
-    "siem": lambda data, **kw: checks.siem(data.get("breaker"), data.get("queue")),
+    "siem": lambda data, **kw: checks.siem(data.get("breaker"), data.get("queue"), data.get("hec"),
+                                           bool(data.get("workers_restarted"))),
     "security": lambda data, **kw: checks.security(data.get("principal"), data.get("evidence"), data.get("sessions"),
                                                    data.get("isolation"), data.get("secret"), data.get("critical"), **kw),
     "api_down": lambda data, **kw: checks.api_down(data.get("workloads"), deployment=data.get("deployment"),
@@ -28,6 +29,14 @@ KINDS = {
         data.get("endpoints"), data.get("probes"), data.get("redis"), deployment=data.get("deployment"), pods=data.get("pods"),
         secrets=data.get("secrets"), clocks=data.get("clocks"), **kw),
 }
+# h13b: policy evaluation failure, audit events not recording
+KINDS.update(
+    opa_policies=lambda data, **kw: checks.opa_policies(
+        data.get("policies"), data.get("expected"), data.get("tests"), data.get("decisions"),
+        data.get("workload"), data.get("cache"), data.get("health")),
+    audit_gap=lambda data, **kw: checks.audit_gap(
+        data.get("audit"), data.get("now"), data.get("logs"), data.get("siem_queue"), data.get("pg_info"), **kw),
+)
 
 
 def incident_check(data, kind, **kwargs):

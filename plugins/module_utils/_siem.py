@@ -32,6 +32,8 @@ import uuid
 
 from ansible_collections.sark.ops.plugins.module_utils._files import check_writable_file, describe_os_error
 from ansible_collections.sark.ops.plugins.module_utils._module import (
+    SarkAPIError,
+    SarkConnectionError,
     SarkError,
     SarkLimitError,
     SarkOperationError,
@@ -632,3 +634,57 @@ def breaker_not_in_layout(layout, resetting):
 def validate_siems(siems):
     if not siems or any(not s or not s.strip() for s in siems):
         raise SarkValidationError("siems must list at least one SIEM name (for example splunk, datadog) without empty entries")
+
+
+# --- the HEC token test (seed 002 playbook 5, cause 1) ---------------------------------------------------------
+
+HEC_EVENT_PATH = "/services/collector/event"
+HEC_HEALTH_PATH = "/services/collector/health"
+# Splunk HEC reply codes (its documented "status codes" table): code -> what the test concludes
+HEC_CODES = {0: "accepted", 1: "token_disabled", 2: "token_missing", 3: "invalid_authorization", 4: "token_invalid",
+             5: "token_valid", 6: "token_valid", 7: "token_valid", 9: "busy", 17: "healthy", 18: "unhealthy"}
+
+
+def hec_token_test(client, health=True):
+    """Test the HEC token the way seed 002 does, without indexing anything: POST the event endpoint with an empty body.
+
+    Splunk checks the token before the body, so a valid token gets 400 "No data" (code 5) and nothing is stored,
+    a wrong one 403 "Invalid token" (4) or "Token disabled" (1), a malformed header 401 (2 or 3). Returns
+    {verdict (ok | auth_failed | rate_limited | unreachable | error), status, code, text, health, reason}; the token
+    is never part of it."""
+    result = {"health": None, "status": None, "code": None, "text": None}
+    if health:
+        try:
+            answer = client.request("GET", HEC_HEALTH_PATH, expect=tuple(range(200, 600)), retry_on=())
+            body = answer.json() if answer.body else None
+            result["health"] = {"status": answer.status, "code": (body or {}).get("code") if isinstance(body, dict) else None,
+                                "text": (body or {}).get("text") if isinstance(body, dict) else None}
+        except (SarkAPIError, SarkConnectionError) as exc:
+            result.update(verdict="unreachable", reason="the HEC endpoint does not answer: %s" % exc)
+            return result
+    try:
+        answer = client.request("POST", HEC_EVENT_PATH, text_body="", headers={"Content-Type": "application/json"},
+                                expect=tuple(range(200, 600)), retry_on=())
+    except (SarkAPIError, SarkConnectionError) as exc:
+        result.update(verdict="unreachable", reason="the HEC endpoint does not answer: %s" % exc)
+        return result
+    try:
+        body = answer.json()
+    except Exception:  # pylint: disable=broad-except
+        body = None
+    code = body.get("code") if isinstance(body, dict) else None
+    text = body.get("text") if isinstance(body, dict) else None
+    result.update(status=answer.status, code=code, text=client.scrub(str(text)) if text is not None else None)
+    meaning = HEC_CODES.get(code)
+    if answer.status in (401, 403) or meaning in ("token_disabled", "token_missing", "invalid_authorization", "token_invalid"):
+        result.update(verdict="auth_failed", reason="HEC refused the token: HTTP %s %s (code %s): replace the token "
+                      "in the SIEM secret, then restart SARK" % (answer.status, text or "", code))
+    elif answer.status in (429, 503) or meaning == "busy":
+        result.update(verdict="rate_limited", reason="HEC is rate limiting or busy: HTTP %s %s (code %s)"
+                      % (answer.status, text or "", code))
+    elif meaning in ("token_valid", "accepted") or answer.status == 400 and code in (5, 6):
+        result.update(verdict="ok", reason="HEC accepted the token (HTTP %s %s, code %s; nothing was indexed)"
+                      % (answer.status, text or "", code))
+    else:
+        result.update(verdict="error", reason="unexpected HEC answer: HTTP %s %s (code %s)" % (answer.status, text or "", code))
+    return result

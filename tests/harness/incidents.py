@@ -1,6 +1,6 @@
 """Inject the real faults of the incident playbooks into the demo stack (python -m harness.demo up), and snapshot its state.
 
-    python -m harness.incidents inject db_outage|api_down|siem_down --dir DEMO_DIR
+    python -m harness.incidents inject db_outage|api_down|siem_down|opa_failure|audit_gap --dir DEMO_DIR
     python -m harness.incidents snapshot --dir DEMO_DIR [--out FILE]    # JSON of what remediation changes
     python -m harness.incidents release --dir DEMO_DIR                  # stop a connection holder (destroy)
 
@@ -13,6 +13,11 @@ high_latency: a table with 45 000 dead tuples (autovacuum off on it), a query he
 whose pods share a 2.85-CPU load (95 % of their 1-CPU limit), a Redis cache hit ratio under 70 % and
 POLICY_CACHE_TTL_HIGH=60 in sark-config. auth_failures: the OIDC issuer in sark-config is a local port nothing
 listens on, and the Secret the pods read SECRET_KEY from is rotated after they started (managedFields time).
+opa_failure: the OPA test server (a real Rego engine) is started with the good policies of policies/, then
+mcp_allow is replaced by a policy whose bare-boolean result SARK reads as deny for everyone; SARK is pointed at
+it and decisions are cached under it. audit_gap: the audit events of the current and the two hours before are
+deleted (events stopped arriving) and a stand-in for SARK's audit writer is started that records again only
+after its Deployment (sark-system/sark-api) has been restarted and rolled out (the stuck batch writer).
 """
 
 import argparse
@@ -120,7 +125,7 @@ def inject_db_outage(state_dir, stack):
 
 
 def release(state_dir):
-    for name in ("incident-holder.pid", "incident-slowquery.pid"):
+    for name in ("incident-holder.pid", "incident-slowquery.pid", "incident-writer.pid", "incident-opa.pid"):
         path = os.path.join(state_dir, name)
         if os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
@@ -220,6 +225,182 @@ def security_state(stack):
             "network_policies": sorted(p.metadata.name for p in net.list_namespaced_network_policy(API_NAMESPACE).items),
             "secret_digest": hashlib.sha256(value.encode()).hexdigest(),
             "restarted_at": (template.annotations or {}).get("kubectl.kubernetes.io/restartedAt")}
+# --- opa_failure ------------------------------------------------------------------------------------------
+
+OPA_GOOD = ("mcp_allow", "server_access")         # policies/<id>.rego, loaded first
+OPA_BROKEN = ("mcp_allow", "bare_boolean.rego")   # then this id gets this file's text
+OPA_CACHED_PREFIX = "policy:decision:incident-cached-"
+OPA_CACHED = 12
+
+
+def _policies_dir():
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "policies")
+
+
+def _http(method, url, body=None, content_type="application/json", token=None):
+    import urllib.request  # pylint: disable=import-outside-toplevel
+    data = body.encode("utf-8") if isinstance(body, str) else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": content_type})
+    if token:
+        request.add_header("Authorization", "Bearer %s" % token)
+    with urllib.request.urlopen(request, timeout=10) as answer:  # nosec - loopback only
+        return json.loads(answer.read() or b"{}")
+
+
+def _opa_state(state_dir):
+    path = os.path.join(state_dir, "incident-opa.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def inject_opa_failure(state_dir, stack):
+    from harness.opa_server import OpaServer  # pylint: disable=import-outside-toplevel
+    workdir = os.path.join(state_dir, "opa")
+    os.makedirs(workdir, exist_ok=True)
+    opa = OpaServer(workdir=workdir)
+    opa.start_on_free_port()
+    with open(os.path.join(state_dir, "incident-opa.pid"), "w", encoding="utf-8") as handle:
+        handle.write(str(opa.pid))
+    for policy_id in OPA_GOOD:
+        with open(os.path.join(_policies_dir(), policy_id + ".rego"), encoding="utf-8") as handle:
+            _http("PUT", "%s/v1/policies/%s" % (opa.url, policy_id), handle.read(), "text/plain")
+    broken_id, broken_file = OPA_BROKEN
+    with open(os.path.join(_policies_dir(), broken_file), encoding="utf-8") as handle:
+        broken = handle.read()
+    _http("PUT", "%s/v1/policies/%s" % (opa.url, broken_id), broken, "text/plain")
+    # SARK asks this OPA from now on; decisions made under the broken policy sit in the cache
+    _http("POST", stack["api_url"].rstrip("/") + "/_sim/config", {"opa_url": opa.url})
+    client = _redis(stack)
+    for n in range(OPA_CACHED):
+        client.set("%suser-%d:tool:invoke:tool_t%d:%016x" % (OPA_CACHED_PREFIX, n, n, n),
+                   json.dumps({"allow": False, "reason": "Internal error during policy evaluation",
+                               "filtered_parameters": None, "audit_id": "incident-%d" % n}), ex=900)
+    with open(os.path.join(state_dir, "incident-opa.json"), "w", encoding="utf-8") as handle:
+        json.dump({"url": opa.url, "pid": opa.pid, "broken": broken_id,
+                   "broken_sha256": hashlib.sha256(broken.encode("utf-8")).hexdigest()}, handle)
+    with open(os.path.join(state_dir, "opa_vars.yml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"sark_opa_connection": {"opa_url": opa.url}}, handle, default_flow_style=False)
+    return {"opa_url": opa.url, "broken_policy": broken_id, "broken_with": broken_file, "cached_decisions": OPA_CACHED}
+
+
+def opa_snapshot(state_dir):
+    opa = _opa_state(state_dir)
+    if opa is None:
+        return None
+    policies = _http("GET", opa["url"] + "/v1/policies")["result"]
+    return {p["id"]: hashlib.sha256(p["raw"].encode("utf-8")).hexdigest() for p in policies}
+
+
+# --- audit_gap --------------------------------------------------------------------------------------------
+
+AUDIT_LOST_HOURS = 2       # the current hour and the 2 whole hours before it lose their events
+WRITER_NAMESPACE, WRITER_NAME = "sark-system", "sark-api"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+def _audit(stack):
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    return psycopg2.connect(host=LOOPBACK, port=stack["pg_port"], user="postgres", password=DEMO_PG_PASSWORD,
+                            dbname="sark_audit", application_name="incident-harness", connect_timeout=5)
+
+
+def _time_column(stack):
+    return "timestamp" if stack["layout"] == "sark_v2" else "time"
+
+
+def audit_gaps(conn, column, hours=24):
+    """Whole hours of the last `hours` without events, from the first event's hour on (what the runbook's query shows)."""
+    with conn.cursor() as cur:
+        cur.execute("""
+            WITH top AS (SELECT date_trunc('hour', now()) AS t),
+            first AS (SELECT date_trunc('hour', min("{c}")) AS f FROM audit_events),
+            hours AS (SELECT generate_series(t - make_interval(hours => %s), t - interval '1 hour', interval '1 hour') AS h FROM top)
+            SELECT h FROM hours, first
+             WHERE h >= f AND NOT EXISTS (SELECT 1 FROM audit_events WHERE "{c}" >= h AND "{c}" < h + interval '1 hour')
+             ORDER BY h""".format(c=column), (hours,))
+        return [row[0].isoformat() for row in cur.fetchall()]
+
+
+def inject_audit_gap(state_dir, stack):
+    column = _time_column(stack)
+    conn = _audit(stack)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute('DELETE FROM audit_events WHERE "{c}" >= date_trunc(\'hour\', now()) - make_interval(hours => %s)'
+                        .format(c=column), (AUDIT_LOST_HOURS,))
+            deleted = cur.rowcount
+        gaps = audit_gaps(conn, column)
+    finally:
+        conn.close()
+    annotations = (_writer(_apps(stack), stack).spec.template.metadata.annotations or {})
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [tests_dir, os.environ.get("PYTHONPATH", "")] if p))
+    with open(os.path.join(state_dir, "incident-writer.log"), "w", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.incidents", "writer", "--dir", state_dir,
+                                 "--restarted-at", annotations.get(RESTARTED_AT) or ""],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(os.path.join(state_dir, "incident-writer.pid"), "w", encoding="utf-8") as handle:
+        handle.write(str(proc.pid))
+    result = {"deleted_events": deleted, "gaps": gaps, "writer_pid": proc.pid,
+              "writer": "%s/%s" % _writer_ref(stack)}
+    with open(os.path.join(state_dir, "incident-audit.json"), "w", encoding="utf-8") as handle:
+        json.dump(result, handle)
+    return result
+
+
+def _writer_ref(stack):
+    """The audit writer's Deployment: sark-system/sark-api (runbook layout); SARK 2.x's API writes the events itself."""
+    return (API_NAMESPACE, API_NAME) if stack["layout"] == "sark_v2" else (WRITER_NAMESPACE, WRITER_NAME)
+
+
+def _writer(apps, stack):
+    namespace, name = _writer_ref(stack)
+    return apps.read_namespaced_deployment(name, namespace)
+
+
+def _rolled_out(dep, restarted_at):
+    annotations = dep.spec.template.metadata.annotations or {}
+    status = dep.status
+    return (annotations.get(RESTARTED_AT) or "") != restarted_at and status is not None \
+        and (status.observed_generation or 0) >= (dep.metadata.generation or 0) \
+        and (status.updated_replicas or 0) == dep.spec.replicas and (status.available_replicas or 0) >= dep.spec.replicas
+
+
+def writer(state_dir, restarted_at, lifetime=900.0, interval=1.0):
+    """The stuck audit writer: records nothing until its Deployment was restarted and rolled out, then an event a second."""
+    stack = _stack(state_dir)
+    apps = _apps(stack)
+    column = _time_column(stack)
+    deadline = time.monotonic() + lifetime
+    while time.monotonic() < deadline and not _rolled_out(_writer(apps, stack), restarted_at):
+        time.sleep(0.3)
+    conn = _audit(stack)
+    conn.autocommit = True
+    while time.monotonic() < deadline:
+        with conn.cursor() as cur:
+            if stack["layout"] == "sark_v2":
+                cur.execute("INSERT INTO audit_events (id, timestamp, event_type, severity, details) "
+                            "VALUES (gen_random_uuid(), now(), 'AUTHORIZATION_ALLOWED', 'LOW', '{\"writer\": \"incident-harness\"}')")
+            else:
+                cur.execute("INSERT INTO audit_events (time, event_type, severity, details) "
+                            "VALUES (now(), 'policy_evaluated', 'low', '{\"writer\": \"incident-harness\"}')")
+        time.sleep(interval)
+    conn.close()
+    return 0
+
+
+def audit_snapshot(stack):
+    conn = _audit(stack)
+    try:
+        with conn.cursor() as cur:
+            cur.execute('SELECT count(*), max("{c}") FROM audit_events'.format(c=_time_column(stack)))
+            count, newest = cur.fetchone()
+        return {"events": count, "newest": newest.isoformat() if newest else None}
+    finally:
+        conn.close()
 
 
 # --- snapshot --------------------------------------------------------------------------------------------
@@ -247,6 +428,11 @@ def snapshot(stack):
     out["siem"] = {"breakers": breaker, "queue_length": len(queue), "failed_length": len(failed),
                    "queue_digest": _digest(queue), "failed_digest": _digest(failed),
                    "all_events_digest": _digest(queue + failed), "all_events": len(queue) + len(failed)}
+    out["opa_cached_decisions"] = sum(1 for _key in client.scan_iter(OPA_CACHED_PREFIX + "*", count=1000))
+    out["audit"] = audit_snapshot(stack)
+    opa = opa_snapshot(stack["state_dir"])
+    if opa is not None:
+        out["opa"] = opa
     dep = _deployment(_apps(stack))
     out["k8s"] = {"generation": dep.metadata.generation,
                   "revision": dep.metadata.annotations.get("deployment.kubernetes.io/revision"),
@@ -434,21 +620,24 @@ def _auth_snapshot(stack):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m harness.incidents", description=__doc__.split("\n", 1)[0])
-    parser.add_argument("action", choices=["inject", "snapshot", "release", "hold", "hold-query"])
+    parser.add_argument("action", choices=["inject", "snapshot", "release", "hold", "hold-query", "writer"])
     parser.add_argument("incident", nargs="?", choices=["db_outage", "api_down", "siem_down", "security", "api_down_oom",
-                                                        "high_latency", "auth_failures"])
+                                                        "high_latency", "auth_failures", "opa_failure", "audit_gap"])
     parser.add_argument("--seconds", type=float, default=900)
     parser.add_argument("--dir", help="the demo stack's state directory")
     parser.add_argument("--out", help="snapshot: write the JSON here (default: stdout)")
     parser.add_argument("--port", type=int)
     parser.add_argument("--count", type=int)
     parser.add_argument("--ready-file")
+    parser.add_argument("--restarted-at", default="", help="writer: the restartedAt annotation at injection")
     parser.add_argument("--image", default=CRASH_IMAGE, help="inject api_down: the crash-looping image of the new revision")
     args = parser.parse_args(argv)
     if args.action == "hold":
         return hold(args.port, args.count, args.ready_file)
     if args.action == "hold-query":
         return hold_query(args.port, args.seconds, args.ready_file)
+    if args.action == "writer":
+        return writer(args.dir, args.restarted_at)
     stack = _stack(args.dir)
     if args.action == "release":
         release(args.dir)
@@ -475,6 +664,10 @@ def main(argv=None):
         result = inject_high_latency(args.dir, stack)
     elif args.incident == "auth_failures":
         result = inject_auth_failures(stack)
+    elif args.incident == "opa_failure":
+        result = inject_opa_failure(args.dir, stack)
+    elif args.incident == "audit_gap":
+        result = inject_audit_gap(args.dir, stack)
     else:
         parser.error("inject needs an incident")
     print(yaml.safe_dump({"injected": args.incident, **result}, default_flow_style=False).strip())

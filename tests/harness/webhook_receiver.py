@@ -10,6 +10,13 @@ Answers like the services it stands in for: ``/v2/enqueue`` (PagerDuty Events v2
 ``{status: success, message, dedup_key}`` and 400 for an invalid event; a path starting with ``/slack``
 answers 200 ``ok`` (text), anything else 200 ``{ok: true}``. Runs in a thread of the test process.
 
+``/services/collector/...`` answers as Splunk's HTTP Event Collector does (its documented reply codes), with the
+token set by ``hec_tokens(valid=[...], disabled=[...])``: no ``Authorization`` 401 ``{text: Token is required,
+code: 2}``; not ``Splunk <token>`` 401 ``{Invalid authorization, 3}``; a disabled token 403 ``{Token disabled, 1}``;
+an unknown one 403 ``{Invalid token, 4}``; a known token with no body 400 ``{No data, 5}``, a body that is not
+JSON 400 ``{Invalid data format, 6}``, else 200 ``{Success, 0}``. ``GET /services/collector/health`` answers
+200 ``{HEC is healthy, 17}`` without a token.
+
 ``MetricsExporter`` serves ``/metrics`` with ``http_requests_total`` and ``http_request_duration_seconds``
 counters growing linearly with time, so Prometheus' rate() and histogram_quantile() give known values:
 5xx share 0.0005 (0.05%), 5xx rate 0.5/s (less over a window longer than the series' life:
@@ -62,6 +69,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):  # noqa: N802
+        if self.path.startswith("/services/collector/health"):
+            with self.receiver.lock:
+                self.receiver.records.append({"method": "GET", "path": self.path, "headers": dict(self.headers.items()),
+                                              "json": None, "body": "", "time": time.time(), "status": 200})
+            return self._reply(200, {"text": "HEC is healthy", "code": 17})
         # injected failures and the token check apply to reads too (a stand-in for a failing Prometheus)
         with self.receiver.lock:
             failure = self.receiver.failures.pop(0) if self.receiver.failures else None
@@ -97,6 +109,7 @@ class WebhookReceiver:
         self.records = []
         self.failures = []
         self.token = None
+        self.hec = {"valid": set(), "disabled": set()}
         handler = type("Handler", (_Handler,), {"receiver": self})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -126,6 +139,7 @@ class WebhookReceiver:
             del self.records[:]
             del self.failures[:]
             self.token = None
+            self.hec = {"valid": set(), "disabled": set()}
 
     def fail_next(self, status, count=1):
         with self.lock:
@@ -133,6 +147,26 @@ class WebhookReceiver:
 
     def require_token(self, token):
         self.token = token
+
+    def hec_tokens(self, valid=(), disabled=()):
+        self.hec = {"valid": set(valid), "disabled": set(disabled)}
+
+    def _hec_answer(self, record):
+        auth = record["headers"].get("Authorization")
+        if not auth:
+            return 401, {"text": "Token is required", "code": 2}
+        if not auth.startswith("Splunk "):
+            return 401, {"text": "Invalid authorization", "code": 3}
+        token = auth[len("Splunk "):]
+        if token in self.hec["disabled"]:
+            return 403, {"text": "Token disabled", "code": 1}
+        if token not in self.hec["valid"]:
+            return 403, {"text": "Invalid token", "code": 4}
+        if not record["body"]:
+            return 400, {"text": "No data", "code": 5}
+        if record["json"] is None:
+            return 400, {"text": "Invalid data format", "code": 6, "invalid-event-number": 0}
+        return 200, {"text": "Success", "code": 0}
 
     def received(self, path_prefix=""):
         with self.lock:
@@ -142,6 +176,9 @@ class WebhookReceiver:
         with self.lock:
             if self.failures:
                 return self.failures.pop(0), {"message": "injected failure"}, "application/json"
+        if record["path"].startswith("/services/collector"):
+            status, body = self._hec_answer(record)
+            return status, body, "application/json"
         if self.token and record["headers"].get("Authorization") != "Bearer %s" % self.token:
             return 401, {"message": "invalid or expired token"}, "application/json"
         if record["path"].startswith("/v2/enqueue"):
