@@ -14,6 +14,7 @@ queries, ``ALERTS``). What the series hold (so tests can assert on it) is in ``S
   - memory 600 MiB last week, 630 MiB this week, CPU 0.18 cores;
 - ``kubelet_volume_stats_{capacity,used}_bytes`` of the PVCs ``postgres-data-postgres-0`` (50 GiB, used growing to
   86 %) and ``redis-data-redis-0`` (10 GiB, 10 %);
+- every series but ``ALERTS`` goes on for an hour past the start (see ``sark_week``);
 - ``ALERTS{alertstate="firing"}`` - ``HighLatency`` (warning) 3 days ago for 40 minutes and 26 hours ago for 20
   minutes, ``HighErrorRate`` (critical) 10 days ago for 30 minutes (before this week).
 
@@ -49,10 +50,13 @@ def _labels(labels):
     return "{" + ",".join('%s="%s"' % (k, v) for k, v in sorted(labels.items())) + "}" if labels else ""
 
 
-def sark_week(now, days=14, step=300):
-    """The metric families of SARK's last `days` days: [(name, type, [(labels, [(t, value)])])]."""
+def sark_week(now, days=14, step=300, ahead=3600):
+    """The metric families of SARK's last `days` days: [(name, type, [(labels, [(t, value)])])].
+
+    The series go on `ahead` seconds past now, so that instant queries made during a slow test run still find a
+    sample within Prometheus' 5-minute lookback (nothing scrapes these series live)."""
     start = int(now - days * DAY) // step * step
-    stamps = list(range(start, int(now) + 1, step))
+    stamps = list(range(start, int(now + ahead) + 1, step))
     week_ago = now - 7 * DAY
     requests = {"200": [], "500": []}
     count = {"200": 0.0, "500": 0.0}
@@ -76,7 +80,7 @@ def sark_week(now, days=14, step=300):
     cpu = [(t, 0.18 * (t - start)) for t in stamps]
     pg_pvc = {"namespace": "production", "persistentvolumeclaim": "postgres-data-postgres-0"}
     redis_pvc = {"namespace": "production", "persistentvolumeclaim": "redis-data-redis-0"}
-    pg_used = [(t, GIB * 50 * (0.70 + 0.16 * (t - start) / max(1.0, now - start))) for t in stamps]
+    pg_used = [(t, GIB * 50 * (0.70 + 0.16 * min(1.0, (t - start) / max(1.0, now - start)))) for t in stamps]
     family = [
         ("http_requests_total", "counter", [({"job": "sark", "status": s}, v) for s, v in sorted(requests.items())]),
         ("container_memory_working_set_bytes", "gauge", [(pod, memory)]),
