@@ -192,7 +192,7 @@ queries:
 ranges:
   description:
     - Per O(range_queries) name - C(expr), C(start), C(end) and C(step) (unix seconds; C(end) aligned to the step),
-      C(result_type) (V(matrix)), C(series_count), C(truncated) and C(result) (C([{metric, values: [[time, value]]}]),
+      C(result_type) (V(matrix)), C(series_count), C(truncated) and C(result) (C([{metric, values=[[time, value]]}]),
       Prometheus' own shape, at most 20 series).
   returned: when O(range_queries) is given
   type: dict
