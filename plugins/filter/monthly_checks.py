@@ -53,9 +53,9 @@ def linear_forecast(points, limit, now=None):
         out.update(days_to_limit=0.0, crossing=_iso(pts[-1][0]), value_now=pts[-1][1])
         return out
     n = float(len(pts))
-    mean_t = sum(t for t, _ in pts) / n
-    mean_v = sum(v for _, v in pts) / n
-    var_t = sum((t - mean_t) ** 2 for t, _ in pts)
+    mean_t = sum(point[0] for point in pts) / n
+    mean_v = sum(point[1] for point in pts) / n
+    var_t = sum((point[0] - mean_t) ** 2 for point in pts)
     if len(pts) < 2 or var_t == 0:
         return out
     slope = sum((t - mean_t) * (v - mean_v) for t, v in pts) / var_t
@@ -112,8 +112,9 @@ def check_capacity(current, history, thresholds, limits_by_figure, now):
         else:
             row["verdict"] = check_threshold(forecast["days_to_limit"], id="x", title="x", warning=warning,
                                              critical=critical, direction="below")["verdict"]
-            row["reason"] = "%s %s %s, +%.4g %s/day: reaches %.4g in %s days (%s)" % (
-                name, value, unit, forecast["slope_per_day"], unit, limit, forecast["days_to_limit"], forecast["crossing"][:10])
+            row["reason"] = "%s %s %s, +%s %s/day: reaches %s in %s days (%s)" % (
+                name, value, unit, "%.4g" % forecast["slope_per_day"], unit, "%.4g" % float(limit), forecast["days_to_limit"],
+                (forecast["crossing"] or "")[:10])
         rows.append(row)
         verdicts.append(row["verdict"])
     judged = [r for r in rows if r["days_to_limit"] is not None]

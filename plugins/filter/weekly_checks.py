@@ -135,7 +135,7 @@ def check_trend(trend_id, title, unit, scale, threshold_name, result, thresholds
     check["reason"] = "%s: this week %s, last week %s (%+.1f %%)" % (
         worst["series"], _fmt(worst["this_week"], unit), _fmt(worst["last_week"], unit), worst["change_percent"])
     if trend_id == "error_rate":
-        floor, _ = limits(DEFAULTS, thresholds, "error_rate_floor_percent")
+        floor = limits(DEFAULTS, thresholds, "error_rate_floor_percent")[0]
         if check["verdict"] != "OK" and floor is not None and worst["this_week"] < float(floor):
             check["verdict"] = "OK"
             check["reason"] += "; below the %s %% floor" % floor

@@ -144,8 +144,8 @@ def range_query(client, expr, duration, step, end=None, max_series=MAX_RANGE_SER
     end = float(end if end is not None else datetime.datetime.now(datetime.timezone.utc).timestamp())
     end -= end % step_seconds  # aligned steps: the same query at the same minute draws the same points
     start = end - seconds
-    body = client.get_json("/api/v1/query_range", query={"query": expr, "start": "%.3f" % start, "end": "%.3f" % end,
-                                                          "step": str(step_seconds)}) or {}
+    query = {"query": expr, "start": "%.3f" % start, "end": "%.3f" % end, "step": str(step_seconds)}
+    body = client.get_json("/api/v1/query_range", query=query) or {}
     if body.get("status") != "success":
         raise SarkAPIError("Prometheus could not run the range query %r: %s" % (expr, body.get("error") or body))
     data = body.get("data") or {}

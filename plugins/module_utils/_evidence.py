@@ -155,8 +155,6 @@ def read_key(client, key):
         value = [to_text(m) for m in client.lrange(key, 0, VALUE_READ_CHUNK - 1)]
     else:
         value = "<%s, not read>" % kind
-    if isinstance(value, (dict, list)):
-        value = value
     return {"key": to_text(key), "type": kind, "ttl": ttl, "value": value}
 
 
@@ -200,7 +198,7 @@ def collect_redis_keys(client, sweeper, layout, user_id, path, max_keys, check_m
         raise
     if handle_ctx:
         handle_ctx.__exit__(None, None, None)
-    return {"keys": total[0], "by_kind": counts}
+    return {"count": total[0], "by_kind": counts}
 
 
 def redis_snapshot(client, dest, timeout, check_mode=False, sleep=0.05):
@@ -356,6 +354,6 @@ def seal(directory, meta):
     check = verify(directory)
     if not check["ok"]:
         raise EvidenceError("the evidence under %s does not verify right after sealing (mismatched %s, missing %s, unlisted %s): "
-                            "the disk or another writer changed it" % (directory, check["mismatched"], check["missing"],
-                                                                        check["unlisted"]), verification=check)
+                            "the disk or another writer changed it"
+                            % (directory, check["mismatched"], check["missing"], check["unlisted"]), verification=check)
     return manifest, check

@@ -269,7 +269,7 @@ def security(principal, evidence, sessions=None, isolation=None, secret=None, cr
     verification = (evidence or {}).get("verification") or {}
     plan = (evidence or {}).get("plan") or {}
     details = {"user": user, "server": server, "sessions": None, "evidence": verification, "evidence_waived": bool(evidence_waived),
-               "evidence_plan": {"redis_keys": (plan.get("redis_keys") or {}).get("keys"),
+               "evidence_plan": {"redis_keys": (plan.get("redis_keys") or {}).get("count"),
                                  "audit_events": (plan.get("audit_events") or {}).get("events")},
                "isolation": isolation, "secret_rotated": None, "critical_events": None, "open": [], "causes": [], "fix": None}
     missing = [n for n, wanted, found in (("user %s" % user_name, user_name, user), ("server %s" % server_name, server_name, server))
@@ -332,6 +332,8 @@ def security(principal, evidence, sessions=None, isolation=None, secret=None, cr
         parts.append("%d CRITICAL audit events in the last hour" % details["critical_events"])
     reason = "; ".join(parts)
     return _check("security", title, verdict, len(open_items), "open items", 0, reason, details, runbook)
+
+
 # --- shared: objects a pod template references, pods that started before their last change ----------------------
 
 def _parse_time(value):
@@ -651,9 +653,8 @@ def high_latency(pg_info, workload_info, redis_info, name="sark", opa=None, prom
         if setting.get("where") and value is not None and value < cache_ttl_target:
             causes.append("cache_ttl_below_target")
             setting["target"] = str(int(cache_ttl_target))
-            part += "; %s=%d (%s) below %d" % (setting["name"], value,
-                                              "ConfigMap %s" % setting["configmap"] if setting["where"] == "configmap" else "env",
-                                              cache_ttl_target)
+            where = "ConfigMap %s" % setting["configmap"] if setting["where"] == "configmap" else "env"
+            part += "; %s=%d (%s) below %d" % (setting["name"], value, where, cache_ttl_target)
         elif not setting.get("where"):
             part += "; the deployment has no %s setting (env or ConfigMap): not automated" % cache_setting
         parts.append(part)
@@ -892,6 +893,8 @@ def auth_failures(endpoints, probes, redis_info, deployment=None, pods=None, sec
         verdict = "OK"
     reason = "; ".join(parts) if parts else "identity providers reachable (%d), session store up, no recent JWT secret rotation, clocks agree" % len(checked)
     return _check("auth_failures", title, verdict, len(causes), "problems", 0, reason, details, runbook)
+
+
 # --- h13b: policy evaluation failure (seed 001 incident 1) and audit events not recording (seed 001 incident 4) ---
 
 def _decision_allow(decision):

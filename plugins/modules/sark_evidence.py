@@ -84,7 +84,7 @@ attributes:
   idempotent:
     support: full
     details:
-      - A sealed directory that verifies is left as it is (RV(changed=false)).
+      - A sealed directory that verifies is left as it is (C(changed=false)).
   action_group:
     description: Use C(group/sark.ops.postgres) and C(group/sark.ops.redis) in C(module_defaults).
     support: full
@@ -129,9 +129,9 @@ redis_keys:
   description: The user's Redis keys written (or counted in check mode).
   returned: when collected
   type: dict
-  sample: {"keys": 5, "by_kind": {"session": 3, "rate_limit": 2}, "file": "redis-keys.jsonl"}
+  sample: {"count": 5, "by_kind": {"session": 3, "rate_limit": 2}, "file": "redis-keys.jsonl"}
   contains:
-    keys:
+    count:
       description: How many keys.
       type: int
       returned: always
@@ -283,7 +283,7 @@ def run(module):
                 result["redis_keys"] = ev.collect_redis_keys(client, sweeper, layout, user_id, path, params["max_keys"], check)
             if not check:
                 result["redis_keys"]["file"] = ev.REDIS_KEYS_FILE
-                module.evidence.executed("write", file=ev.REDIS_KEYS_FILE, keys=result["redis_keys"]["keys"])
+                module.evidence.executed("write", file=ev.REDIS_KEYS_FILE, keys=result["redis_keys"]["count"])
         if "redis_rdb" in collect:
             module.evidence.plan("bgsave", file=ev.REDIS_RDB_FILE)
             with redis_errors(params, "taking the Redis snapshot (BGSAVE)"):
@@ -313,7 +313,7 @@ def run(module):
                       msg="Would preserve the evidence of %s into %s and seal it" % (_who(user_id, server_id), directory))
         return result
     principal = {k: v for k, v in (("user_id", user_id), ("server_id", server_id)) if v}
-    collected = {k: {x: y for x, y in result[k].items()} for k in ("redis_keys", "redis_rdb", "audit_events") if k in result}
+    collected = {k: dict(result[k].items()) for k in ("redis_keys", "redis_rdb", "audit_events") if k in result}
     manifest, verification = ev.seal(directory, {"incident_id": params.get("incident_id"), "principal": principal,
                                                  "layout": layout.name, "collected": collected})
     module.evidence.executed("seal", files=len(manifest["files"]))
@@ -338,7 +338,7 @@ def main():
         incident_id=dict(type="str"),
         audit_window_hours=dict(type="int", default=24),
         max_events=dict(type="int", default=100000),
-        max_keys=dict(type="int", default=10000),
+        max_keys=dict(type="int", default=10000, no_log=False),
         rdb_timeout=dict(type="int", default=60),
         audit_database=dict(type="str"),
     )

@@ -225,6 +225,8 @@ def security_state(stack):
             "network_policies": sorted(p.metadata.name for p in net.list_namespaced_network_policy(API_NAMESPACE).items),
             "secret_digest": hashlib.sha256(value.encode()).hexdigest(),
             "restarted_at": (template.annotations or {}).get("kubectl.kubernetes.io/restartedAt")}
+
+
 # --- opa_failure ------------------------------------------------------------------------------------------
 
 OPA_GOOD = ("mcp_allow", "server_access")         # policies/<id>.rego, loaded first
@@ -614,7 +616,7 @@ def _auth_snapshot(stack):
     cm = core.read_namespaced_config_map("sark-config", API_NAMESPACE)
     pods = core.list_namespaced_pod(API_NAMESPACE, label_selector="app=sark").items
     return {"secret_resource_version": secret.metadata.resource_version,
-            "configmap": {k: v for k, v in sorted((cm.data or {}).items())},
+            "configmap": dict(sorted((cm.data or {}).items())),
             "pods": sorted(p.metadata.name for p in pods if not p.metadata.deletion_timestamp)}
 
 

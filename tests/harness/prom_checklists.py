@@ -33,7 +33,7 @@ import time
 
 import yaml
 
-from harness.servers import LOOPBACK, AlertmanagerServer, PrometheusServer, stop_pid
+from harness.servers import AlertmanagerServer, PrometheusServer, stop_pid
 
 DAY = 86400
 MIB = 1048576.0
@@ -60,7 +60,7 @@ def sark_week(now, days=14, step=300, ahead=3600):
     week_ago = now - 7 * DAY
     requests = {"200": [], "500": []}
     count = {"200": 0.0, "500": 0.0}
-    buckets = dict((le, []) for le, _ in BUCKETS)
+    buckets = dict((bucket[0], []) for bucket in BUCKETS)
     hist_total = []
     hist_sum = []
     total = 0.0
@@ -120,7 +120,7 @@ def write_openmetrics(path, families, histogram=None):
             out.write("# TYPE %s histogram\n" % name)
             for labels in label_sets:
                 for index, (stamp, total) in enumerate(totals):
-                    for le, _ in BUCKETS:
+                    for le in (bucket[0] for bucket in BUCKETS):
                         out.write("%s_bucket%s %r %d\n" % (name, _labels(dict(labels, le=le)), buckets[le][index][1], stamp))
                     out.write("%s_count%s %r %d\n" % (name, _labels(labels), total, stamp))
                     out.write("%s_sum%s %r %d\n" % (name, _labels(labels), sums[index][1], stamp))

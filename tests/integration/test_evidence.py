@@ -69,7 +69,7 @@ def test_check_real_second_run_and_tamper(run_module, sims, tmp_path, layout):
     check = run_module(MODULE, module_args, check_mode=True)
     assert not check.failed, check["msg"]
     assert check.changed and not os.path.exists(directory)
-    assert check["redis_keys"]["keys"] == 3 + (layout == "sark_v2") and check["audit_events"]["events"] == events
+    assert check["redis_keys"]["count"] == 3 + (layout == "sark_v2") and check["audit_events"]["events"] == events
     assert [a["action"] for a in check["planned_actions"]] == ["write", "bgsave", "write"]
 
     os.makedirs(os.path.join(directory, "db"))

@@ -17,7 +17,7 @@ def state(sealed=False, isolated=False, sessions=3, rotated=False, active=True, 
         principal.update(server={"id": "s1", "name": "prod-1", "status": server}, server_name="prod-1")
     return dict(principal=principal,
                 evidence={"verification": {"sealed": sealed, "ok": sealed, "files": 5 if sealed else 0},
-                          "plan": {"redis_keys": {"keys": 4}, "audit_events": {"events": 12}}},
+                          "plan": {"redis_keys": {"count": 4}, "audit_events": {"events": 12}}},
                 sessions={"user_sessions": sessions},
                 isolation={"name": "sark-incident-isolate", "present": isolated},
                 secret={"name": "sark-secrets", "rotated_for": "INC-1" if rotated else None},

@@ -88,15 +88,19 @@ def test_memory_near_the_limit_warns():
 
 def test_mask_resources_masks_env_secrets_and_last_applied_but_keeps_the_rest():
     from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import mask_resources
+    annotations = {"kubectl.kubernetes.io/last-applied-configuration": '{"env": "pw"}', "team": "sre"}
+    env = [
+        {"name": "DATABASE_URL", "value": "postgresql://sark:seeded-db-password@postgres:5432/sark"},
+        {"name": "JWT_SECRET", "value": "s3cr3t"},
+        {"name": "LOG_LEVEL", "value": "info"},
+        {"name": "SECRET_KEY", "valueFrom": {"secretKeyRef": {"name": "sark-secrets", "key": "secret-key"}}},
+    ]
     pod = {
-        "metadata": {"name": "sark-1", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"env": "pw"}',
-                                                      "team": "sre"}},
-        "spec": {"containers": [{"name": "api", "image": "sark:2", "env": [
-            {"name": "DATABASE_URL", "value": "postgresql://sark:seeded-db-password@postgres:5432/sark"},
-            {"name": "JWT_SECRET", "value": "s3cr3t"},
-            {"name": "LOG_LEVEL", "value": "info"},
-            {"name": "SECRET_KEY", "valueFrom": {"secretKeyRef": {"name": "sark-secrets", "key": "secret-key"}}}]}],
-                 "initContainers": [{"name": "init", "env": [{"name": "API_TOKEN", "value": "tok"}]}]},
+        "metadata": {"name": "sark-1", "annotations": annotations},
+        "spec": {
+            "containers": [{"name": "api", "image": "sark:2", "env": env}],
+            "initContainers": [{"name": "init", "env": [{"name": "API_TOKEN", "value": "tok"}]}],
+        },
     }
     deployment = {"metadata": {"name": "sark"}, "spec": {"template": {"spec": {"containers": [
         {"name": "api", "env": [{"name": "REDIS_PASSWORD", "value": "redispw"}]}]}}}}
