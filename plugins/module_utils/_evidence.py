@@ -155,6 +155,8 @@ def read_key(client, key):
         value = [to_text(m) for m in client.lrange(key, 0, VALUE_READ_CHUNK - 1)]
     else:
         value = "<%s, not read>" % kind
+    if isinstance(value, (dict, list)):
+        value = mask_secrets(value)
     return {"key": to_text(key), "type": kind, "ttl": ttl, "value": value}
 
 

@@ -55,6 +55,9 @@ def survey_answers(playbook, stack, tmp_path):
         "playbooks/maintenance.yml": {"sark_maintenance_backup_dir": str(tmp_path / "maintenance-backups"),
                                       "sark_maintenance_announce": "false"},
         "playbooks/dr_drill.yml": {"sark_dr_drill_backup_dir": stack["backups"]},
+        "playbooks/weekly_check.yml": {"sark_weekly_backup_dir": stack["backups"]},
+        # the compromised principal has no default: the operator names the user (SARK 2.x: the email)
+        "playbooks/incident_security.yml": {"sark_incident_security_user": "jane.roe@example.com"},
     }.get(playbook, {})
 
 

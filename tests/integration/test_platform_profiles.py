@@ -15,6 +15,11 @@ COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 PROFILES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(COLLECTION_ROOT, "roles", "sark_platform", "vars", "*_*.yml")))
 
 
+
+def collections_path(collections_dir):
+    """This checkout as sark.ops, then the dependency collections (kubernetes.core, amazon.aws, ...) of the test stack."""
+    return ":".join(p for p in (str(collections_dir), os.environ.get("SARK_DEPS_COLLECTIONS", "")) if p)
+
 def run_role(collections_dir, tmp_path, extravars):
     out = tmp_path / "profile.json"
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
@@ -23,7 +28,7 @@ def run_role(collections_dir, tmp_path, extravars):
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump(play))
     (tmp_path / "extra.json").write_text(json.dumps(extravars))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_dir), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(collections_dir), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
     proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable,
                            "-e", "@%s" % (tmp_path / "extra.json"), str(path)],
@@ -46,7 +51,7 @@ def test_every_profile_and_the_default(collections_dir, tmp_path):
         "dest": str(out), "mode": "0600", "content": "{{ seen | combine({'default': sark_profile}) | to_json }}"}})
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_dir), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(collections_dir), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable,
                            str(path)], capture_output=True, text=True, env=env, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]

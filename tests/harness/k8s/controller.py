@@ -748,6 +748,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes
             for pod in self.emu.items("", "pods"):
                 if pod["spec"].get("nodeName") == node["name"] and pod["status"].get("phase") == "Running":
                     for container in pod["spec"]["containers"]:
+                        entry = self.image_entry(container["image"], container) or {}
                         cpu += parse_quantity(self.container_cpu(container["image"], pod["metadata"]["namespace"]))
                         mem += parse_quantity(entry.get("memory", "1Mi"))
             items.append({"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",

@@ -13,6 +13,11 @@ import yaml
 from harness.servers import RedisServer
 
 
+def collections_path(collections_dir):
+    """This checkout as sark.ops, then the dependency collections (kubernetes.core, amazon.aws, ...) of the test stack."""
+    return ":".join(p for p in (str(collections_dir), os.environ.get("SARK_DEPS_COLLECTIONS", "")) if p)
+
+
 @pytest.fixture(scope="module")
 def redis():
     with RedisServer() as server:
@@ -24,7 +29,7 @@ def run_checklist(collections_dir, tmp_path, extravars):
     play = [{"name": "RSP daily check", "hosts": "localhost", "gather_facts": False, "tasks": [
         {"name": "checklist", "ansible.builtin.include_role": {"name": "sark.ops.sark_daily_check"}}]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_dir), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(collections_dir), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
     for name in [k for k in env if k.startswith(("K8S_AUTH_", "SARK_", "REDIS_", "PG"))]:
         del env[name]
