@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -123,8 +124,11 @@ def test_presets_judged_against_runbook_thresholds(run_module, stack):
 
 def test_range_queries(run_module, stack):
     prom = stack["prometheus"]
-    wait_for(lambda: len(get_json(prom.url + "/api/v1/query", query="http_requests_total[30s]")["data"]["result"]) == 2,
-             30, "the exporter's counters scraped")
+    # the module's range ends on a 30 s step boundary: wait until the rate at the last boundary has both series (two
+    # scrapes inside its 1 m window), not merely until the counters were scraped once (a fresh Prometheus has not)
+    wait_for(lambda: len(get_json(prom.url + "/api/v1/query", query="sum by (status) (rate(http_requests_total[1m]))",
+                                  time=str(int(time.time()) // 30 * 30))["data"]["result"]) == 2,
+             90, "the rate of the exporter's counters at the last 30 s step")
     ranges = [{"name": "requests", "expr": "sum by (status) (rate(http_requests_total[1m]))", "duration": "10m", "step": "30s"},
               {"name": "up", "expr": "up", "duration": "2m", "step": "15s"}]
     args = dict(conn(stack), sources=["prometheus"], range_queries=ranges)

@@ -6,6 +6,7 @@ The job must end successful with set_stats artifacts."""
 
 import os
 import sys
+import uuid
 
 import awx_assets  # tools/ is on sys.path through pytest.ini (pythonpath)
 import pytest
@@ -35,6 +36,10 @@ def stack(run_module, tmp_path_factory):
         with SarkSimulator("sark_v2", pg=pg, redis=redis, seed=True) as sim, KubeAPI() as kube:
             made = run_module("sark_pg_backup", dict(sim.pg_args(), databases=[sim.sark_db, sim.audit_db], backup_dir=backups))
             assert not made.failed, made
+            # a running SARK records audit events all the time: the newest one is minutes old, not hours
+            sim.sql("INSERT INTO audit_events (id, timestamp, event_type, severity, decision, ip_address, details)"
+                    " VALUES (%s, now(), 'AUTHORIZATION_ALLOWED', 'LOW', 'allow', '10.0.0.7', '{}')",
+                    (str(uuid.uuid4()),), audit=True, fetch=None)
             yield {"redis": redis, "pg": pg, "sim": sim, "kube": kube, "backups": backups}
 
 
