@@ -18,12 +18,20 @@ SETUP_SECONDS=$(( $(date +%s) - T0 ))
 STEPS=("$@")
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(sanity units sanity311 units311 lint integration molecule build)
 
-# ansible-test needs the collection at .../ansible_collections/sark/ops as a real directory.
+# ansible-test needs the collection at .../ansible_collections/sark/ops as a real directory. Steps that run at the
+# same time and write into the tree (ansible-test's tests/output, ansible-lint's .ansible) get a staged copy each.
 WORK="$(mktemp -d /tmp/sark-ops-tests.XXXXXX)"
-COLL="$WORK/ansible_collections/sark/ops"
-mkdir -p "$WORK/ansible_collections/sark"
-cp -a "$REPO" "$COLL"
-rm -rf "$COLL/.ansible" "$COLL/collections" "$COLL/tests/output" "$COLL/dist"
+stage() {  # root: a copy of the checkout at <root>/ansible_collections/sark/ops; prints its path
+  local dest="$1/ansible_collections/sark/ops"
+  mkdir -p "$1/ansible_collections/sark"
+  cp -a "$REPO" "$dest"
+  rm -rf "$dest/.ansible" "$dest/collections" "$dest/tests/output" "$dest/dist"
+  echo "$dest"
+}
+COLL="$(stage "$WORK")"
+COLL311="$(stage "$WORK/py311")"
+COLL_LINT="$(stage "$WORK/lint")"
+COLL_BUILD="$(stage "$WORK/build")"
 export SARK_DEPS_COLLECTIONS="$SARK_OPS_HOME/collections"
 export ANSIBLE_COLLECTIONS_PATH="$WORK:$SARK_DEPS_COLLECTIONS"
 JUNIT="$WORK/junit"
@@ -61,9 +69,12 @@ step_sanity() { with_venv "$SARK_VENV" ansible-test sanity --python 3.12 --local
 # SARK_UNIT_TARGETS narrows the unit run for development (ansible-test targets, e.g. tests/unit/plugins/module_utils/test_files.py)
 # shellcheck disable=SC2086
 step_units() { with_venv "$SARK_VENV" ansible-test units --python 3.12 --local --color no ${SARK_UNIT_TARGETS:-}; local rc=$?; copy_junit units312; return $rc; }
-step_sanity311() { with_venv "$SARK_VENV311" ansible-test sanity --python 3.11 --local --color no; }
-step_units311() { with_venv "$SARK_VENV311" ansible-test units --python 3.11 --local --color no; local rc=$?; copy_junit units311; return $rc; }
-step_lint() { ansible-lint --offline --profile production --nocolor; }
+step_sanity311() { cd "$COLL311" && with_venv "$SARK_VENV311" ansible-test sanity --python 3.11 --local --color no; }
+step_units311() {
+  cd "$COLL311" || return 1
+  with_venv "$SARK_VENV311" ansible-test units --python 3.11 --local --color no; local rc=$?; copy_junit units311; return $rc
+}
+step_lint() { cd "$COLL_LINT" && ansible-lint --offline --profile production --nocolor; }
 step_integration() {
   # SARK_INTEGRATION_TARGETS narrows the run for development (e.g. "tests/integration/test_redis_session.py -k revoke")
   # shellcheck disable=SC2086
@@ -120,6 +131,7 @@ step_molecule() {
 }
 step_build() {
   local dist="$WORK/dist" inst="$WORK/inst" tarball
+  cd "$COLL_BUILD" || return 1
   ansible-galaxy collection build --force --output-path "$dist" . || return 1
   tarball="$(ls "$dist"/sark-ops-*.tar.gz)"
   # offline: the dependencies are already on the collections path, Galaxy is never asked
@@ -149,12 +161,63 @@ SARK_PYTEST_ARGS=(--durations=30)
 SARK_PYTEST_XDIST="${SARK_PYTEST_XDIST:-3}"
 [ "$SARK_PYTEST_XDIST" != 0 ] && SARK_PYTEST_ARGS+=(-n "$SARK_PYTEST_XDIST" --dist loadfile)
 
+# The steps run in lanes, each lane's steps one after the other, the lanes of a phase at the same time: ansible-test
+# and ansible-lint use one CPU each, so on a 2-CPU machine three static lanes take about the time of the longest;
+# then the integration tests and the Molecule scenarios share the machine (both wait on servers a good part of the
+# time). A lane's output goes to a log per step, printed whole, in step order, when its phase ends.
+# SARK_SERIAL=1 runs every step one after the other in the order given (timings of a step alone).
+LOGS="$WORK/step-logs"
+mkdir -p "$LOGS"
+declare -A LANE_OF=([sanity]=a [units]=a [sanity311]=b [units311]=b [lint]=c [build]=c [integration]=d [molecule]=e)
+declare -A PHASE_OF=([sanity]=1 [units]=1 [sanity311]=1 [units311]=1 [lint]=1 [build]=1 [integration]=2 [molecule]=2)
+run_lane() {  # steps...: one after the other, each into $LOGS/<step>.log, its status and seconds into <step>.rc
+  local step start rc
+  for step in "$@"; do
+    start=$(date +%s)
+    ( cd "$COLL" && echo "== $step: step_$step" && "step_$step" ) >"$LOGS/$step.log" 2>&1
+    rc=$?
+    echo "$rc $(( $(date +%s) - start ))" >"$LOGS/$step.rc"
+  done
+}
+collect_step() {  # step: print its log and add its result line
+  local step="$1" rc=1 secs="?"
+  echo "::group:: $step"
+  cat "$LOGS/$step.log" 2>/dev/null
+  echo "::endgroup::"
+  [ -f "$LOGS/$step.rc" ] && read -r rc secs <"$LOGS/$step.rc"
+  RESULTS+=("$(printf '%-12s %-6s %5ss' "$step" "$([ "$rc" = 0 ] && echo ok || echo FAILED)" "$secs")")
+  [ "$rc" = 0 ] || FAILED=$((FAILED + 1))
+}
 for step in "${STEPS[@]}"; do
-  case "$step" in
-    sanity|units|sanity311|units311|lint|integration|molecule|build) run_step "$step" "step_$step" ;;
-    *) echo "unknown step $step" >&2; FAILED=$((FAILED + 1)) ;;
-  esac
+  [ -n "${LANE_OF[$step]:-}" ] || { echo "unknown step $step" >&2; FAILED=$((FAILED + 1)); }
 done
+if [ "${SARK_SERIAL:-0}" = 1 ]; then
+  for step in "${STEPS[@]}"; do
+    [ -n "${LANE_OF[$step]:-}" ] && run_step "$step" "step_$step"
+  done
+else
+  for phase in 1 2; do
+    declare -A lanes=()
+    phase_steps=()
+    for step in "${STEPS[@]}"; do
+      [ "${PHASE_OF[$step]:-}" = "$phase" ] || continue
+      lanes[${LANE_OF[$step]}]+="$step "
+      phase_steps+=("$step")
+    done
+    [ ${#phase_steps[@]} -gt 0 ] || continue
+    phase_start=$(date +%s)
+    for lane in "${!lanes[@]}"; do
+      # shellcheck disable=SC2086
+      run_lane ${lanes[$lane]} &
+    done
+    wait
+    for step in "${phase_steps[@]}"; do
+      collect_step "$step"
+    done
+    RESULTS+=("$(printf '%-12s %-6s %5ss' "(phase $phase)" "" "$(( $(date +%s) - phase_start ))")")
+    unset lanes
+  done
+fi
 
 echo
 echo "== summary (setup ${SETUP_SECONDS}s, total $(( $(date +%s) - T0 ))s)"
