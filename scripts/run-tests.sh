@@ -81,12 +81,21 @@ step_integration() {
   python -m pytest -c tests/integration/pytest.ini ${SARK_INTEGRATION_TARGETS:-tests/integration} -p no:cacheprovider \
     --junitxml="$JUNIT/integration.xml" -q "${SARK_PYTEST_ARGS[@]}"
 }
+cpu_seconds() {  # file holding `times` output (its last line, the children's "1m2.5s 0m3.25s"): user + system, seconds
+  tail -n 1 "$1" 2>/dev/null | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] } printf "%d", t }'
+}
 run_scenario() {  # scenario: one Molecule scenario with an ephemeral directory and a log of its own; writes <log>.rc
   local scenario="$1" log="$WORK/molecule-logs/$1.log" start rc
   start=$(date +%s)
-  MOLECULE_EPHEMERAL_DIRECTORY="$WORK/molecule/$scenario" molecule test -s "$scenario" >"$log" 2>&1
+  # the subshell's `times` (its children's user and system CPU) gives the scenario's CPU time
+  (
+    MOLECULE_EPHEMERAL_DIRECTORY="$WORK/molecule/$scenario" molecule test -s "$scenario" >"$log" 2>&1
+    rc=$?
+    times >"$log.cpu"
+    exit $rc
+  )
   rc=$?
-  echo "$rc $(( $(date +%s) - start ))" >"$log.rc"
+  echo "$rc $(( $(date +%s) - start )) $(cpu_seconds "$log.cpu")" >"$log.rc"
   return $rc
 }
 step_molecule() {
@@ -94,7 +103,7 @@ step_molecule() {
   # default (~/.ansible/tmp/molecule.<hash of "ops">.<scenario>) is shared by every checkout and every concurrent run.
   # Every scenario's demo stack uses free ports and lives in its ephemeral directory, so scenarios do not share state.
   # Each scenario's output goes to its own log, printed whole when it ends, then a summary line per scenario.
-  local jobs="${SARK_MOLECULE_JOBS:-2}" rc=0 config scenario running=0 status secs
+  local jobs="${SARK_MOLECULE_JOBS:-2}" rc=0 config scenario running=0 status secs cpu
   local -a scenarios=()
   mkdir -p "$WORK/molecule-logs"
   if [ -n "${SARK_MOLECULE_SCENARIOS:-}" ]; then
@@ -120,11 +129,11 @@ step_molecule() {
   echo "== molecule summary ($jobs at a time)"
   for scenario in "${scenarios[@]}"; do
     if [ -f "$WORK/molecule-logs/$scenario.log.rc" ]; then
-      read -r status secs <"$WORK/molecule-logs/$scenario.log.rc"
+      read -r status secs cpu <"$WORK/molecule-logs/$scenario.log.rc"
     else
-      status=1 secs="?"
+      status=1 secs="?" cpu="?"
     fi
-    printf 'molecule %-24s %-6s %5ss\n' "$scenario" "$([ "$status" = 0 ] && echo ok || echo FAILED)" "$secs"
+    printf 'molecule %-26s %-6s %5ss  (CPU %ss)\n' "$scenario" "$([ "$status" = 0 ] && echo ok || echo FAILED)" "$secs" "${cpu:-?}"
     [ "$status" = 0 ] || rc=1
   done
   return $rc
@@ -174,18 +183,23 @@ run_lane() {  # steps...: one after the other, each into $LOGS/<step>.log, its s
   local step start rc
   for step in "$@"; do
     start=$(date +%s)
-    ( cd "$COLL" && echo "== $step: step_$step" && "step_$step" ) >"$LOGS/$step.log" 2>&1
+    (
+      cd "$COLL" && echo "== $step: step_$step" && "step_$step"
+      rc=$?
+      times >"$LOGS/$step.cpu"
+      exit $rc
+    ) >"$LOGS/$step.log" 2>&1
     rc=$?
-    echo "$rc $(( $(date +%s) - start ))" >"$LOGS/$step.rc"
+    echo "$rc $(( $(date +%s) - start )) $(cpu_seconds "$LOGS/$step.cpu")" >"$LOGS/$step.rc"
   done
 }
 collect_step() {  # step: print its log and add its result line
-  local step="$1" rc=1 secs="?"
+  local step="$1" rc=1 secs="?" cpu="?"
   echo "::group:: $step"
   cat "$LOGS/$step.log" 2>/dev/null
   echo "::endgroup::"
-  [ -f "$LOGS/$step.rc" ] && read -r rc secs <"$LOGS/$step.rc"
-  RESULTS+=("$(printf '%-12s %-6s %5ss' "$step" "$([ "$rc" = 0 ] && echo ok || echo FAILED)" "$secs")")
+  [ -f "$LOGS/$step.rc" ] && read -r rc secs cpu <"$LOGS/$step.rc"
+  RESULTS+=("$(printf '%-12s %-6s %5ss  (CPU %ss)' "$step" "$([ "$rc" = 0 ] && echo ok || echo FAILED)" "$secs" "$cpu")")
   [ "$rc" = 0 ] || FAILED=$((FAILED + 1))
 }
 for step in "${STEPS[@]}"; do
