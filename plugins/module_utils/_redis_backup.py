@@ -12,7 +12,7 @@ and retention - every step recorded in the evidence record.
 
 How Redis really persists (what the seed's ``BGSAVE`` + ``kubectl cp dump.rdb`` leaves out):
 - BGSAVE forks; the child writes ``temp-<pid>.rdb`` and renames it over ``<dir>/<dbfilename>`` when done, so the save
-  is finished when ``rdb_bgsave_in_progress`` is 0 and ``rdb_saves`` (or LASTSAVE) has advanced, and an open file
+  is finished when ``rdb_bgsave_in_progress`` is 0 and LASTSAVE has advanced (``rdb_saves`` counts saves started), and an open file
   handle keeps reading one whole RDB even when a later save replaces the name.
 - ``rdb_changes_since_last_save`` after our save counts the writes since its fork: 0 means the key counts read then
   are exactly those of the snapshot.
@@ -511,6 +511,11 @@ class RedisBackup:
         except Exception as exc:  # pylint: disable=broad-except
             raise classify_error(exc, self.params, connected=True) from exc
 
+    def lastsave(self):
+        """LASTSAVE as a Unix time (redis-py turns the reply into a naive local datetime)."""
+        value = self.call("LASTSAVE")
+        return int(value.timestamp()) if hasattr(value, "timestamp") else int(value)
+
     def info(self, *sections):
         return self.call("INFO", *sections)
 
@@ -585,21 +590,20 @@ class RedisBackup:
     def bgsave(self):
         """BGSAVE and wait until it has finished; returns the save's facts (exact key counts when nothing was written since its fork)."""
         params = self.params
-        waited, seen, before = self.wait_idle()
+        waited, seen, _before = self.wait_idle()
         save = {"waited_for_running_s": waited, "running_before": seen}
-        self.plan("BGSAVE", target=self.source["target"], wait="rdb_bgsave_in_progress 0 and rdb_saves/LASTSAVE advanced",
+        self.plan("BGSAVE", target=self.source["target"], wait="rdb_bgsave_in_progress 0 and LASTSAVE advanced",
                   timeout_s=params["save_timeout"])
         if self.check_mode:
             return save
         started = time.monotonic()
         deadline = started + params["save_timeout"]
+        lastsave_before = self.lastsave()
+        # LASTSAVE has a resolution of one second and rdb_saves counts saves started, not finished: let the second of
+        # the last save pass, so that LASTSAVE advancing means that our save has finished
+        while int(self.call("TIME")[0]) <= lastsave_before and time.monotonic() < deadline:
+            time.sleep(POLL_S)
         server_start = int(self.call("TIME")[0])
-        saves_before = before.get("rdb_saves")
-        lastsave_before = int(self.call("LASTSAVE"))
-        if saves_before is None:
-            # Redis before 7 has no rdb_saves: LASTSAVE has a resolution of one second, so let that second pass first
-            while int(self.call("TIME")[0]) <= lastsave_before and time.monotonic() < deadline:
-                time.sleep(POLL_S)
         while True:
             try:
                 reply = to_text(self.call("BGSAVE"))
@@ -613,11 +617,11 @@ class RedisBackup:
         self.done("BGSAVE", reply=reply)
         while True:
             persistence = self.info("persistence")
-            finished = not int(persistence.get("rdb_bgsave_in_progress") or 0) and (
-                (saves_before is not None and int(persistence.get("rdb_saves") or 0) > int(saves_before))
-                or int(persistence.get("rdb_last_save_time") or 0) > lastsave_before)
-            if finished:
-                break
+            if not int(persistence.get("rdb_bgsave_in_progress") or 0):
+                if int(persistence.get("rdb_last_save_time") or 0) > lastsave_before:
+                    break
+                if persistence.get("rdb_last_bgsave_status") != "ok":
+                    break  # failed: reported below
             if time.monotonic() >= deadline:
                 raise SarkOperationError("BGSAVE on %s had not finished after save_timeout=%ss (it goes on in the background): no "
                                          "backup was copied. Raise save_timeout for a data set this size." % (
@@ -631,7 +635,7 @@ class RedisBackup:
         after = self.info("keyspace", "persistence")  # one INFO: the counts and the writes since the fork at one moment
         changes = int(after.get("rdb_changes_since_last_save") or 0)
         save.update(duration_ms=round((time.monotonic() - started) * 1000.0, 3), server_time_at_start=server_start,
-                    lastsave=int(self.call("LASTSAVE")), rdb_saves=persistence.get("rdb_saves"), keyspace=keyspace_of(after),
+                    lastsave=self.lastsave(), rdb_saves=persistence.get("rdb_saves"), keyspace=keyspace_of(after),
                     changes_since_save=changes, counts_exact=changes == 0)
         self.done("wait_bgsave", lastsave=save["lastsave"], duration_ms=save["duration_ms"], counts_exact=save["counts_exact"])
         return save
@@ -946,7 +950,7 @@ def write_aof_tar(final, aof_dir, manifest_name, manifest_bytes, files):
     top = os.path.basename(aof_dir.rstrip("/")) or "appendonlydir"
     with AtomicFile(final, mode=FILE_MODE, binary=True) as out:
         hashing = _HashingWriter(out)
-        with tarfile.open(fileobj=hashing, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for entry in files:
                 source = os.path.join(aof_dir, entry["file"])
                 with open(source, "rb") as handle:

@@ -11,8 +11,8 @@ short_description: Back up Redis the way Redis persists (BGSAVE, RDB, multi-part
 version_added: 0.3.0
 description:
   - O(state=present) - waits (bounded by O(save_timeout)) for a BGSAVE or AOF rewrite someone else started, runs C(BGSAVE)
-    and waits until it has finished (C(rdb_bgsave_in_progress) 0 and C(rdb_saves), or C(LASTSAVE) before Redis 7, advanced;
-    C(rdb_last_bgsave_status) must be V(ok)), then copies the RDB (C(CONFIG GET dir) and C(dbfilename)) into O(backup_dir) as
+    and waits until it has finished (C(rdb_bgsave_in_progress) 0 and C(LASTSAVE) advanced - the BGSAVE is sent in a later
+    second than the last save, as C(LASTSAVE) counts whole seconds; C(rdb_last_bgsave_status) must be V(ok)), then copies the RDB (C(CONFIG GET dir) and C(dbfilename)) into O(backup_dir) as
     C(<name>-<UTC time>.rdb) (mode 0600, whole or not at all), with a SHA-256 checksum (C(.sha256), the C(sha256sum -c) format)
     and a manifest (C(.json)) holding the key counts per database (C(INFO keyspace)) read when the save had finished.
     The counts are exact (RV(backups[].counts_exact)) when C(rdb_changes_since_last_save) was 0 then - nothing was written
@@ -286,7 +286,7 @@ def run(module):
         result = run_state(module, job, directory, before)
     except SarkError as exc:
         for key in ("backups", "verifications", "retention", "save"):
-            exc.details.setdefault(key, job.result[key])
+            exc.details.setdefault(key, job.result.get(key))
         if job.source:
             exc.details.setdefault("source", job.source)
         exc.details.setdefault("partial_files", partial_files(directory))
