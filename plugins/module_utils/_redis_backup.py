@@ -54,6 +54,9 @@ RDB_OK_MARKER = "RDB looks OK"
 AOF_OK_MARKER = "valid"
 TOOL_OUTPUT_TAIL = 2000
 POLL_S = 0.1
+SOCKET_PATH_MAX = 100
+BANNER = ("oO0OoO0OoO0Oo", "Redis version=", "Configuration loaded", "WARNING overcommit_memory", "WARNING Memory overcommit",
+          "monotonic clock")
 
 
 # --- names, files, catalogue ------------------------------------------------------------------------------
@@ -384,6 +387,11 @@ class ScratchRedis:
         self.timeout = timeout
         self.databases = databases
         self.socket = os.path.join(workdir, "redis.sock")
+        self.socket_dir = None
+        if len(self.socket) > SOCKET_PATH_MAX:
+            # a Unix socket path has at most 107 bytes on Linux, and Ansible's remote tmp paths are long: a short private
+            # directory in the system's temporary directory, made when the server starts
+            self.socket = os.path.join("<short temporary directory>", "sark-rs-<private>", "redis.sock")
         self.log_path = os.path.join(workdir, "redis.log")
         self.proc = None
         self.pid = None
@@ -394,6 +402,15 @@ class ScratchRedis:
                 "--protected-mode", "yes"] + list(extra)
 
     def start(self, extra):
+        if "<private>" in self.socket:
+            base = next((d for d in (tempfile.gettempdir(), "/tmp", "/var/tmp") if len(d) < SOCKET_PATH_MAX - 30 and os.path.isdir(d)
+                         and os.access(d, os.W_OK | os.X_OK)), None)
+            if base is None:
+                raise SarkOperationError("no temporary directory with a path short enough for the scratch server's Unix socket "
+                                         "(at most 107 bytes): set TMPDIR to a short writable directory")
+            self.socket_dir = tempfile.mkdtemp(prefix="sark-rs-", dir=base)
+            os.chmod(self.socket_dir, DIR_MODE)
+            self.socket = os.path.join(self.socket_dir, "redis.sock")
         argv = self.argv(extra)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
@@ -419,28 +436,33 @@ class ScratchRedis:
 
     def stop(self, timeout=10.0):
         """SIGTERM (it has no save points, so it writes nothing), SIGKILL to its process group after timeout."""
-        if self.proc is None:
-            return
         try:
-            self.proc.terminate()
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                self.proc.kill()
-            self.proc.wait(timeout)
+            if self.proc is not None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    try:
+                        os.killpg(self.proc.pid, signal.SIGKILL)
+                    except OSError:
+                        self.proc.kill()
+                    self.proc.wait(timeout)
         finally:
             self.proc = None
+            if self.socket_dir:
+                shutil.rmtree(self.socket_dir, ignore_errors=True)
 
-    def log_tail(self, limit=1500):
+    def log_tail(self, limit=600):
+        """What redis-server said that matters: its warnings and errors (level '#'), not the start-up banner."""
         try:
             with open(self.log_path, "r", errors="replace") as handle:
                 text = handle.read()
         except OSError:
             return "(no log)"
-        lines = [line for line in text.splitlines() if line.strip()]
-        return " | ".join(lines[-8:])[-limit:]
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        said = [line for line in lines if (" # " in line or "rror" in line or "Fatal" in line or "FATAL" in line)
+                and not any(noise in line for noise in BANNER)]
+        return " | ".join((said or lines)[-4:])[-limit:]
 
 
 # --- one sark_redis_backup run --------------------------------------------------------------------------------
