@@ -249,12 +249,15 @@ def check_redis_restore(result):
 
     def keys(verification):
         rows = (verification.get("restore_test") or {}).get("databases") or []
-        return ", ".join("%s %s/%s" % (r.get("db"), r.get("restored_keys"), r.get("source_keys")) for r in rows) or "no keys"
+        if not rows:
+            return "restored (the backup holds no keys)"
+        return "restored, keys per database (restored/at the save) " + ", ".join(
+            "%s %s/%s" % (r.get("db"), r.get("restored_keys"), r.get("source_keys")) for r in rows)
 
     if bad:
         reason = to_text(result.get("msg") or "; ".join("%s failed" % v.get("file") for v in bad))
     else:
-        reason = "; ".join("%s: restored, keys %s" % (v.get("file"), keys(v)) for v in checked)
+        reason = "; ".join("%s: %s" % (v.get("file"), keys(v)) for v in checked)
     return make_check("redis_backup_restore", title, "CRITICAL" if bad else "OK", len(checked) - len(bad), "backups verified",
                       "any backup failing its checksum, redis-check-rdb/aof or the key counts", reason[:500],
                       {"verifications": [dict((k, v.get(k)) for k in ("file", "kind", "ok")) for v in checked]}, runbook)
