@@ -413,8 +413,10 @@ class ScratchRedis:
             self.socket = os.path.join(self.socket_dir, "redis.sock")
         argv = self.argv(extra)
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
-                                         cwd=self.workdir, start_new_session=True, close_fds=True)
+            # run_command waits for the process to end; the scratch server must run while it is asked, then be stopped by PID
+            self.proc = subprocess.Popen(  # pylint: disable=ansible-bad-function,consider-using-with
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir, start_new_session=True,
+                close_fds=True)
         self.pid = self.proc.pid
         deadline = time.monotonic() + self.timeout
         client = None

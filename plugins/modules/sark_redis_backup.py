@@ -12,11 +12,12 @@ version_added: 0.3.0
 description:
   - O(state=present) - waits (bounded by O(save_timeout)) for a BGSAVE or AOF rewrite someone else started, runs C(BGSAVE)
     and waits until it has finished (C(rdb_bgsave_in_progress) 0 and C(LASTSAVE) advanced - the BGSAVE is sent in a later
-    second than the last save, as C(LASTSAVE) counts whole seconds; C(rdb_last_bgsave_status) must be V(ok)), then copies the RDB (C(CONFIG GET dir) and C(dbfilename)) into O(backup_dir) as
+    second than the last save, as C(LASTSAVE) counts whole seconds; C(rdb_last_bgsave_status) must be V(ok)), then copies
+    the RDB (C(CONFIG GET dir) and C(dbfilename)) into O(backup_dir) as
     C(<name>-<UTC time>.rdb) (mode 0600, whole or not at all), with a SHA-256 checksum (C(.sha256), the C(sha256sum -c) format)
     and a manifest (C(.json)) holding the key counts per database (C(INFO keyspace)) read when the save had finished.
-    The counts are exact (RV(backups[].counts_exact)) when C(rdb_changes_since_last_save) was 0 then - nothing was written
-    since the save's fork.
+    The counts are exact (C(counts_exact) in RV(backups)) when C(rdb_changes_since_last_save) was 0 then - nothing was
+    written since the save's fork.
   - The copy is refused when its C(ctime) (an RDB auxiliary field, from the server's clock) is older than the save just taken -
     the file this host sees is not the one this Redis wrote (another server's directory, a stale copy).
   - When C(appendonly) is V(yes) (O(aof=auto)) Redis restarts from its AOF, not from C(dump.rdb) - so the module also runs
@@ -257,8 +258,6 @@ evidence:
   returned: always
   type: dict
 '''
-
-import os
 
 from ansible_collections.sark.ops.plugins.module_utils._files import describe_os_error
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec

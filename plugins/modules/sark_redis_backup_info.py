@@ -14,7 +14,7 @@ description:
     (from the UTC time in their name), size, the key counts per database their manifest recorded, and - with O(verify) - the
     SHA-256 checksum recomputed and compared with the C(.sha256) file and the size compared with the manifest.
   - Read only. Automates "Daily 5. Backup status" for Redis (the newest backup's age and integrity); the weekly
-    "Backup verification" with C(redis-check-rdb) and a scratch restore is M(sark.ops.sark_redis_backup) O(state=restore_test).
+    "Backup verification" with C(redis-check-rdb) and a scratch restore is M(sark.ops.sark_redis_backup) with C(state=restore_test).
 options:
   backup_dir:
     description: Directory holding the backups.
