@@ -560,8 +560,8 @@ class RedisBackup:
         params = self.params
         self.client = connect(params)
         server = self.info("server")
-        conf = {name: self.config_value(name) for name in ("dir", "dbfilename", "appendonly", "appenddirname", "appendfilename",
-                                                              "databases")}
+        names = ("dir", "dbfilename", "appendonly", "appenddirname", "appendfilename", "databases")
+        conf = {name: self.config_value(name) for name in names}
         data_dir = params["redis_data_dir"] or conf["dir"]
         if not data_dir:
             raise SarkPreconditionError("CONFIG GET dir is not allowed for this user at %s (renamed command or ACL), so the RDB "
@@ -850,8 +850,8 @@ class RedisBackup:
                     entry["check_tool"] = {"tool": "redis-check-aof", "ok": False, "rc": None, "summary": ["cannot unpack: %s" % exc]}
                     manifest_name = None
                 if manifest_name:
-                    argv = [self.tool("redis-check-aof"), os.path.join(workdir, manifest.get("appenddirname") or "appendonlydir",
-                                                                      manifest_name)]
+                    top = manifest.get("appenddirname") or "appendonlydir"
+                    argv = [self.tool("redis-check-aof"), os.path.join(workdir, top, manifest_name)]
                     entry["check_tool"] = self.check_with(argv, "redis-check-aof", "All AOF files and manifest are valid")
             else:
                 argv = [self.tool("redis-check-rdb"), path]
