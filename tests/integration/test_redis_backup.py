@@ -234,9 +234,12 @@ def test_appendonly_server_backs_up_the_multipart_aof(run_module, tmp_path):
     with RedisServer(extra_args=["--appendonly", "yes"]) as server:
         expected = seed(server)
         directory = str(tmp_path / "aof")
+        client = server.client()
+        rewrites = int(client.info("persistence")["aof_rewrites"])
         check = run_module(MODULE, opts(server, directory, restore_test=True), check_mode=True)
         assert not check.failed and check.changed is True
         assert "BGREWRITEAOF" in [a["action"] for a in check["planned_actions"]]
+        assert int(client.info("persistence")["aof_rewrites"]) == rewrites and not os.path.exists(directory)
         result = run_module(MODULE, opts(server, directory, restore_test=True))
         assert not result.failed, result.get("msg")
         kinds = {b["kind"]: b for b in result["backups"]}
@@ -245,8 +248,7 @@ def test_appendonly_server_backs_up_the_multipart_aof(run_module, tmp_path):
         assert aof["verification"]["ok"] is True and aof["verification"]["check_tool"]["tool"] == "redis-check-aof"
         restore = aof["verification"]["restore_test"]
         assert {r["db"]: r["restored_keys"] for r in restore["databases"]} == expected and restore["exact"] is True
-        client = server.client()
-        assert int(client.info("persistence")["aof_rewrites"]) >= 1
+        assert int(client.info("persistence")["aof_rewrites"]) == rewrites + 1
         client.close()
         # independently: the tar holds the manifest and the files it names, and redis-check-aof accepts them
         unpacked = tmp_path / "unpacked"
