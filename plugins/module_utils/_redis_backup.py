@@ -55,6 +55,7 @@ AOF_OK_MARKER = "valid"
 TOOL_OUTPUT_TAIL = 2000
 POLL_S = 0.1
 SOCKET_PATH_MAX = 100
+COARSE_CLOCK_S = 0.05
 BANNER = ("oO0OoO0OoO0Oo", "Redis version=", "Configuration loaded", "WARNING overcommit_memory", "WARNING Memory overcommit",
           "monotonic clock")
 
@@ -535,6 +536,10 @@ class RedisBackup:
         except Exception as exc:  # pylint: disable=broad-except
             raise classify_error(exc, self.params, connected=True) from exc
 
+    def server_time(self):
+        seconds, micros = self.call("TIME")
+        return int(seconds) + int(micros) / 1e6
+
     def lastsave(self):
         """LASTSAVE as a Unix time (redis-py turns the reply into a naive local datetime)."""
         value = self.call("LASTSAVE")
@@ -624,10 +629,11 @@ class RedisBackup:
         deadline = started + params["save_timeout"]
         lastsave_before = self.lastsave()
         # LASTSAVE has a resolution of one second and rdb_saves counts saves started, not finished: let the second of
-        # the last save pass, so that LASTSAVE advancing means that our save has finished
-        while int(self.call("TIME")[0]) <= lastsave_before and time.monotonic() < deadline:
-            time.sleep(POLL_S)
-        server_start = int(self.call("TIME")[0])
+        # the last save pass, so that LASTSAVE advancing means that our save has finished. Redis stamps LASTSAVE and the
+        # RDB's ctime with time(2), which on Linux may lag TIME (gettimeofday) by a clock tick: keep COARSE_CLOCK_S apart.
+        while self.server_time() < lastsave_before + 1 + COARSE_CLOCK_S and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server_start = int(self.server_time() - COARSE_CLOCK_S)
         while True:
             try:
                 reply = to_text(self.call("BGSAVE"))
