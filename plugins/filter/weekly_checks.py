@@ -234,6 +234,35 @@ def check_restore(drill):
                       RB + " 4")
 
 
+def check_redis_restore(result):
+    """result: sark_redis_backup state=restore_test (checksum, redis-check-rdb/aof, scratch restore of the newest Redis backups)."""
+    title = "Redis backup verification (scratch restore)"
+    runbook = "003 Weekly 4"
+    if not isinstance(result, dict) or result.get("skipped"):
+        return make_check("redis_backup_restore", title, "UNKNOWN", reason=unread(result), runbook=runbook)
+    checked = result.get("verifications") or []
+    if not checked:
+        # no backup to test, or the module could not run: a missing backup is no verified backup
+        return make_check("redis_backup_restore", title, "CRITICAL",
+                          reason="the restore test could not run: %s" % to_text(result.get("msg") or "no backups")[:300], runbook=runbook)
+    bad = [v for v in checked if not v.get("ok")]
+
+    def keys(verification):
+        rows = (verification.get("restore_test") or {}).get("databases") or []
+        if not rows:
+            return "restored (the backup holds no keys)"
+        return "restored, keys per database (restored/at the save) " + ", ".join(
+            "%s %s/%s" % (r.get("db"), r.get("restored_keys"), r.get("source_keys")) for r in rows)
+
+    if bad:
+        reason = to_text(result.get("msg") or "; ".join("%s failed" % v.get("file") for v in bad))
+    else:
+        reason = "; ".join("%s: %s" % (v.get("file"), keys(v)) for v in checked)
+    return make_check("redis_backup_restore", title, "CRITICAL" if bad else "OK", len(checked) - len(bad), "backups verified",
+                      "any backup failing its checksum, redis-check-rdb/aof or the key counts", reason[:500],
+                      {"verifications": [dict((k, v.get(k)) for k in ("file", "kind", "ok")) for v in checked]}, runbook)
+
+
 def check_security_events(audit, thresholds, labels=("high", "critical")):
     """audit: sark_audit_info (by_severity over the week, critical)."""
     title = "High-severity audit events (7 days)"
@@ -260,12 +289,16 @@ def weekly_checks(results, thresholds=None, now=None, log_hours=168):
     stamp = as_time(now).timestamp()
     trends = results.get("trends") or {}
     checks = [check_trend(i, t, u, s, n, trends.get(i), thresholds, stamp) for i, t, u, s, n in TRENDS]
-    return checks + [
+    checks += [
         check_disk(results.get("pvcs"), results.get("volumes"), thresholds),
         check_log_warnings(results.get("logs"), thresholds, int(log_hours)),
         check_restore(results.get("restore")),
-        check_security_events(results.get("audit"), thresholds),
     ]
+    redis_restore = results.get("redis_restore")
+    if redis_restore and not redis_restore.get("skipped"):
+        # only where Redis backups are kept (sark_weekly_redis_backup_dir, the Rust Security Platform's seed 003)
+        checks.append(check_redis_restore(redis_restore))
+    return checks + [check_security_events(results.get("audit"), thresholds)]
 
 
 class FilterModule(object):

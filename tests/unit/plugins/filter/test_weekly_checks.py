@@ -140,6 +140,22 @@ def test_restore_test_verdicts():
     assert check["verdict"] == "UNKNOWN"
 
 
+def test_redis_backup_restore_only_when_configured_and_its_verdicts():
+    assert "redis_backup_restore" not in by_id(weekly_checks(dict(healthy(), redis_restore={"skipped": True}), now=NOW))
+    ok = {"changed": False, "verifications": [{"file": "redis-1.rdb", "kind": "rdb", "ok": True, "restore_test": {
+        "databases": [{"db": "db0", "source_keys": 5, "restored_keys": 5}]}}]}
+    checks = weekly_checks(dict(healthy(), redis_restore=ok), now=NOW)
+    assert [c["id"] for c in checks][-2:] == ["redis_backup_restore", "security_events"]
+    check = by_id(checks)["redis_backup_restore"]
+    assert check["verdict"] == "OK" and "db0 5/5" in check["reason"]
+    bad = {"failed": True, "msg": "1 of 1 backups failed verification: checksum mismatch",
+           "verifications": [{"file": "redis-1.rdb", "kind": "rdb", "ok": False}]}
+    check = by_id(weekly_checks(dict(healthy(), redis_restore=bad), now=NOW))["redis_backup_restore"]
+    assert check["verdict"] == "CRITICAL" and "checksum mismatch" in check["reason"]
+    none = {"failed": True, "msg": "no backups named redis-* in /b to test"}
+    assert by_id(weekly_checks(dict(healthy(), redis_restore=none), now=NOW))["redis_backup_restore"]["verdict"] == "CRITICAL"
+
+
 @pytest.mark.parametrize("high, critical, verdict", [(0, 0, "OK"), (1, 0, "WARNING"), (0, 1, "WARNING"), (30, 19, "WARNING"),
                                                      (30, 20, "CRITICAL")])
 def test_security_events_thresholds(high, critical, verdict):
