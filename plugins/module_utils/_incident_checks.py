@@ -111,6 +111,7 @@ def db_connections(pg_info, idle, warning_ratio=0.8, critical_ratio=0.95, databa
     if verdict != "OK":
         details["causes"].append("too_many_connections")
         if matched:
+            details["causes"].append("idle_sessions")
             details["fix"] = "terminate_idle"
             reason += "; %d idle backends can be terminated" % matched
         elif maximum < target:

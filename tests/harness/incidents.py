@@ -642,10 +642,11 @@ def snapshot(stack):
                   "revision": dep.metadata.annotations.get("deployment.kubernetes.io/revision"),
                   "images": [c.image for c in dep.spec.template.spec.containers],
                   "replicas": dep.spec.replicas}
-    out["security"] = security_state(stack)
+    exists = out["pg"]["sark_rows"] is not None   # db_outage drops the sark database (cause 4)
+    out["security"] = security_state(stack) if exists else None
     # h13c: memory limits (api_down OOM), the bloated table, the HPA, the ConfigMap, the Secret and the pods (auth)
     out["k8s"]["memory_limits"] = [((c.resources and c.resources.limits) or {}).get("memory") for c in dep.spec.template.spec.containers]
-    out["latency"] = {"bloat": bloat_stats(stack)}
+    out["latency"] = {"bloat": bloat_stats(stack) if exists else None}
     from kubernetes import client as k8s_client, config  # pylint: disable=import-outside-toplevel
     hpa = k8s_client.AutoscalingV2Api(config.new_client_from_config(config_file=stack["kubeconfig"])).read_namespaced_horizontal_pod_autoscaler(
         "sark-hpa", API_NAMESPACE)

@@ -30,6 +30,7 @@ def test_db_connections_thresholds_are_shares_of_the_usable_connections(total, v
 def test_db_connections_names_the_idle_sessions_and_the_fix():
     check = db_connections(pg(94), idle([303, 101, 202]))
     assert check["details"]["fix"] == "terminate_idle"
+    assert check["details"]["causes"] == ["too_many_connections", "idle_sessions"]
     assert check["details"]["idle_terminable"] == 3 and check["details"]["idle_pids"] == [101, 202, 303]
     assert "3 idle backends can be terminated" in check["reason"]
 
