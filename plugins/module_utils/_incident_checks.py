@@ -1058,7 +1058,8 @@ def opa_policies(policy_info, expected, tests, decisions, workload=None, cache=N
         ready, desired = int(replicas.get("ready") or 0), int(replicas.get("desired") or 0)
         details["pods"] = {"name": work.get("name"), "ready": ready, "desired": desired, "verdict": work.get("verdict"),
                            "reasons": work.get("reasons") or []}
-        pods_bad = ready < desired or work.get("verdict") == "CRITICAL"
+        # a Deployment asking for no replica serves no decision either (kubectl scale deploy/opa --replicas=0)
+        pods_bad = ready < desired or desired == 0 or work.get("verdict") == "CRITICAL"
     if not isinstance(policy_info, dict) or policy_info.get("failed") or "policies" not in policy_info:
         details["opa_reachable"] = False
         details["causes"].append("opa_pods_down" if pods_bad else "opa_unreachable")

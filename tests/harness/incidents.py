@@ -652,6 +652,7 @@ def snapshot(stack):
         "sark-hpa", API_NAMESPACE)
     out["latency"]["hpa_min_replicas"] = hpa.spec.min_replicas
     out["auth"] = _auth_snapshot(stack)
+    out["opa_replicas"] = _apps(stack).read_namespaced_deployment("opa", "sark-system").spec.replicas
     return out
 
 

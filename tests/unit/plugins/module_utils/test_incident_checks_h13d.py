@@ -83,7 +83,7 @@ def test_siem_rate_limited_without_a_deployment_names_the_cause_only():
 
 
 def opa_workload(ready, desired):
-    return {"workloads": [{"name": "opa", "verdict": "CRITICAL" if ready < desired or not desired else "OK",
+    return {"workloads": [{"name": "opa", "verdict": "CRITICAL" if ready < desired else "OK",
                            "replicas": {"ready": ready, "desired": desired}}]}
 
 
