@@ -14,10 +14,12 @@ from ansible_collections.sark.ops.plugins.module_utils import _incident_checks a
 from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import mask_resources
 
 KINDS = {
-    "db_connections": lambda data, **kw: checks.db_connections(data.get("pg_info"), data.get("idle"), **kw),
+    "db_connections": lambda data, **kw: checks.db_connections(
+        data.get("pg_info"), data.get("idle"), databases=data.get("databases"), setting=data.get("setting"), **kw),
     "api_workload": lambda data, **kw: checks.api_workload(data.get("workloads"), **kw),
-    "siem": lambda data, **kw: checks.siem(data.get("breaker"), data.get("queue"), data.get("hec"),
-                                           bool(data.get("workers_restarted"))),
+    "siem": lambda data, **kw: checks.siem(
+        data.get("breaker"), data.get("queue"), data.get("hec"), bool(data.get("workers_restarted")),
+        batch=checks.siem_batch(data.get("deployment"), data.get("configmaps") or [], **kw) if data.get("deployment") else None),
     "security": lambda data, **kw: checks.security(data.get("principal"), data.get("evidence"), data.get("sessions"),
                                                    data.get("isolation"), data.get("secret"), data.get("critical"), **kw),
     "api_down": lambda data, **kw: checks.api_down(data.get("workloads"), deployment=data.get("deployment"),
@@ -33,7 +35,7 @@ KINDS = {
 KINDS.update(
     opa_policies=lambda data, **kw: checks.opa_policies(
         data.get("policies"), data.get("expected"), data.get("tests"), data.get("decisions"),
-        data.get("workload"), data.get("cache"), data.get("health")),
+        data.get("workload"), data.get("cache"), data.get("health"), **kw),
     audit_gap=lambda data, **kw: checks.audit_gap(
         data.get("audit"), data.get("now"), data.get("logs"), data.get("siem_queue"), data.get("pg_info"), **kw),
 )

@@ -40,18 +40,39 @@ def _require(data, key, what):
     return data[key]
 
 
-def db_connections(pg_info, idle, warning_ratio=0.8, critical_ratio=0.95):
-    """Seed 002 playbook 4 (database outage): reachability, then too many connections.
+DISK_FULL_MARKERS = ("no space left on device", "could not extend file", "disk full", "could not write to file")
+
+
+def _database_names(databases):
+    """The names of a sark_pg_info result with the databases subset (None: not read)."""
+    if not isinstance(databases, dict) or not databases.get("is_available", False) or "databases" not in databases:
+        return None
+    return sorted(d.get("name") for d in databases["databases"] or [] if d.get("name"))
+
+
+def db_connections(pg_info, idle, warning_ratio=0.8, critical_ratio=0.95, databases=None, database=None, setting=None,
+                   max_connections_target=200):
+    """Seed 002 playbook 4 (database outage): reachability and disk full, the database itself, then too many connections.
 
     pg_info: sark_pg_info with the connections subset; idle: the terminate plan of the idle backends
-    (sark_pg_backend state=terminate in check mode: ``matched``, ``backends``)."""
+    (sark_pg_backend state=terminate in check mode: ``matched``, ``backends``); databases: sark_pg_info with the
+    databases subset read from the maintenance database and database: the name SARK uses - missing there, cause 4
+    (the data is gone: restore from the last verified backup, never automatically); setting: the row of pg_settings
+    for max_connections (``setting``, ``pending_restart``) - cause 3 when no idle backend can be terminated: raise
+    max_connections to max_connections_target (ALTER SYSTEM, restart required)."""
     runbook = "002 Playbook 4 (Database Outage)"
     title = "PostgreSQL connections"
     if not isinstance(pg_info, dict):
         raise IncidentCheckError("db_connections: pg_info must be the registered result of sark_pg_info")
     if not pg_info.get("is_available", False):
+        error = str(pg_info.get("error") or pg_info.get("msg") or "unreachable")
+        if any(marker in error.lower() for marker in DISK_FULL_MARKERS):
+            return _check("db_connections", title, "CRITICAL", None, "connections", None,
+                          "PostgreSQL fails on a full disk: %s; free space (VACUUM FULL) or expand the volume "
+                          "(kubectl edit pvc postgres-data-postgres-0), then restart the pod" % error,
+                          {"causes": ["disk_full"], "fix": None}, runbook)
         return _check("db_connections", title, "CRITICAL", None, "connections", None,
-                      "PostgreSQL does not answer: %s" % (pg_info.get("error") or pg_info.get("msg") or "unreachable"),
+                      "PostgreSQL does not answer: %s" % error,
                       {"causes": ["database_unreachable"], "fix": None}, runbook)
     conns = _require(pg_info, "connections", "sark_pg_info (filter: connections)")
     total = int(conns["total"])
@@ -61,9 +82,22 @@ def db_connections(pg_info, idle, warning_ratio=0.8, critical_ratio=0.95):
     ratio = float(total) / usable
     matched = int((idle or {}).get("matched") or 0)
     idle_pids = sorted(b["pid"] for b in (idle or {}).get("backends") or [] if "pid" in b)
+    target = int(max_connections_target)
+    pending = bool((setting or {}).get("pending_restart")) if isinstance(setting, dict) else False
     details = {"total": total, "max_connections": maximum, "reserved": reserved, "usable": usable,
                "by_state": conns.get("by_state") or {}, "idle_terminable": matched, "idle_pids": idle_pids,
-               "causes": [], "fix": None}
+               "max_connections_target": target, "pending_restart": pending,
+               "database": database, "database_exists": None, "causes": [], "fix": None}
+    names = _database_names(databases)
+    if database and names is not None:
+        details["database_exists"] = database in names
+        if database not in names:
+            details["causes"].append("database_missing")
+            details["fix"] = "restore_backup"
+            return _check("db_connections", title, "CRITICAL", total, "connections", int(usable * warning_ratio),
+                          "the database %s is missing on the server (found: %s): restore it from the last verified "
+                          "backup - LAST RESORT, data since that backup is lost; needs an explicit confirmation"
+                          % (database, ", ".join(names) or "none"), details, runbook)
     threshold = int(usable * warning_ratio)
     if ratio >= critical_ratio:
         verdict = "CRITICAL"
@@ -72,13 +106,23 @@ def db_connections(pg_info, idle, warning_ratio=0.8, critical_ratio=0.95):
     else:
         verdict = "OK"
     reason = "%d of %d usable connections in use (%.0f%%; warning at %.0f%%)" % (total, usable, ratio * 100, warning_ratio * 100)
+    if pending:
+        reason += "; a changed max_connections waits for a restart"
     if verdict != "OK":
         details["causes"].append("too_many_connections")
         if matched:
+            details["causes"].append("idle_sessions")
             details["fix"] = "terminate_idle"
             reason += "; %d idle backends can be terminated" % matched
+        elif maximum < target:
+            details["causes"].append("connections_at_limit")
+            details["fix"] = "raise_max_connections"
+            reason += ("; no idle backend matches the termination filter: raise max_connections %d -> %d "
+                       "(ALTER SYSTEM, restart required)" % (maximum, target))
         else:
-            reason += "; no idle backend matches the termination filter: raise max_connections (restart required)"
+            reason += ("; no idle backend matches the termination filter and max_connections is already %d "
+                       "(target %d): find the client holding them (seed 001: scale the API down, check its pool)"
+                       % (maximum, target))
     return _check("db_connections", title, verdict, total, "connections", threshold, reason, details, runbook)
 
 
@@ -140,12 +184,59 @@ def api_workload(workload_info, name):
     return _check("api_workload", title, verdict, ready, "ready replicas", desired, reason, details, runbook)
 
 
-def siem(breaker_info, queue_info, hec=None, workers_restarted=False):
+SIEM_BATCH_SETTINGS = ("SIEM_BATCH_SIZE", "SIEM_BATCH_TIMEOUT_SECONDS")
+SIEM_BATCH_DEFAULTS = {"SIEM_BATCH_SIZE": 100, "SIEM_BATCH_TIMEOUT_SECONDS": 5}   # the seed's "increase from"
+
+
+def _int_or(value, default):
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def siem_batch(deployment, configmaps, size_target=200, timeout_target=10):
+    """Seed 002 playbook 5 cause 4: where SIEM_BATCH_SIZE / SIEM_BATCH_TIMEOUT_SECONDS live and whether they are below
+    the targets. A setting not set anywhere is written where the pods read their config (the ConfigMap of envFrom,
+    the seed's sark-config), else as a literal env of the first container. None without a Deployment."""
+    if not isinstance(deployment, dict) or not deployment:
+        return None
+    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    containers = spec.get("containers") or []
+    fallback = {"where": None, "configmap": None, "container": containers[0].get("name") if containers else None}
+    for container in containers:
+        for item in container.get("envFrom") or []:
+            ref = (item.get("configMapRef") or {}).get("name")
+            if ref:
+                fallback = {"where": "configmap", "configmap": ref, "container": container.get("name")}
+                break
+        if fallback["where"]:
+            break
+    if not fallback["where"] and fallback["container"]:
+        fallback["where"] = "env"
+    out = {"settings": [], "below_target": False}
+    for name, target in zip(SIEM_BATCH_SETTINGS, (int(size_target), int(timeout_target))):
+        found = cache_ttl_setting(deployment, configmaps, name)
+        if not found["where"]:
+            found.update(where=fallback["where"], configmap=fallback["configmap"], container=fallback["container"])
+            found["set"] = False
+        else:
+            found["set"] = True
+        current = _int_or(found["value"], SIEM_BATCH_DEFAULTS[name])
+        found.update(current=current, target=target, below=current < target)
+        out["below_target"] = out["below_target"] or found["below"]
+        out["settings"].append(found)
+    return out
+
+
+def siem(breaker_info, queue_info, hec=None, workers_restarted=False, batch=None):
     """Seed 002 playbook 5 (SIEM integration down): HEC token, breaker state, failed events waiting.
 
     hec: sark_siem_hec_info (optional; cause 1 token invalid, cause 2 unreachable, cause 4 rate limited - named, the
     fixes are a person's: a new token, a network policy, the batch size); workers_restarted: the sark_v2 workers were
-    restarted and rolled out in this run (their in-process breakers start closed)."""
+    restarted and rolled out in this run (their in-process breakers start closed); batch: siem_batch() - with a
+    rate-limited HEC and the batch settings below their targets the fix is tune_batch_size (cause 4); with them
+    at their targets a rate limit left is a WARNING for the SIEM's owner (a higher quota), not a fix of ours."""
     runbook = "002 Playbook 5 (SIEM Integration Down)"
     title = "SIEM forwarding"
     breakers = _require(breaker_info, "breakers", "sark_siem_breaker_info")
@@ -158,9 +249,10 @@ def siem(breaker_info, queue_info, hec=None, workers_restarted=False):
     details = {"open_breakers": open_names,
                "breakers": {b["name"]: {"state": b.get("state"), "failures": b.get("failures")} for b in breakers},
                "failed_events": failed, "queued_events": queued, "in_redis": in_redis, "hec": None,
-               "workers_restarted": bool(workers_restarted), "causes": [], "fix": None}
+               "workers_restarted": bool(workers_restarted), "batch": batch, "causes": [], "fix": None}
     parts = []
     hec_bad = False
+    rate_limited_tuned = False
     if isinstance(hec, dict) and hec.get("verdict"):
         details["hec"] = {"verdict": hec["verdict"], "status": hec.get("status"), "code": hec.get("code"),
                           "text": hec.get("text")}
@@ -175,6 +267,18 @@ def siem(breaker_info, queue_info, hec=None, workers_restarted=False):
                                               "policies and the firewall",
                           "rate_limited": "the SIEM rate-limits SARK (HTTP %s, code %s): raise SIEM_BATCH_SIZE and "
                                           "SIEM_BATCH_TIMEOUT_SECONDS"}[cause] % (hec.get("status"), hec.get("code")))
+            if cause == "rate_limited" and isinstance(batch, dict):
+                if batch.get("below_target"):
+                    details["batch_fix"] = "tune_batch_size"
+                    details["causes"].append("batch_too_small")
+                    parts[-1] += " (%s)" % ", ".join("%s %s -> %s" % (b["name"], b["current"], b["target"])
+                                                     for b in batch["settings"] if b["below"])
+                else:
+                    rate_limited_tuned = True
+                    hec_bad = False
+                    parts[-1] = ("the SIEM still rate-limits SARK (HTTP %s) with the batch settings at their targets (%s): "
+                                 "ask the SIEM's owner for a higher quota" % (hec.get("status"), ", ".join(
+                                     "%s=%s" % (b["name"], b["current"]) for b in batch["settings"])))
     if not in_redis:
         if workers_restarted:
             reason = "; ".join(parts + ["the SARK workers were restarted and rolled out: their in-process breakers "
@@ -195,9 +299,11 @@ def siem(breaker_info, queue_info, hec=None, workers_restarted=False):
         details["causes"].append("failed_events_waiting")
         details["fix"] = details["fix"] or "requeue_failed"
         parts.append("%d failed events waiting" % failed)
-    verdict = "CRITICAL" if open_names or hec_bad else ("WARNING" if failed else "OK")
+    if details.get("batch_fix"):
+        details["fix"] = details["fix"] or details["batch_fix"]
+    verdict = "CRITICAL" if open_names or hec_bad else ("WARNING" if failed or rate_limited_tuned else "OK")
     reason = "; ".join(parts) if parts else "every breaker closed, no failed event waiting (%d queued)" % queued
-    figure = len(open_names) + (1 if failed else 0) + (1 if hec_bad else 0)
+    figure = len(open_names) + (1 if failed else 0) + (1 if hec_bad or rate_limited_tuned else 0)
     return _check("siem", title, verdict, figure, "problems", 0, reason, details, runbook)
 
 
@@ -907,13 +1013,28 @@ def _decision_allow(decision):
     return bool(sark.get("allow"))
 
 
-def opa_policies(policy_info, expected, tests, decisions, workload=None, cache=None, health=None):
+def _opa_scale(details, pods_bad, scale_to):
+    """Seed 001 incident 1 recovery 1 (OPA pods down): scale deploy/opa to scale_to when it asks for fewer replicas, or
+    when fewer than scale_to are ready and more would serve (timeouts, latency); a Deployment already at scale_to whose
+    pods do not come up is named, not scaled further."""
+    pods = details.get("pods")
+    if not pods_bad or not pods or not scale_to:
+        return None
+    if pods["desired"] < int(scale_to):
+        details["causes"].append("opa_under_scaled")
+        details["scale_to"] = int(scale_to)
+        return "OPA asks for %d replicas: scale deploy/opa to %d (seed 001 recovery 1)" % (pods["desired"], int(scale_to))
+    return "deploy/opa already asks for %d replicas: read the OPA logs (kubectl logs -l app=opa)" % pods["desired"]
+
+
+def opa_policies(policy_info, expected, tests, decisions, workload=None, cache=None, health=None, scale_to=None):
     """Seed 001 incident 1 (policy evaluation failure) and 002 playbook 2 cause 3: OPA health, loaded policies, decision test.
 
     policy_info: sark_opa_policy_info (list); expected: [{id, sha256, src}] (the good policy files);
     tests: [{name, input, expect_allow}] and decisions: the sark_opa_decision_info result of each, in order;
     workload: sark_workload_info of the OPA Deployment (optional); cache: sark_cache target=decisions in check
-    mode (``matched``); health: sark_health (SARK's view of OPA, ``components.opa``)."""
+    mode (``matched``); health: sark_health (SARK's view of OPA, ``components.opa``); scale_to: the replicas seed 001
+    scales OPA to when its pods are down (None: no scaling step)."""
     runbook = "001 Incident 1 (Policy Evaluation Failure)"
     title = "OPA policy evaluation"
     if not isinstance(expected, list) or not isinstance(tests, list):
@@ -937,15 +1058,20 @@ def opa_policies(policy_info, expected, tests, decisions, workload=None, cache=N
         ready, desired = int(replicas.get("ready") or 0), int(replicas.get("desired") or 0)
         details["pods"] = {"name": work.get("name"), "ready": ready, "desired": desired, "verdict": work.get("verdict"),
                            "reasons": work.get("reasons") or []}
-        pods_bad = ready < desired or work.get("verdict") == "CRITICAL"
+        # a Deployment asking for no replica serves no decision either (kubectl scale deploy/opa --replicas=0)
+        pods_bad = ready < desired or desired == 0 or work.get("verdict") == "CRITICAL"
     if not isinstance(policy_info, dict) or policy_info.get("failed") or "policies" not in policy_info:
         details["opa_reachable"] = False
         details["causes"].append("opa_pods_down" if pods_bad else "opa_unreachable")
         error = (policy_info or {}).get("msg") if isinstance(policy_info, dict) else None
         reason = "OPA does not answer GET /v1/policies (%s)" % (error or "no result")
         if pods_bad:
-            reason += "; OPA pods %d/%d ready: scale deploy/opa (seed 001 recovery 1)" % (
-                details["pods"]["ready"], details["pods"]["desired"])
+            reason += "; OPA pods %d/%d ready" % (details["pods"]["ready"], details["pods"]["desired"])
+            scale = _opa_scale(details, pods_bad, scale_to)
+            if scale:
+                reason += "; " + scale
+                if "opa_under_scaled" in details["causes"]:
+                    details["fix"] = "scale_opa"
         return _check("opa_policies", title, "CRITICAL", len(tests), "failed decision tests", 0, reason, details, runbook)
     loaded = {p["id"]: p.get("sha256") for p in policy_info["policies"]}
     details["policies"] = loaded
@@ -989,9 +1115,14 @@ def opa_policies(policy_info, expected, tests, decisions, workload=None, cache=N
     if pods_bad:
         details["causes"].append("opa_pods_down")
         parts.append("OPA pods %d/%d ready" % (details["pods"]["ready"], details["pods"]["desired"]))
+        scale = _opa_scale(details, pods_bad, scale_to)
+        if scale:
+            parts.append(scale)
+            if "opa_under_scaled" in details["causes"]:
+                details["fix"] = "scale_opa"
     if drift:
         details["causes"].append("policy_changed")
-        details["fix"] = "rollback_policy"
+        details["fix"] = details["fix"] or "rollback_policy"
     if failed and not drift:
         details["causes"].append("decision_test_failed")
         parts.append("the loaded policies match the good files: the good files or the tests are wrong (no rollback)")

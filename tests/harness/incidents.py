@@ -77,11 +77,11 @@ def leak_backends(conn):
 
 # --- db_outage -------------------------------------------------------------------------------------------
 
-def hold(port, count, ready_file, lifetime=900.0):
+def hold(port, count, ready_file, lifetime=900.0, app=LEAK_APP):
     """Open `count` idle sessions, write ready_file, wait until the server has closed every one (or lifetime)."""
     import psycopg2  # pylint: disable=import-outside-toplevel
     conns = [psycopg2.connect(host=LOOPBACK, port=port, user="postgres", password=DEMO_PG_PASSWORD, dbname="sark",
-                              application_name=LEAK_APP, connect_timeout=10) for dummy in range(count)]
+                              application_name=app, connect_timeout=10) for dummy in range(count)]
     with open(ready_file + ".tmp", "w", encoding="utf-8") as handle:
         handle.write(str(os.getpid()))
     os.rename(ready_file + ".tmp", ready_file)
@@ -124,8 +124,116 @@ def inject_db_outage(state_dir, stack):
     return {"idle_sessions": count, "max_connections": maximum, "holder_pid": proc.pid}
 
 
+# --- db_outage, connections at the limit (no idle session to terminate) and the database dropped ------------------
+
+BUSY_APP = "incident-busy"
+PG_POD_NAMESPACE, PG_POD = "production", "postgres-0"
+
+
+def _pg_pod_uid(stack):
+    try:
+        return _core(stack).read_namespaced_pod(PG_POD, PG_POD_NAMESPACE).metadata.uid
+    except Exception:  # pylint: disable=broad-except
+        return None   # deleted, not recreated yet
+
+
+def inject_db_outage_limit(state_dir, stack):
+    """Sessions of another application (not the leak the playbook may terminate) up to 96 % of the usable connections,
+    and the stand-in of the postgres-0 pod: PostgreSQL is restarted for real once that pod is deleted and recreated in
+    the Kubernetes API (what kubectl delete pod postgres-0 does to the server)."""
+    conn = _pg(stack)
+    try:
+        maximum = int(_one(conn, "SHOW max_connections")[0])
+        reserved = int(_one(conn, "SHOW superuser_reserved_connections")[0])
+        total = int(_one(conn, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")[0])
+    finally:
+        conn.close()
+    count = max(int(math.ceil(0.96 * (maximum - reserved))) - total, 1)
+    holder = _start_holder(state_dir, stack, ["hold", "--port", str(stack["pg_port"]), "--count", str(count),
+                                              "--app", BUSY_APP], name="incident-holder")
+    uid = _pg_pod_uid(stack)
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [tests_dir, os.environ.get("PYTHONPATH", "")] if p))
+    with open(os.path.join(state_dir, "incident-pgpod.log"), "w", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.incidents", "pg-pod", "--dir", state_dir, "--uid", uid or ""],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(os.path.join(state_dir, "incident-pgpod.pid"), "w", encoding="utf-8") as handle:
+        handle.write(str(proc.pid))
+    return {"busy_sessions": count, "max_connections": maximum, "holder_pid": holder, "pg_pod_uid": uid,
+            "pg_pod_standin_pid": proc.pid}
+
+
+def pg_pod(state_dir, uid, lifetime=900.0):
+    """Wait until postgres-0 has another uid (deleted and recreated), then restart the real server with the options it
+    was started with (postmaster.opts; ALTER SYSTEM values in postgresql.auto.conf apply), recording its new pid."""
+    import signal  # pylint: disable=import-outside-toplevel
+    import shlex  # pylint: disable=import-outside-toplevel
+    from harness.servers import PG_BIN  # pylint: disable=import-outside-toplevel
+    stack = _stack(state_dir)
+    deadline = time.monotonic() + lifetime
+    while time.monotonic() < deadline:
+        now = _pg_pod_uid(stack)
+        if now and now != uid:
+            break
+        time.sleep(0.2)
+    else:
+        return 1
+    datadir = os.path.join(stack["pg_dir"], "data")
+    with open(os.path.join(datadir, "postmaster.opts"), encoding="utf-8") as handle:
+        argv = shlex.split(handle.read().strip())
+    stop_pid(stack["pids"]["postgres"], timeout=20, sig=signal.SIGINT)
+    if os.geteuid() == 0:
+        argv = ["runuser", "-u", "postgres", "--"] + argv
+    with open(os.path.join(state_dir, "postgres-restarted.log"), "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    stack["pids"]["postgres"] = proc.pid
+    with open(os.path.join(state_dir, "stack.json.tmp"), "w", encoding="utf-8") as handle:
+        json.dump(stack, handle, indent=2)
+    os.rename(os.path.join(state_dir, "stack.json.tmp"), os.path.join(state_dir, "stack.json"))
+    wait_for(lambda: subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-h", LOOPBACK, "-p", str(stack["pg_port"]), "-q"],
+                                    check=False).returncode == 0, 30, "the restarted PostgreSQL", interval=0.1)
+    print("postgres restarted as pid %d" % proc.pid)
+    return 0
+
+
+def inject_db_outage_dropped(stack):
+    """The database is gone (cause 4): DROP DATABASE sark, its sessions terminated."""
+    conn = _pg(stack)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("DROP DATABASE sark WITH (FORCE)")
+    finally:
+        conn.close()
+    return {"dropped": "sark"}
+
+
+def sark_rows(stack):
+    """Row counts of every table of the sark database (None when the database does not exist)."""
+    conn = _pg(stack)
+    try:
+        if not _one(conn, "SELECT count(*) FROM pg_database WHERE datname = 'sark'")[0]:
+            return None
+    finally:
+        conn.close()
+    conn = _pg_sark(stack)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT schemaname || '.' || relname FROM pg_stat_user_tables ORDER BY 1")
+            tables = [row[0] for row in cur.fetchall()]
+            counts = {}
+            for table in tables:
+                schema, name = table.split(".", 1)
+                cur.execute('SELECT count(*) FROM "%s"."%s"' % (schema, name))
+                counts[table] = cur.fetchone()[0]
+        return counts
+    finally:
+        conn.close()
+
+
 def release(state_dir):
-    for name in ("incident-holder.pid", "incident-slowquery.pid", "incident-writer.pid", "incident-opa.pid"):
+    for name in ("incident-holder.pid", "incident-slowquery.pid", "incident-writer.pid", "incident-opa.pid",
+                 "incident-pgpod.pid", "incident-hec.pid"):
         path = os.path.join(state_dir, name)
         if os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
@@ -172,6 +280,90 @@ def inject_siem_down(stack):
     data.set_circuit_breaker(client, variant="002", state="open", failures=7)
     queued, failed = data.seed_siem_queue(client, failed=FAILED_EVENTS)
     return {"breakers": "circuit:{splunk,datadog}:state=open", "queued": queued, "failed": failed}
+
+
+# --- siem_down, rate limited (002 playbook 5 cause 4) -------------------------------------------------------
+
+HEC_TOKEN = "seeded-splunk-token"
+BATCH_SETTING, BATCH_TARGET = "SIEM_BATCH_SIZE", 200
+
+
+def _batch_tuned(stack, restarted_at):
+    """SARK sends bigger batches: SIEM_BATCH_SIZE >= 200 in sark-config and the Deployment restarted and rolled out."""
+    data_ = _core(stack).read_namespaced_config_map("sark-config", API_NAMESPACE).data or {}
+    try:
+        size = int(data_.get(BATCH_SETTING) or 0)
+    except ValueError:
+        size = 0
+    return size >= BATCH_TARGET and _rolled_out(_deployment(_apps(stack)), restarted_at)
+
+
+def hec(state_dir, port, ready_file, lifetime=900.0):
+    """A Splunk HEC stand-in that answers 429 to SARK's small batches until they are bigger (_batch_tuned), then as
+    Splunk answers a valid token with no data (400, code 5). GET /services/collector/health: healthy."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # pylint: disable=import-outside-toplevel
+    stack = _stack(state_dir)
+    restarted_at = (_deployment(_apps(stack)).spec.template.metadata.annotations or {}).get(RESTARTED_AT) or ""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, status, body):
+            text = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self._answer(200, {"text": "HEC is healthy", "code": 17})
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.headers.get("Authorization") != "Splunk " + HEC_TOKEN:
+                self._answer(403, {"text": "Invalid token", "code": 4})
+            elif _batch_tuned(stack, restarted_at):
+                self._answer(400, {"text": "No data", "code": 5})
+            else:
+                self._answer(429, {"text": "Too many requests"})
+
+        def log_message(self, *args):  # pylint: disable=arguments-differ
+            pass
+
+    server = ThreadingHTTPServer((LOOPBACK, port), Handler)
+    with open(ready_file + ".tmp", "w", encoding="utf-8") as handle:
+        handle.write(str(os.getpid()))
+    os.rename(ready_file + ".tmp", ready_file)
+    server.timeout = 1
+    deadline = time.monotonic() + lifetime
+    while time.monotonic() < deadline:
+        server.handle_request()
+    return 0
+
+
+def _hec_status(url):
+    """The HTTP status the HEC stand-in answers SARK's event POST with, read independently of the collection."""
+    import urllib.error  # pylint: disable=import-outside-toplevel
+    import urllib.request  # pylint: disable=import-outside-toplevel
+    request = urllib.request.Request(url + "/services/collector/event", data=b"", method="POST",
+                                     headers={"Authorization": "Splunk " + HEC_TOKEN, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # nosec - loopback only
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def inject_siem_down_rate(state_dir, stack):
+    """On top of siem_down: the SIEM rate-limits SARK (cause 4), a HEC stand-in answering 429 until the batches grow."""
+    from harness.servers import free_port  # pylint: disable=import-outside-toplevel
+    result = {}
+    port = free_port()
+    pid = _start_holder(state_dir, stack, ["hec", "--dir", state_dir, "--port", str(port)], name="incident-hec")
+    url = "http://%s:%d" % (LOOPBACK, port)
+    with open(os.path.join(state_dir, "incident-hec.url"), "w", encoding="utf-8") as handle:
+        handle.write(url)
+    result.update(hec_url=url, hec_pid=pid)
+    return result
 
 
 # --- security --------------------------------------------------------------------------------------------
@@ -417,7 +609,10 @@ def snapshot(stack):
     conn = _pg(stack)
     try:
         pids = leak_backends(conn)
-        out["pg"] = {"leak_backends": len(pids), "leak_pids": pids}
+        out["pg"] = {"leak_backends": len(pids), "leak_pids": pids,
+                     "max_connections": int(_one(conn, "SHOW max_connections")[0]),
+                     "busy_backends": int(_one(conn, "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                                               (BUSY_APP,))[0])}
     finally:
         conn.close()
     client = _redis(stack)
@@ -430,8 +625,15 @@ def snapshot(stack):
     out["siem"] = {"breakers": breaker, "queue_length": len(queue), "failed_length": len(failed),
                    "queue_digest": _digest(queue), "failed_digest": _digest(failed),
                    "all_events_digest": _digest(queue + failed), "all_events": len(queue) + len(failed)}
+    cm = _core(stack).read_namespaced_config_map("sark-config", API_NAMESPACE).data or {}
+    out["siem"]["batch"] = {name: cm.get(name) for name in ("SIEM_BATCH_SIZE", "SIEM_BATCH_TIMEOUT_SECONDS")}
+    hec_url = os.path.join(stack["state_dir"], "incident-hec.url")
+    if os.path.exists(hec_url):
+        with open(hec_url, encoding="utf-8") as handle:
+            out["siem"]["hec_status"] = _hec_status(handle.read().strip())
     out["opa_cached_decisions"] = sum(1 for _key in client.scan_iter(OPA_CACHED_PREFIX + "*", count=1000))
-    out["audit"] = audit_snapshot(stack)
+    out["pg"]["sark_rows"] = sark_rows(stack)
+    out["audit"] = audit_snapshot(stack) if out["pg"]["sark_rows"] is not None or stack["layout"] != "sark_v2" else None
     opa = opa_snapshot(stack["state_dir"])
     if opa is not None:
         out["opa"] = opa
@@ -440,15 +642,17 @@ def snapshot(stack):
                   "revision": dep.metadata.annotations.get("deployment.kubernetes.io/revision"),
                   "images": [c.image for c in dep.spec.template.spec.containers],
                   "replicas": dep.spec.replicas}
-    out["security"] = security_state(stack)
+    exists = out["pg"]["sark_rows"] is not None   # db_outage drops the sark database (cause 4)
+    out["security"] = security_state(stack) if exists else None
     # h13c: memory limits (api_down OOM), the bloated table, the HPA, the ConfigMap, the Secret and the pods (auth)
     out["k8s"]["memory_limits"] = [((c.resources and c.resources.limits) or {}).get("memory") for c in dep.spec.template.spec.containers]
-    out["latency"] = {"bloat": bloat_stats(stack)}
+    out["latency"] = {"bloat": bloat_stats(stack) if exists else None}
     from kubernetes import client as k8s_client, config  # pylint: disable=import-outside-toplevel
     hpa = k8s_client.AutoscalingV2Api(config.new_client_from_config(config_file=stack["kubeconfig"])).read_namespaced_horizontal_pod_autoscaler(
         "sark-hpa", API_NAMESPACE)
     out["latency"]["hpa_min_replicas"] = hpa.spec.min_replicas
     out["auth"] = _auth_snapshot(stack)
+    out["opa_replicas"] = _apps(stack).read_namespaced_deployment("opa", "sark-system").spec.replicas
     return out
 
 
@@ -622,8 +826,9 @@ def _auth_snapshot(stack):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m harness.incidents", description=__doc__.split("\n", 1)[0])
-    parser.add_argument("action", choices=["inject", "snapshot", "release", "hold", "hold-query", "writer"])
-    parser.add_argument("incident", nargs="?", choices=["db_outage", "api_down", "siem_down", "security", "api_down_oom",
+    parser.add_argument("action", choices=["inject", "snapshot", "release", "hold", "hold-query", "writer", "pg-pod", "hec"])
+    parser.add_argument("incident", nargs="?", choices=["db_outage", "db_outage_limit", "db_outage_dropped", "siem_down_rate",
+                                                        "api_down", "siem_down", "security", "api_down_oom",
                                                         "high_latency", "auth_failures", "opa_failure", "audit_gap"])
     parser.add_argument("--seconds", type=float, default=900)
     parser.add_argument("--dir", help="the demo stack's state directory")
@@ -631,11 +836,17 @@ def main(argv=None):
     parser.add_argument("--port", type=int)
     parser.add_argument("--count", type=int)
     parser.add_argument("--ready-file")
+    parser.add_argument("--app", default=LEAK_APP, help="hold: the application_name of the sessions")
+    parser.add_argument("--uid", default="", help="pg-pod: the uid of postgres-0 at injection")
     parser.add_argument("--restarted-at", default="", help="writer: the restartedAt annotation at injection")
     parser.add_argument("--image", default=CRASH_IMAGE, help="inject api_down: the crash-looping image of the new revision")
     args = parser.parse_args(argv)
     if args.action == "hold":
-        return hold(args.port, args.count, args.ready_file)
+        return hold(args.port, args.count, args.ready_file, app=args.app)
+    if args.action == "pg-pod":
+        return pg_pod(args.dir, args.uid)
+    if args.action == "hec":
+        return hec(args.dir, args.port, args.ready_file)
     if args.action == "hold-query":
         return hold_query(args.port, args.seconds, args.ready_file)
     if args.action == "writer":
@@ -654,6 +865,12 @@ def main(argv=None):
         return 0
     if args.incident == "db_outage":
         result = inject_db_outage(args.dir, stack)
+    elif args.incident == "db_outage_limit":
+        result = inject_db_outage_limit(args.dir, stack)
+    elif args.incident == "db_outage_dropped":
+        result = inject_db_outage_dropped(stack)
+    elif args.incident == "siem_down_rate":
+        result = inject_siem_down_rate(args.dir, stack)
     elif args.incident == "api_down":
         result = inject_api_down(stack, args.image)
     elif args.incident == "siem_down":

@@ -30,14 +30,56 @@ def test_db_connections_thresholds_are_shares_of_the_usable_connections(total, v
 def test_db_connections_names_the_idle_sessions_and_the_fix():
     check = db_connections(pg(94), idle([303, 101, 202]))
     assert check["details"]["fix"] == "terminate_idle"
+    assert check["details"]["causes"] == ["too_many_connections", "idle_sessions"]
     assert check["details"]["idle_terminable"] == 3 and check["details"]["idle_pids"] == [101, 202, 303]
     assert "3 idle backends can be terminated" in check["reason"]
 
 
-def test_db_connections_without_idle_sessions_has_no_automated_fix():
+def test_db_connections_without_idle_sessions_raises_max_connections():
     check = db_connections(pg(94), idle([]))
+    assert check["verdict"] == "CRITICAL" and check["details"]["fix"] == "raise_max_connections"
+    assert check["details"]["causes"] == ["too_many_connections", "connections_at_limit"]
+    assert "raise max_connections 100 -> 200" in check["reason"]
+
+
+def test_db_connections_at_the_target_already_has_no_automated_fix():
+    check = db_connections(pg(194, maximum=200), idle([]))
     assert check["verdict"] == "CRITICAL" and check["details"]["fix"] is None
-    assert "raise max_connections" in check["reason"]
+    assert check["details"]["causes"] == ["too_many_connections"]
+    assert "already 200" in check["reason"]
+
+
+def test_db_connections_idle_sessions_come_before_raising_the_limit():
+    check = db_connections(pg(94), idle([7]), setting={"setting": "100", "pending_restart": False})
+    assert check["details"]["fix"] == "terminate_idle" and "connections_at_limit" not in check["details"]["causes"]
+
+
+def dbs(*names):
+    return {"is_available": True, "databases": [{"name": n} for n in names]}
+
+
+def test_db_missing_is_a_restore_not_a_connection_problem():
+    check = db_connections(pg(5), idle([]), databases=dbs("postgres", "sark_audit"), database="sark")
+    assert check["verdict"] == "CRITICAL"
+    assert check["details"]["causes"] == ["database_missing"] and check["details"]["fix"] == "restore_backup"
+    assert check["details"]["database_exists"] is False
+    assert "needs an explicit confirmation" in check["reason"]
+    present = db_connections(pg(5), idle([]), databases=dbs("postgres", "sark"), database="sark")
+    assert present["verdict"] == "OK" and present["details"]["database_exists"] is True
+    unread = db_connections(pg(5), idle([]), databases={"is_available": False}, database="sark")
+    assert unread["verdict"] == "OK" and unread["details"]["database_exists"] is None
+
+
+def test_db_disk_full_is_named_from_the_server_error():
+    check = db_connections({"is_available": False, "error": "could not extend file base/16384/2619: No space left on device"},
+                           None)
+    assert check["details"]["causes"] == ["disk_full"] and check["details"]["fix"] is None
+    assert "expand the volume" in check["reason"]
+
+
+def test_db_pending_restart_is_reported():
+    check = db_connections(pg(10), idle([]), setting={"setting": "100", "pending_restart": True})
+    assert check["details"]["pending_restart"] is True and "waits for a restart" in check["reason"]
 
 
 def test_db_unreachable_is_critical_with_the_error():
