@@ -48,4 +48,10 @@ options:
       - If not set, the value of the E(OPA_BACKOFF) environment variable is used.
     type: float
     default: 0.5
+notes:
+  - No OPA binary is tested here; the tests use an OPA-compatible REST server backed by the same Rego engine.
+seealso:
+  - name: OPA REST API
+    description: The policy and data APIs this module uses.
+    link: https://www.openpolicyagent.org/docs/latest/rest-api/
 '''

@@ -70,14 +70,9 @@ attributes:
     support: full
 requirements:
   - gordon-to-regorus (Python package, import name C(regorus)) for O(validate=true)
-notes:
-  - No OPA binary is tested here; the tests use an OPA-compatible REST server backed by the same Rego engine.
 seealso:
   - module: sark.ops.sark_opa_policy_info
   - module: sark.ops.sark_opa_decision_info
-  - name: OPA REST API
-    description: The policy and data APIs this module uses.
-    link: https://www.openpolicyagent.org/docs/latest/rest-api/
 author:
   - sark.ops maintainers (@sark-ops)
 '''
