@@ -69,17 +69,6 @@ attributes:
       - sark.ops.api
 '''
 
-    ACTIONGROUP_OPA = r'''
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/sark.ops.opa) in C(module_defaults) to set the OPA connection once for every OPA module.
-    support: full
-    membership:
-      - sark.ops.all
-      - sark.ops.opa
-'''
-
     ACTIONGROUP_PROMETHEUS = r'''
 options: {}
 attributes:

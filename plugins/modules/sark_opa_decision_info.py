@@ -34,7 +34,6 @@ extends_documentation_fragment:
   - sark.ops.opa
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_OPA
   - sark.ops.attributes.INFO_MODULE
 seealso:
   - module: sark.ops.sark_opa_policy

@@ -55,7 +55,6 @@ extends_documentation_fragment:
   - sark.ops.opa
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_OPA
   - sark.ops.attributes.EVIDENCE
 attributes:
   check_mode:
