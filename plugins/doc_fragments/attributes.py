@@ -36,64 +36,6 @@ attributes:
     support: full
 '''
 
-    ACTIONGROUP_REDIS = r'''
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/sark.ops.redis) in C(module_defaults) to set the Redis connection once for every Redis module.
-    support: full
-    membership:
-      - sark.ops.all
-      - sark.ops.redis
-'''
-
-    ACTIONGROUP_POSTGRES = r'''
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/sark.ops.postgres) in C(module_defaults) to set the PostgreSQL connection once for every PostgreSQL module.
-    support: full
-    membership:
-      - sark.ops.all
-      - sark.ops.postgres
-'''
-
-    ACTIONGROUP_API = r'''
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/sark.ops.api) in C(module_defaults) to set the SARK API connection and layout once for every API module.
-    support: full
-    membership:
-      - sark.ops.all
-      - sark.ops.api
-'''
-
-    ACTIONGROUP_PROMETHEUS = r'''
-options: {}
-attributes:
-  action_group:
-    description:
-      - Use C(group/sark.ops.prometheus) in C(module_defaults) to set the Prometheus connection once, and
-        C(group/sark.ops.alertmanager) for the Alertmanager connection.
-    support: full
-    membership:
-      - sark.ops.alertmanager
-      - sark.ops.all
-      - sark.ops.prometheus
-'''
-
-    ACTIONGROUP_ALERTMANAGER = r'''
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/sark.ops.alertmanager) in C(module_defaults) to set the Alertmanager connection once.
-    support: full
-    membership:
-      - sark.ops.alertmanager
-      - sark.ops.all
-'''
-
     ACTIONGROUP_ALL = r'''
 options: {}
 attributes:
