@@ -48,4 +48,11 @@ options:
       - If not set, the value of the E(ALERTMANAGER_BACKOFF) environment variable is used.
     type: float
     default: 0.5
+attributes:
+  action_group:
+    description: Use C(group/sark.ops.alertmanager) in C(module_defaults) to set the Alertmanager connection once.
+    support: full
+    membership:
+      - sark.ops.alertmanager
+      - sark.ops.all
 '''

@@ -49,6 +49,13 @@ options:
       - If not set, the value of the E(SARK_API_BACKOFF) environment variable is used.
     type: float
     default: 0.5
+attributes:
+  action_group:
+    description: Use C(group/sark.ops.api) in C(module_defaults) to set the SARK API connection and layout once for every API module.
+    support: full
+    membership:
+      - sark.ops.all
+      - sark.ops.api
 notes:
   - Redirects to the same origin are followed with method and body kept (SARK 2.x answers C(307) to add
     a trailing slash); redirects to another origin are refused so the token never leaves.

@@ -6,7 +6,8 @@
 
 class ModuleDocFragment:
 
-    # Matches plugins/module_utils/_auditron.py layout_spec() (the auditron entry of _layout.PLATFORM_LAYOUTS)
+    # Matches plugins/module_utils/_auditron.py layout_spec() (the auditron entry of _layout.PLATFORM_LAYOUTS);
+    # every AUDITRON module is in group/sark.ops.auditron
     DOCUMENTATION = r'''
 options:
   layout:
@@ -21,6 +22,12 @@ options:
     type: str
     choices: [runbook, auditron_code]
     default: runbook
+attributes:
+  action_group:
+    description: Use C(group/sark.ops.auditron) in C(module_defaults) to set the AUDITRON connections and layout once.
+    support: full
+    membership:
+      - sark.ops.auditron
 '''
 
     # Matches _auditron.api_argument_spec()
@@ -65,14 +72,4 @@ options:
       - If not set, the value of the E(AUDITRON_BACKOFF) environment variable is used.
     type: float
     default: 0.5
-'''
-
-    ACTIONGROUP = r'''
-options: {}
-attributes:
-  action_group:
-    description: Use C(group/sark.ops.auditron) in C(module_defaults) to set the AUDITRON connections and layout once.
-    support: full
-    membership:
-      - sark.ops.auditron
 '''

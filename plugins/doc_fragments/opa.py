@@ -6,7 +6,8 @@
 
 class ModuleDocFragment:
 
-    # Matches plugins/module_utils/_opa.py opa_argument_spec() (_http.http_argument_spec("opa", "OPA"))
+    # Matches plugins/module_utils/_opa.py opa_argument_spec() (_http.http_argument_spec("opa", "OPA"));
+    # every OPA module is in group/sark.ops.opa
     DOCUMENTATION = r'''
 options:
   opa_url:
@@ -48,4 +49,17 @@ options:
       - If not set, the value of the E(OPA_BACKOFF) environment variable is used.
     type: float
     default: 0.5
+notes:
+  - No OPA binary is tested here; the tests use an OPA-compatible REST server backed by the same Rego engine.
+seealso:
+  - name: OPA REST API
+    description: The policy and data APIs this module uses.
+    link: https://www.openpolicyagent.org/docs/latest/rest-api/
+attributes:
+  action_group:
+    description: Use C(group/sark.ops.opa) in C(module_defaults) to set the OPA connection once for every OPA module.
+    support: full
+    membership:
+      - sark.ops.all
+      - sark.ops.opa
 '''

@@ -78,6 +78,13 @@ options:
     default: {}
 requirements:
   - psycopg2 (or psycopg2-binary)
+attributes:
+  action_group:
+    description: Use C(group/sark.ops.postgres) in C(module_defaults) to set the PostgreSQL connection once for every PostgreSQL module.
+    support: full
+    membership:
+      - sark.ops.all
+      - sark.ops.postgres
 notes:
   - Connections identify themselves with C(application_name) V(sark.ops/<module>), so they are easy to
     spot in C(pg_stat_activity) and are never terminated by sark.ops itself.

@@ -48,4 +48,14 @@ options:
       - If not set, the value of the E(PROMETHEUS_BACKOFF) environment variable is used.
     type: float
     default: 0.5
+attributes:
+  action_group:
+    description:
+      - Use C(group/sark.ops.prometheus) in C(module_defaults) to set the Prometheus connection once, and
+        C(group/sark.ops.alertmanager) for the Alertmanager connection.
+    support: full
+    membership:
+      - sark.ops.alertmanager
+      - sark.ops.all
+      - sark.ops.prometheus
 '''

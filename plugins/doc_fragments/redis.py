@@ -89,6 +89,13 @@ options:
     default: 10.0
 requirements:
   - redis (the Python library, 4.2 or later)
+attributes:
+  action_group:
+    description: Use C(group/sark.ops.redis) in C(module_defaults) to set the Redis connection once for every Redis module.
+    support: full
+    membership:
+      - sark.ops.all
+      - sark.ops.redis
 notes:
   - The module sends an explicit C(PING) right after connecting and reports a clear error naming the
     target, the cause (unreachable, authentication, TLS, timeout) and the options to check.

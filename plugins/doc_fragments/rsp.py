@@ -6,7 +6,8 @@
 
 class ModuleDocFragment:
 
-    # Matches plugins/module_utils/_rsp.py rsp_argument_spec() (http_argument_spec for rsp_auth and rsp_policy)
+    # Matches plugins/module_utils/_rsp.py rsp_argument_spec() (http_argument_spec for rsp_auth and rsp_policy) and
+    # rsp_layout_argument_spec() (_layout.platform_layout_argument_spec("rsp")); every RSP module is in group/sark.ops.rsp
     DOCUMENTATION = r'''
 options:
   rsp_auth_url:
@@ -87,11 +88,6 @@ options:
       - If not set, the value of the E(RSP_POLICY_BACKOFF) environment variable is used.
     type: float
     default: 0.5
-'''
-
-    # Matches plugins/module_utils/_rsp.py rsp_layout_argument_spec() (_layout.platform_layout_argument_spec("rsp"))
-    LAYOUT = r'''
-options:
   layout:
     description:
       - Which layout the Rust Security Platform deployment follows - V(runbook) is what its operations runbook (seed 003)
@@ -102,10 +98,6 @@ options:
     type: str
     choices: [runbook, rsp_code]
     default: runbook
-'''
-
-    ACTIONGROUP = r'''
-options: {}
 attributes:
   action_group:
     description: Use C(group/sark.ops.rsp) in C(module_defaults) to set the RSP connections and layout once.

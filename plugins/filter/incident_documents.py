@@ -16,6 +16,9 @@ import html
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.sark.ops.plugins.module_utils._incident import parse_time
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
+
 BLANK = "[TO COMPLETE: %s]"
 DOCUMENTS = ("status_update", "customer_notice", "status_page", "stakeholder_email", "incident_report", "postmortem")
 FORMATS = ("markdown", "html", "text")
@@ -36,16 +39,10 @@ def blank(what):
 def _time(value):
     if not value:
         return None
-    text = str(value).strip()
-    if text[-1:] in ("Z", "z"):
-        text = text[:-1] + "+00:00"
     try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
+        return parse_time(value, "time")
+    except SarkValidationError:
         raise AnsibleFilterError("incident_summary: %r is not an ISO 8601 time" % (value,))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc)
 
 
 def _hhmm(moment):

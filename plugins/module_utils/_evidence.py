@@ -12,13 +12,12 @@ Everything streams: keys page by page, audit rows through a server-side cursor, 
 """
 
 import datetime
-import hashlib
 import json
 import os
 import shutil
 import time
 
-from ansible_collections.sark.ops.plugins.module_utils._files import AtomicFile, atomic_write
+from ansible_collections.sark.ops.plugins.module_utils._files import CHUNK_BYTES, AtomicFile, atomic_write, sha256_file
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkLimitError,
     SarkOperationError,
@@ -37,7 +36,6 @@ REDIS_RDB_FILE = "redis-dump.rdb"
 AUDIT_FILE = "audit-events.jsonl"
 SEAL_FILES = (SUMS, MANIFEST)
 COLLECTIONS = ("redis_keys", "redis_rdb", "audit_events")
-CHUNK_BYTES = 1024 * 1024
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 MAX_FILES = 10000
@@ -66,17 +64,6 @@ def validate(params):
         value = params.get(name)
         if value is not None and (not value.strip() or any(ch in value for ch in "*?[]\\\x00\n")):
             raise SarkValidationError("%s %r must be a plain id (no wildcards, newlines or backslashes)" % (name, value))
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(CHUNK_BYTES)
-            if not chunk:
-                break
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def prepare_dir(directory):

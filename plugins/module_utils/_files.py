@@ -11,10 +11,13 @@ half-written or temporary file is left behind.
 """
 
 import errno
+import hashlib
 import os
 import tempfile
 
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkOperationError, SarkValidationError
+
+CHUNK_BYTES = 1024 * 1024
 
 _HINTS = {
     errno.ENOSPC: "the file system is full: free space or choose another destination",
@@ -130,3 +133,15 @@ def atomic_write(path, data, mode=0o644):
     """Write text or bytes to path whole or not at all."""
     with AtomicFile(path, mode=mode, binary=isinstance(data, bytes)) as handle:
         handle.write(data)
+
+
+def sha256_file(path):
+    """Stream the file through SHA-256: memory stays at one chunk whatever the dump size."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(CHUNK_BYTES)
+            if not chunk:
+                break
+            digest.update(chunk)
+    return digest.hexdigest()

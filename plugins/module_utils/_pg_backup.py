@@ -13,14 +13,13 @@ test and retention, every step recorded in the evidence record.
 import datetime
 import errno
 import glob
-import hashlib
 import json
 import os
 import re
 import tempfile
 import time
 
-from ansible_collections.sark.ops.plugins.module_utils._files import atomic_write, check_writable_file, describe_os_error
+from ansible_collections.sark.ops.plugins.module_utils._files import atomic_write, check_writable_file, describe_os_error, sha256_file
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
     SarkOperationError,
@@ -41,7 +40,6 @@ from ansible_collections.sark.ops.plugins.module_utils._postgres import (
     psycopg_errors,
 )
 
-CHUNK_BYTES = 1024 * 1024
 NAME_PATTERN = re.compile(r"^(?P<database>.+)-(?P<stamp>\d{8}T\d{6})\.(?P<ms>\d{3})Z\.dump$")
 SCRATCH_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SCRATCH_COMMENT = "sark.ops restore test scratch database"
@@ -107,18 +105,6 @@ def manifest_path(path):
 def companions(path):
     """The dump and its sidecar files, as far as they exist."""
     return [p for p in (path, checksum_path(path), manifest_path(path)) if os.path.exists(p)]
-
-
-def sha256_file(path):
-    """Stream the file through SHA-256: memory stays at one chunk whatever the dump size."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(CHUNK_BYTES)
-            if not chunk:
-                break
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_private(path, text):

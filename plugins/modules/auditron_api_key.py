@@ -43,7 +43,6 @@ extends_documentation_fragment:
   - sark.ops.auditron.API
   - sark.ops.postgres
   - sark.ops.attributes
-  - sark.ops.auditron.ACTIONGROUP
 attributes:
   check_mode:
     support: full

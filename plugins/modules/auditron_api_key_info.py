@@ -34,7 +34,6 @@ extends_documentation_fragment:
   - sark.ops.postgres
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
-  - sark.ops.auditron.ACTIONGROUP
 seealso:
   - module: sark.ops.auditron_api_key
 author:

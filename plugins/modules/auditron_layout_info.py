@@ -33,7 +33,6 @@ extends_documentation_fragment:
   - sark.ops.redis
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
-  - sark.ops.auditron.ACTIONGROUP
 notes:
   - O(layout) is what the inventory says; the probe never assumes it and reports in RV(configured_layout_matches)
     whether the deployment agrees.

@@ -45,7 +45,6 @@ extends_documentation_fragment:
   - sark.ops.auditron.API
   - sark.ops.redis
   - sark.ops.attributes
-  - sark.ops.auditron.ACTIONGROUP
 attributes:
   check_mode:
     support: full

@@ -38,7 +38,6 @@ extends_documentation_fragment:
   - sark.ops.redis
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
-  - sark.ops.auditron.ACTIONGROUP
 notes:
   - Job data is shown as a short preview with secret-looking fields masked.
 requirements:

@@ -39,8 +39,6 @@ notes:
     once; Cedar is the same in both layouts and this module contacts no service.
 extends_documentation_fragment:
   - sark.ops.rsp
-  - sark.ops.rsp.LAYOUT
-  - sark.ops.rsp.ACTIONGROUP
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
   - sark.ops.attributes.EVIDENCE

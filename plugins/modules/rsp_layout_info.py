@@ -26,8 +26,6 @@ options:
     choices: [auth, policy]
 extends_documentation_fragment:
   - sark.ops.rsp
-  - sark.ops.rsp.LAYOUT
-  - sark.ops.rsp.ACTIONGROUP
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
   - sark.ops.attributes.EVIDENCE

@@ -109,7 +109,6 @@ extends_documentation_fragment:
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
-  - sark.ops.attributes.ACTIONGROUP_PROMETHEUS
   - sark.ops.attributes.EVIDENCE
 author:
   - sark.ops maintainers (@sark-ops)

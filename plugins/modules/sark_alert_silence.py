@@ -74,7 +74,6 @@ extends_documentation_fragment:
   - sark.ops.alertmanager
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_ALERTMANAGER
   - sark.ops.attributes.EVIDENCE
 attributes:
   check_mode:

@@ -63,7 +63,6 @@ extends_documentation_fragment:
   - sark.ops.layout
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
-  - sark.ops.attributes.ACTIONGROUP_POSTGRES
   - sark.ops.attributes.EVIDENCE
 notes:
   - Connects to O(pg_database), or when it is not set to the layout's audit database (V(sark_audit)). In C(sark_v2)

@@ -44,7 +44,6 @@ extends_documentation_fragment:
   - sark.ops.layout
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
-  - sark.ops.attributes.ACTIONGROUP_API
   - sark.ops.attributes.EVIDENCE
 author:
   - sark.ops maintainers (@sark-ops)

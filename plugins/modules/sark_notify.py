@@ -144,7 +144,6 @@ extends_documentation_fragment:
   - sark.ops.api
   - sark.ops.layout
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_API
   - sark.ops.attributes.EVIDENCE
 attributes:
   check_mode:

@@ -55,7 +55,6 @@ extends_documentation_fragment:
   - sark.ops.opa
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_OPA
   - sark.ops.attributes.EVIDENCE
 attributes:
   check_mode:
@@ -70,14 +69,9 @@ attributes:
     support: full
 requirements:
   - gordon-to-regorus (Python package, import name C(regorus)) for O(validate=true)
-notes:
-  - No OPA binary is tested here; the tests use an OPA-compatible REST server backed by the same Rego engine.
 seealso:
   - module: sark.ops.sark_opa_policy_info
   - module: sark.ops.sark_opa_decision_info
-  - name: OPA REST API
-    description: The policy and data APIs this module uses.
-    link: https://www.openpolicyagent.org/docs/latest/rest-api/
 author:
   - sark.ops maintainers (@sark-ops)
 '''

@@ -34,14 +34,8 @@ extends_documentation_fragment:
   - sark.ops.opa
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_OPA
   - sark.ops.attributes.INFO_MODULE
-notes:
-  - No OPA binary is tested here; the tests use an OPA-compatible REST server backed by the same Rego engine.
 seealso:
-  - name: OPA REST API
-    description: The policy and data APIs this module uses.
-    link: https://www.openpolicyagent.org/docs/latest/rest-api/
   - module: sark.ops.sark_opa_policy
   - module: sark.ops.sark_opa_decision_info
 author:

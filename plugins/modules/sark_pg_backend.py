@@ -87,7 +87,6 @@ extends_documentation_fragment:
   - sark.ops.postgres.SESSION
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_POSTGRES
   - sark.ops.attributes.EVIDENCE
 attributes:
   check_mode:

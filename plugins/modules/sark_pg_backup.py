@@ -116,7 +116,6 @@ extends_documentation_fragment:
   - sark.ops.postgres
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_POSTGRES
   - sark.ops.attributes.EVIDENCE
 attributes:
   check_mode:

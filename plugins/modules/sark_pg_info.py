@@ -76,7 +76,6 @@ extends_documentation_fragment:
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
-  - sark.ops.attributes.ACTIONGROUP_POSTGRES
   - sark.ops.attributes.EVIDENCE
 notes:
   - Connects to O(pg_database), or to V(postgres) when it is not set. Database sizes are read for every

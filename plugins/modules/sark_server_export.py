@@ -42,7 +42,6 @@ extends_documentation_fragment:
   - sark.ops.server_filters
   - sark.ops.layout
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_API
   - sark.ops.attributes.EVIDENCE
 attributes:
   check_mode:

@@ -28,7 +28,6 @@ extends_documentation_fragment:
   - sark.ops.layout
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
-  - sark.ops.attributes.ACTIONGROUP_API
   - sark.ops.attributes.EVIDENCE
 seealso:
   - module: sark.ops.sark_server

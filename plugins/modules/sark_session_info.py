@@ -57,7 +57,6 @@ extends_documentation_fragment:
   - sark.ops.redis
   - sark.ops.layout
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_REDIS
   - sark.ops.attributes.INFO_MODULE
 notes:
   - Requires Redis 6.0 or later (C(SCAN ... TYPE)). With O(redis_cluster=true) every primary is scanned.

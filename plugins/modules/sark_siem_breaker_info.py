@@ -34,7 +34,6 @@ extends_documentation_fragment:
   - sark.ops.redis
   - sark.ops.layout
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_REDIS
   - sark.ops.attributes.INFO_MODULE
 seealso:
   - module: sark.ops.sark_siem_breaker

@@ -42,7 +42,6 @@ extends_documentation_fragment:
   - sark.ops.redis
   - sark.ops.layout
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_REDIS
   - sark.ops.attributes.INFO_MODULE
 notes:
   - The Redis user needs C(+@read +ping +client|setname) on the SIEM lists.

@@ -9,8 +9,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 PG_BIN = os.environ.get("SARK_PG_BIN", "/usr/lib/postgresql/15/bin")
@@ -222,6 +224,39 @@ class Server:
 
     def start(self):
         raise NotImplementedError
+
+
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def answers_http(url):
+    """True once anything answers HTTP at url (any status counts)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1):  # nosec - loopback only
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+class Simulator(Server):
+    """A `python -m harness.<name>` simulator: spawned with the tests directory on PYTHONPATH, ready once its URLs answer."""
+
+    def spawn_module(self, args, env=None):
+        """Launch `python -m harness.<name> <args>` with the tests directory on PYTHONPATH plus env."""
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = os.pathsep.join([TESTS_DIR] + [p for p in [full_env.get("PYTHONPATH")] if p])
+        full_env.update(env or {})
+        return self._spawn([sys.executable, "-m", "harness.%s" % self.name] + list(args), env=full_env)
+
+    def wait_answering(self, urls, timeout, what):
+        """Wait until every URL answers HTTP; fail at once with the log tail when the process exits."""
+        def ready():
+            self._check_alive()
+            return all(answers_http(url) for url in urls)
+        wait_for(ready, timeout, "%s (%s) on %s" % (self.name, getattr(self, "layout", "-"), what))
+        return self
 
 
 class RedisServer(Server):
@@ -483,16 +518,20 @@ class PostgresServer(Server):
         conn.autocommit = autocommit
         return conn
 
-    def execute(self, sql, dbname="postgres", params=None, fetch=False):
+    def query(self, dbname, sql, params=None, fetch="all"):
+        """Run one statement on dbname, autocommit; fetch = all | one | None."""
         conn = self.connect(dbname)
         try:
             with conn.cursor() as cur:
                 cur.execute(sql, params)
-                if fetch:
+                if fetch == "all":
                     return cur.fetchall()
-                return None
+                return cur.fetchone() if fetch == "one" else None
         finally:
             conn.close()
+
+    def execute(self, sql, dbname="postgres", params=None, fetch=False):
+        return self.query(dbname, sql, params, fetch="all" if fetch else None)
 
     def create_database(self, name, template="template0"):
         from psycopg2 import sql  # pylint: disable=import-outside-toplevel

@@ -7,20 +7,14 @@
         sim.url, sim.token (admin JWT), sim.seed_summary (organisation and API-key ids)
 """
 
-import os
 import secrets
-import sys
-import urllib.error
-import urllib.request
 
 import jwt
 
-from harness.servers import LOOPBACK, Server, wait_for
+from harness.servers import LOOPBACK, Simulator
 
 from . import schema
 from .schema import LAYOUTS
-
-TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 __all__ = ["AuditronSimulator", "LAYOUTS", "make_token"]
 
@@ -32,17 +26,7 @@ def make_token(secret, sub="admin", role="ADMIN", **claims):
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
-def _answers(url):
-    try:
-        with urllib.request.urlopen(url, timeout=1):  # nosec - loopback only
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-
-
-class AuditronSimulator(Server):
+class AuditronSimulator(Simulator):
     """`python -m harness.auditronsim` as a subprocess (own process group, stopped by PID).
 
     pg: a harness PostgresServer (the database `dbname` gets the layout's schema, and `seed=True` the demo rows);
@@ -70,29 +54,13 @@ class AuditronSimulator(Server):
         schema.install(self.pg, self.layout, self.dbname)
         if self.seed:
             self.seed_summary = schema.seed(self.pg, self.layout, self.dbname)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([TESTS_DIR] + [p for p in [env.get("PYTHONPATH")] if p])
-        env.update({"AUDITRONSIM_PG_DSN": self.pg.dsn(self.dbname), "AUDITRONSIM_REDIS_URL": self.redis_url,
-                    "AUDITRONSIM_JWT_SECRET": self.jwt_secret, "AUDITRONSIM_MINIO_URL": self.minio_url or ""})
-        self._spawn([sys.executable, "-m", "harness.auditronsim", "--layout", self.layout, "--host", self.host,
-                     "--port", str(self.port), "--workdir", self.workdir], env=env)
-
-        def ready():
-            self._check_alive()
-            return _answers(self.url + "/health")
-        wait_for(ready, 30, "auditronsim (%s) on port %d" % (self.layout, self.port))
-        return self
+        self.spawn_module(["--layout", self.layout, "--host", self.host, "--port", str(self.port), "--workdir", self.workdir],
+                          env={"AUDITRONSIM_PG_DSN": self.pg.dsn(self.dbname), "AUDITRONSIM_REDIS_URL": self.redis_url,
+                               "AUDITRONSIM_JWT_SECRET": self.jwt_secret, "AUDITRONSIM_MINIO_URL": self.minio_url or ""})
+        return self.wait_answering([self.url + "/health"], 30, "port %d" % self.port)
 
     def sql(self, query, params=None, fetch="all"):
-        conn = self.pg.connect(self.dbname)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(query, params)
-                if fetch == "all":
-                    return cur.fetchall()
-                return cur.fetchone() if fetch == "one" else None
-        finally:
-            conn.close()
+        return self.pg.query(self.dbname, query, params, fetch)
 
     def api_args(self, **extra):
         args = {"api_url": self.url, "api_token": self.token, "layout": self.layout, "api_backoff": 0.01}

@@ -10,13 +10,10 @@ cedarpy, a real Cedar engine.
 
 import json
 import os
-import sys
-import urllib.error
 import urllib.request
 
-from harness.servers import LOOPBACK, Server, free_port, wait_for
+from harness.servers import LOOPBACK, Simulator, free_port
 
-TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAYOUTS = ("runbook", "rsp_code")
 
 DEMO_POLICIES = """// who may do what on the platform's documents
@@ -39,17 +36,7 @@ action delete appliesTo { principal: [User], resource: [Document], context: { lo
 """
 
 
-def _answers(url):
-    try:
-        with urllib.request.urlopen(url, timeout=1):  # nosec - loopback only
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-
-
-class RspSimulator(Server):
+class RspSimulator(Simulator):
     """`python -m harness.rspsim` as a subprocess (own process group, log file, stopped by PID)."""
 
     name = "rspsim"
@@ -87,18 +74,11 @@ class RspSimulator(Server):
         return ["--policies-dir", directory]
 
     def start(self):
-        argv = [sys.executable, "-m", "harness.rspsim", "--layout", self.layout, "--host", self.host,
-                "--auth-port", str(self.port), "--policy-port", str(self.policy_port)] + self.write_policies(self.policies)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([TESTS_DIR] + [p for p in [env.get("PYTHONPATH")] if p])
-        env["METRICS_PUBLIC"] = "true" if self.metrics_public else "false"
-        self._spawn(argv, env=env)
-
-        def ready():
-            self._check_alive()
-            return _answers(self.auth_url + "/_sim/stats") and _answers(self.policy_url + "/_sim/stats")
-        wait_for(ready, 20, "rspsim (%s) on ports %d/%d" % (self.layout, self.port, self.policy_port))
-        return self
+        self.spawn_module(["--layout", self.layout, "--host", self.host, "--auth-port", str(self.port),
+                           "--policy-port", str(self.policy_port)] + self.write_policies(self.policies),
+                          env={"METRICS_PUBLIC": "true" if self.metrics_public else "false"})
+        return self.wait_answering([self.auth_url + "/_sim/stats", self.policy_url + "/_sim/stats"], 20,
+                                   "ports %d/%d" % (self.port, self.policy_port))
 
     def restart(self, policies=None):
         """Stop and start again (a pod restart): policies are read at start-up, so new ones need this."""

@@ -9,35 +9,18 @@
 """
 
 import contextlib
-import os
 import secrets
-import sys
-import urllib.error
-import urllib.request
 
-from harness.servers import LOOPBACK, Server, wait_for
+from harness.servers import LOOPBACK, Simulator
 
 from . import schema
 from .auth import CSRF_COOKIE, CSRF_HEADER, csrf_headers, make_token, new_csrf_token
 from .config import LAYOUTS, SimConfig, admin_id
 
-TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 __all__ = ["SarkSimulator", "simulators", "SimConfig", "make_token", "csrf_headers", "new_csrf_token", "admin_id", "LAYOUTS"]
 
 
-def _answers(url):
-    """True once anything answers HTTP at url (any status counts)."""
-    try:
-        with urllib.request.urlopen(url, timeout=1):  # nosec - loopback only
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-
-
-class SarkSimulator(Server):
+class SarkSimulator(Simulator):
     """`python -m harness.sarksim` as a subprocess (own process group, log file, stopped by PID).
 
     pg/redis: a PostgresServer and RedisServer from harness.servers, or give pg_dsn_sark,
@@ -94,9 +77,9 @@ class SarkSimulator(Server):
         return "http://%s:%d" % (self.host, self.port)
 
     def argv(self):
+        """The arguments after `python -m harness.sarksim`."""
         # DSNs, Redis URL and JWT secret travel in the environment (see spawn), not where ps shows them
-        argv = [sys.executable, "-m", "harness.sarksim", "--layout", self.layout, "--host", self.host,
-                "--port", str(self.port)]
+        argv = ["--layout", self.layout, "--host", self.host, "--port", str(self.port)]
         if self.opa_url:
             argv += ["--opa-url", self.opa_url]
         if self.version:
@@ -116,21 +99,13 @@ class SarkSimulator(Server):
             schema.install(self.pg, self.layout, sark_db=self.sark_db, audit_db=self.audit_db)
         if self.pg is not None and self.seed:
             self.seed_summary = schema.seed(self.pg, self.layout, sark_db=self.sark_db, audit_db=self.audit_db)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([TESTS_DIR] + [p for p in [env.get("PYTHONPATH")] if p])
-        env.update({"SARKSIM_JWT_SECRET": self.jwt_secret, "SARKSIM_PG_DSN_SARK": self.pg_dsn_sark,
-                    "SARKSIM_PG_DSN_AUDIT": self.pg_dsn_audit, "SARKSIM_REDIS_URL": self.redis_url})
-        self._spawn(self.argv(), env=env)
+        self.spawn_module(self.argv(), env={"SARKSIM_JWT_SECRET": self.jwt_secret, "SARKSIM_PG_DSN_SARK": self.pg_dsn_sark,
+                                            "SARKSIM_PG_DSN_AUDIT": self.pg_dsn_audit, "SARKSIM_REDIS_URL": self.redis_url})
         return self
 
     def wait_ready(self, timeout=30):
         probe = self.url + ("/health" if self.layout == "runbook" else "/health/live")
-
-        def ready():
-            self._check_alive()
-            return _answers(probe)
-        wait_for(ready, timeout, "sarksim (%s) on port %d" % (self.layout, self.port))
-        return self
+        return self.wait_answering([probe], timeout, "port %d" % self.port)
 
     def start(self):
         return self.spawn().wait_ready()
@@ -168,15 +143,7 @@ class SarkSimulator(Server):
     # what tests read and steer (one copy here instead of one per test file)
     def sql(self, query, params=None, audit=False, fetch="all"):
         """Run one statement on the simulator's SARK (or audit) database, autocommit; fetch = all | one | None."""
-        conn = self.pg.connect(self.audit_db if audit else self.sark_db)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(query, params)
-                if fetch == "all":
-                    return cur.fetchall()
-                return cur.fetchone() if fetch == "one" else None
-        finally:
-            conn.close()
+        return self.pg.query(self.audit_db if audit else self.sark_db, query, params, fetch)
 
     def api_args(self, **extra):
         """The API connection options of the collection's modules for this simulator (fast retries)."""

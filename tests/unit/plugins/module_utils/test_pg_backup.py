@@ -6,6 +6,7 @@ import os
 import pytest
 
 from ansible_collections.sark.ops.plugins.module_utils import _pg_backup as backup
+from ansible_collections.sark.ops.plugins.module_utils._files import CHUNK_BYTES
 from ansible_collections.sark.ops.plugins.module_utils._module import SarkOperationError, SarkValidationError
 
 UTC = datetime.timezone.utc
@@ -35,7 +36,7 @@ def test_names_round_trip():
 
 def test_sha256_streams_and_sidecar_round_trip(tmp_path):
     path = tmp_path / "sark-20260102T030405.123Z.dump"
-    data = os.urandom(backup.CHUNK_BYTES * 2 + 17)
+    data = os.urandom(CHUNK_BYTES * 2 + 17)
     path.write_bytes(data)
     digest = backup.sha256_file(str(path))
     assert digest == hashlib.sha256(data).hexdigest()
