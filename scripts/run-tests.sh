@@ -98,6 +98,7 @@ run_scenario() {  # scenario: one Molecule scenario with an ephemeral directory 
   echo "$rc $(( $(date +%s) - start )) $(cpu_seconds "$log.cpu")" >"$log.rc"
   return $rc
 }
+MOLECULE_LONGEST_FIRST="incident_security incident_api_down incident_high_latency sark_daily_check incident_opa_failure"
 step_molecule() {
   # SARK_MOLECULE_JOBS scenarios at a time (default 2), each with an ephemeral directory of this run's own: Molecule's
   # default (~/.ansible/tmp/molecule.<hash of "ops">.<scenario>) is shared by every checkout and every concurrent run.
@@ -109,8 +110,13 @@ step_molecule() {
   if [ -n "${SARK_MOLECULE_SCENARIOS:-}" ]; then
     read -r -a scenarios <<<"$SARK_MOLECULE_SCENARIOS"
   else
+    # the longest first (measured), so that no long scenario runs alone at the end; then every other one
+    for scenario in $MOLECULE_LONGEST_FIRST; do
+      [ -f "extensions/molecule/$scenario/molecule.yml" ] && scenarios+=("$scenario")
+    done
     for config in extensions/molecule/*/molecule.yml; do
-      scenarios+=("$(basename "$(dirname "$config")")")
+      scenario="$(basename "$(dirname "$config")")"
+      [[ " $MOLECULE_LONGEST_FIRST " == *" $scenario "* ]] || scenarios+=("$scenario")
     done
   fi
   print_log() { echo "---- molecule scenario $1 (output)"; cat "$WORK/molecule-logs/$1.log"; echo "---- end of $1"; }
