@@ -31,7 +31,7 @@ KINDS = {
         data.get("endpoints"), data.get("probes"), data.get("redis"), deployment=data.get("deployment"), pods=data.get("pods"),
         secrets=data.get("secrets"), clocks=data.get("clocks"), **kw),
 }
-# h13b: policy evaluation failure, audit events not recording
+# policy evaluation failure, audit events not recording
 KINDS.update(
     opa_policies=lambda data, **kw: checks.opa_policies(
         data.get("policies"), data.get("expected"), data.get("tests"), data.get("decisions"),

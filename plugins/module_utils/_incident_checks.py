@@ -1001,7 +1001,7 @@ def auth_failures(endpoints, probes, redis_info, deployment=None, pods=None, sec
     return _check("auth_failures", title, verdict, len(causes), "problems", 0, reason, details, runbook)
 
 
-# --- h13b: policy evaluation failure (seed 001 incident 1) and audit events not recording (seed 001 incident 4) ---
+# --- policy evaluation failure (seed 001 incident 1) and audit events not recording (seed 001 incident 4) ---
 
 def _decision_allow(decision):
     """SARK's reading of a registered sark_opa_decision_info result: True, False, or None (the test could not run)."""

@@ -644,7 +644,7 @@ def snapshot(stack):
                   "replicas": dep.spec.replicas}
     exists = out["pg"]["sark_rows"] is not None   # db_outage drops the sark database (cause 4)
     out["security"] = security_state(stack) if exists else None
-    # h13c: memory limits (api_down OOM), the bloated table, the HPA, the ConfigMap, the Secret and the pods (auth)
+    # memory limits (api_down OOM), the bloated table, the HPA, the ConfigMap, the Secret and the pods (auth)
     out["k8s"]["memory_limits"] = [((c.resources and c.resources.limits) or {}).get("memory") for c in dep.spec.template.spec.containers]
     out["latency"] = {"bloat": bloat_stats(stack) if exists else None}
     from kubernetes import client as k8s_client, config  # pylint: disable=import-outside-toplevel

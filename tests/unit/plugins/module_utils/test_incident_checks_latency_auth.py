@@ -1,4 +1,4 @@
-"""high_latency, auth_failures and api_down's memory/restart causes of _incident_checks (h13c), per threshold."""
+"""high_latency, auth_failures and api_down's memory/restart causes of _incident_checks, per threshold."""
 
 import copy
 

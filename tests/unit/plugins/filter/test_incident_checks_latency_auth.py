@@ -1,4 +1,4 @@
-"""The incident_check filter's new kinds and incident_auth_endpoints (h13c)."""
+"""The incident_check filter's new kinds and incident_auth_endpoints."""
 
 import pytest
 
