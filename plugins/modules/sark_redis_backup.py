@@ -107,7 +107,6 @@ extends_documentation_fragment:
   - sark.ops.redis
   - sark.ops.layout.ACCEPTED
   - sark.ops.attributes
-  - sark.ops.attributes.ACTIONGROUP_REDIS
   - sark.ops.attributes.EVIDENCE
 attributes:
   check_mode:
