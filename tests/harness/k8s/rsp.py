@@ -2,7 +2,7 @@
 SARK's scenario, as its deployment procedures start from them.
 
 rsp_scenario(layout) -> a scenario dict for KubeAPI(scenario=...): namespace ``rust-security``; Deployment
-``auth-service`` (3 replicas, pods ``app=auth-service, version=blue``, image ``rust-security/auth-service:v1.1.0``);
+``auth-service`` (2 replicas, pods ``app=auth-service, version=blue``, image ``rust-security/auth-service:v1.1.0``);
 Service ``auth-service`` selecting ``version: blue`` (seed 003's blue-green switch patches that selector); the Istio
 VirtualService (``auth-service`` in the runbook, ``auth-service-routing`` in the code's layout) sending all traffic
 to host ``auth-service``. Images ``rust-security/auth-service:*`` run; ``*:does-not-exist*`` fails to pull (SARK's
@@ -21,7 +21,7 @@ LOGS = {"rsp_auth": ['{"level":"INFO","target":"auth_service","message":"listeni
 LABELS = {"app": "auth-service", "version": "blue"}
 
 
-def rsp_objects(layout="runbook", image=IMAGE, replicas=3):
+def rsp_objects(layout="runbook", image=IMAGE, replicas=2):
     container = {"name": "auth-service", "image": image, "ports": [{"containerPort": 8080}],
                  "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}}
     return [
