@@ -24,8 +24,8 @@ description:
 options:
   selector:
     description:
-      - Labels (exact values) that pick the canary's series only, for example V({job: auth-service-canary}) when
-        Prometheus scrapes the canary Service as its own job, or V({pod_template_hash: ...}).
+      - "Labels (exact values) that pick the canary's series only, for example V({job: auth-service-canary}) when
+        Prometheus scrapes the canary Service as its own job."
     type: dict
     required: true
   metric:
