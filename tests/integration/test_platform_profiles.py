@@ -15,10 +15,10 @@ COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 PROFILES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(COLLECTION_ROOT, "roles", "sark_platform", "vars", "*_*.yml")))
 
 
-
 def collections_path(collections_dir):
     """This checkout as sark.ops, then the dependency collections (kubernetes.core, amazon.aws, ...) of the test stack."""
     return ":".join(p for p in (str(collections_dir), os.environ.get("SARK_DEPS_COLLECTIONS", "")) if p)
+
 
 def run_role(collections_dir, tmp_path, extravars):
     out = tmp_path / "profile.json"
