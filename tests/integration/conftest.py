@@ -35,7 +35,7 @@ def _collections_dir():
 
 # The longest files first: under pytest-xdist (--dist loadfile, scripts/run-tests.sh) files are handed to the workers
 # in collection order, so a long file collected last would run alone at the end while the other workers sit idle.
-LONGEST_FIRST = ("k8s/test_kubectl_steps.py", "reliability/test_secrets.py", "k8s/test_role_sark_k8s.py",
+LONGEST_FIRST = ("rsp/test_rsp_deploy.py", "k8s/test_kubectl_steps.py", "reliability/test_secrets.py", "k8s/test_role_sark_k8s.py",
                  "k8s/test_workload_info.py", "reliability/test_redis_reliability.py", "test_server.py")
 
 

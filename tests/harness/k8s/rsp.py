@@ -1,0 +1,47 @@
+"""The Rust Security Platform's workloads (seed 003 / platforms-contract.md) for the test Kubernetes API, on top of
+SARK's scenario, as its deployment procedures start from them.
+
+rsp_scenario(layout) -> a scenario dict for KubeAPI(scenario=...): namespace ``rust-security``; Deployment
+``auth-service`` (2 replicas, pods ``app=auth-service, version=blue``, image ``rust-security/auth-service:v1.1.0``);
+Service ``auth-service`` selecting ``version: blue`` (seed 003's blue-green switch patches that selector); the Istio
+VirtualService (``auth-service`` in the runbook, ``auth-service-routing`` in the code's layout) sending all traffic
+to host ``auth-service``. Images ``rust-security/auth-service:*`` run; ``*:does-not-exist*`` fails to pull (SARK's
+scenario)."""
+
+import copy
+
+from .server import load_scenario
+
+NAMESPACE = "rust-security"
+IMAGE = "rust-security/auth-service:v1.1.0"
+VIRTUAL_SERVICE = {"runbook": "auth-service", "rsp_code": "auth-service-routing"}
+
+IMAGES = [{"match": "rust-security/auth-service:*", "cpu": "60m", "memory": "48Mi", "logs": "rsp_auth"}]
+LOGS = {"rsp_auth": ['{"level":"INFO","target":"auth_service","message":"listening on 0.0.0.0:8080"}']}
+LABELS = {"app": "auth-service", "version": "blue"}
+
+
+def rsp_objects(layout="runbook", image=IMAGE, replicas=2):
+    container = {"name": "auth-service", "image": image, "ports": [{"containerPort": 8080}],
+                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}}
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "auth-service", "namespace": NAMESPACE, "labels": {"app": "auth-service"},
+                      "annotations": {"kubernetes.io/change-cause": "auth-service v1.1.0"}},
+         "spec": {"replicas": replicas, "selector": {"matchLabels": dict(LABELS)},
+                  "template": {"metadata": {"labels": dict(LABELS)}, "spec": {"containers": [container]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "auth-service", "namespace": NAMESPACE, "labels": {"app": "auth-service"}},
+         "spec": {"selector": dict(LABELS), "ports": [{"name": "http", "port": 8080, "targetPort": 8080}]}},
+        {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+         "metadata": {"name": VIRTUAL_SERVICE[layout], "namespace": NAMESPACE},
+         "spec": {"hosts": ["auth-service"], "http": [{"route": [{"destination": {"host": "auth-service"}, "weight": 100}]}]}},
+    ]
+
+
+def rsp_scenario(layout="runbook", image=IMAGE, base=None):
+    scenario = copy.deepcopy(base if base is not None else load_scenario())
+    scenario["images"] = IMAGES + list(scenario.get("images") or [])
+    scenario["logs"] = dict(scenario.get("logs") or {}, **LOGS)
+    scenario["namespaces"] = list(scenario.get("namespaces") or []) + [NAMESPACE]
+    scenario["objects"] = list(scenario.get("objects") or []) + rsp_objects(layout, image)
+    return scenario
