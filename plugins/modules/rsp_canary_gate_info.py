@@ -71,7 +71,6 @@ attributes:
 extends_documentation_fragment:
   - sark.ops.prometheus
   - sark.ops.rsp
-  - sark.ops.rsp.LAYOUT
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
   - sark.ops.attributes.EVIDENCE
