@@ -100,11 +100,11 @@ run_scenario() {  # scenario: one Molecule scenario with an ephemeral directory 
 }
 MOLECULE_LONGEST_FIRST="incident_security incident_api_down incident_high_latency sark_daily_check incident_opa_failure"
 step_molecule() {
-  # SARK_MOLECULE_JOBS scenarios at a time (default 2), each with an ephemeral directory of this run's own: Molecule's
+  # SARK_MOLECULE_JOBS scenarios at a time (default 3), each with an ephemeral directory of this run's own: Molecule's
   # default (~/.ansible/tmp/molecule.<hash of "ops">.<scenario>) is shared by every checkout and every concurrent run.
   # Every scenario's demo stack uses free ports and lives in its ephemeral directory, so scenarios do not share state.
   # Each scenario's output goes to its own log, printed whole when it ends, then a summary line per scenario.
-  local jobs="${SARK_MOLECULE_JOBS:-2}" rc=0 config scenario running=0 status secs cpu
+  local jobs="${SARK_MOLECULE_JOBS:-3}" rc=0 config scenario running=0 status secs cpu
   local -a scenarios=()
   mkdir -p "$WORK/molecule-logs"
   if [ -n "${SARK_MOLECULE_SCENARIOS:-}" ]; then

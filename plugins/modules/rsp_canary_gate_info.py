@@ -63,11 +63,13 @@ notes:
     C(group/sark.ops.rsp) apply to this module too; the gate reads Prometheus only.
 attributes:
   action_group:
-    description: Use C(group/sark.ops.rsp) or C(group/sark.ops.prometheus) in C(module_defaults) to set the layout and Prometheus once.
+    description:
+      - Use C(group/sark.ops.rsp) in C(module_defaults) to set the layout and Prometheus once.
+      - Not in C(group/sark.ops.prometheus) - its layout values are RSP's (V(runbook), V(rsp_code)), so a SARK layout set
+        for the Prometheus group (V(sark_v2)) must not reach it.
     support: full
     membership:
       - sark.ops.rsp
-      - sark.ops.prometheus
 extends_documentation_fragment:
   - sark.ops.prometheus
   - sark.ops.rsp

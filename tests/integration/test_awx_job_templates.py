@@ -12,6 +12,7 @@ import awx_assets  # tools/ is on sys.path through pytest.ini (pythonpath)
 import pytest
 import yaml
 
+from harness.k8s.rsp import rsp_scenario
 from harness.k8s.server import KubeAPI
 from harness.sarksim import SarkSimulator
 from harness.servers import PostgresServer, RedisServer
@@ -30,10 +31,11 @@ EXPECTED_ARTIFACTS = {"playbooks/daily_check.yml": {"sark_verdict", "sark_findin
 @pytest.fixture(scope="module")
 def stack(run_module, tmp_path_factory):
     """What the job templates act on: SARK (simulated, sark_v2), its Redis and PostgreSQL, the Kubernetes API with
-    SARK's workloads, and a directory holding real pg_dump backups of both databases (for the DR drill)."""
+    SARK's workloads (and RSP's, for the RSP deployment template), and a directory holding real pg_dump backups of
+    both databases (for the DR drill)."""
     backups = str(tmp_path_factory.mktemp("awx-backups"))
     with RedisServer(password=REDIS_PW) as redis, PostgresServer(password=PG_PW, auth="scram-sha-256") as pg:
-        with SarkSimulator("sark_v2", pg=pg, redis=redis, seed=True) as sim, KubeAPI() as kube:
+        with SarkSimulator("sark_v2", pg=pg, redis=redis, seed=True) as sim, KubeAPI(scenario=rsp_scenario("runbook")) as kube:
             made = run_module("sark_pg_backup", dict(sim.pg_args(), databases=[sim.sark_db, sim.audit_db], backup_dir=backups))
             assert not made.failed, made
             # a running SARK records audit events all the time: the newest one is minutes old, not hours
@@ -63,6 +65,10 @@ def survey_answers(playbook, stack, tmp_path):
         "playbooks/weekly_check.yml": {"sark_weekly_backup_dir": stack["backups"]},
         # the compromised principal has no default: the operator names the user (SARK 2.x: the email)
         "playbooks/incident_security.yml": {"sark_incident_security_user": "jane.roe@example.com"},
+        # the strategy and the new image have no default: a rolling update of RSP's auth-service (the stack's Kubernetes
+        # API holds RSP's workloads beside SARK's; no health connection in the survey, so the role says it did not verify)
+        "playbooks/rsp_deploy.yml": {"rsp_deploy_strategy": "rolling", "rsp_deploy_image": "rust-security/auth-service:v1.2.0",
+                                     "rsp_deploy_wait_sleep": 1, "rsp_deploy_wait_timeout": 60},
     }.get(playbook, {})
 
 
