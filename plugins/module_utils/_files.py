@@ -145,3 +145,48 @@ def sha256_file(path):
                 break
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def plan_retention(entries, keep=None, max_age_days=None, protect=()):
+    """Which backup files of one series (newest first) to delete, with the reason for each.
+
+    A backup goes when it is not among the newest ``keep`` or is older than ``max_age_days``. The newest backup and
+    the ones in ``protect`` (just taken) are never deleted, so a max age alone can never leave a series without a
+    backup. Shared by the PostgreSQL and Redis backups (_pg_backup, _redis_backup).
+    """
+    doomed = []
+    for index, entry in enumerate(entries):  # newest first
+        if index == 0 or entry["path"] in protect:
+            continue
+        reasons = []
+        if keep is not None and index >= keep:
+            reasons.append("beyond the newest %d" % keep)
+        if max_age_days is not None and entry["age_s"] > max_age_days * 86400:
+            reasons.append("older than %g days" % max_age_days)
+        if reasons:
+            doomed.append(dict(entry, reason=" and ".join(reasons)))
+    return doomed
+
+
+class BackupRun:
+    """What one run of a backup module shares, whatever it backs up: the module (options, check mode), the tools found,
+    the result being built ({backups, verifications, retention}) and its evidence bookkeeping."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.tools = {}
+        self.result = {"backups": [], "verifications": [], "retention": {"deleted": [], "kept": {}}}
+
+    def plan(self, action, **details):
+        return self.module.evidence.plan(action, **details)
+
+    def done(self, action, **details):
+        self.module.evidence.count(action)
+        return self.module.evidence.executed(action, **details)
+
+    def done_so_far(self):
+        """For a failure message: the backups this run completed before it (they stay valid)."""
+        taken = [b["file"] for b in self.result["backups"] if not b.get("reused") and b.get("sha256")]
+        return "; backups completed before this: %s" % ", ".join(taken) if taken else ""

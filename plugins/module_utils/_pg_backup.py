@@ -19,7 +19,14 @@ import re
 import tempfile
 import time
 
-from ansible_collections.sark.ops.plugins.module_utils._files import atomic_write, check_writable_file, describe_os_error, sha256_file
+from ansible_collections.sark.ops.plugins.module_utils._files import (
+    BackupRun,
+    atomic_write,
+    check_writable_file,
+    describe_os_error,
+    plan_retention,
+    sha256_file,
+)
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
     SarkOperationError,
@@ -199,27 +206,6 @@ def partial_files(directory):
     return sorted(os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(directory), "*.dump.partial")))
 
 
-def plan_retention(entries, keep=None, max_age_days=None, protect=()):
-    """Which backups of one database to delete, with the reason for each.
-
-    A backup goes when it is not among the newest ``keep`` or is older than ``max_age_days``.
-    The newest backup and the ones in ``protect`` (just taken) are never deleted, so a max age alone
-    can never leave a database without a backup.
-    """
-    doomed = []
-    for index, entry in enumerate(entries):  # newest first
-        if index == 0 or entry["path"] in protect:
-            continue
-        reasons = []
-        if keep is not None and index >= keep:
-            reasons.append("beyond the newest %d" % keep)
-        if max_age_days is not None and entry["age_s"] > max_age_days * 86400:
-            reasons.append("older than %g days" % max_age_days)
-        if reasons:
-            doomed.append(dict(entry, reason=" and ".join(reasons)))
-    return doomed
-
-
 def libpq_environment(params, database, application_name):
     """Environment for pg_dump/pg_restore: every connection setting, the password included, stays out of argv."""
     env = {"PGHOST": params.get("pg_unix_socket") or params.get("pg_host"), "PGDATABASE": database,
@@ -338,31 +324,11 @@ SNAPSHOT_PLACEHOLDER = "<snapshot exported at run time>"
 STDERR_TAIL = 2000
 
 
-class Backup:
+class Backup(BackupRun):
     """One run of sark_pg_backup: the module (its options, check mode, run_command), the tools found and the result being built.
 
     Every command and statement is recorded in the evidence record when it is planned and when it has run.
     """
-
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.check_mode = module.check_mode
-        self.tools = {}
-        self.result = {"backups": [], "verifications": [], "retention": {"deleted": [], "kept": {}}}
-
-    # --- bookkeeping -----------------------------------------------------------------------------------
-
-    def plan(self, action, **details):
-        return self.module.evidence.plan(action, **details)
-
-    def done(self, action, **details):
-        self.module.evidence.count(action)
-        return self.module.evidence.executed(action, **details)
-
-    def done_so_far(self):
-        taken = [b["file"] for b in self.result["backups"] if not b.get("reused") and b.get("sha256")]
-        return "; backups completed before this: %s" % ", ".join(taken) if taken else ""
 
     def preflight(self, databases):
         """Before any work: every database exists, and the restore test's scratch database may be (re)created."""

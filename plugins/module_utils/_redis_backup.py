@@ -34,7 +34,14 @@ import tarfile
 import tempfile
 import time
 
-from ansible_collections.sark.ops.plugins.module_utils._files import AtomicFile, atomic_write, check_writable_file, describe_os_error
+from ansible_collections.sark.ops.plugins.module_utils._files import (
+    AtomicFile,
+    BackupRun,
+    atomic_write,
+    check_writable_file,
+    describe_os_error,
+    plan_retention,
+)
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkOperationError,
     SarkPreconditionError,
@@ -180,22 +187,6 @@ def remove_quietly(path):
             os.remove(path)
     except OSError:
         pass
-
-
-def plan_retention(entries, keep=None, max_age_days=None, protect=()):
-    """Which backups of one (name, kind) to delete and why; the newest and the protected ones never go."""
-    doomed = []
-    for index, entry in enumerate(entries):  # newest first
-        if index == 0 or entry["path"] in protect:
-            continue
-        reasons = []
-        if keep is not None and index >= keep:
-            reasons.append("beyond the newest %d" % keep)
-        if max_age_days is not None and entry["age_s"] > max_age_days * 86400:
-            reasons.append("older than %g days" % max_age_days)
-        if reasons:
-            doomed.append(dict(entry, reason=" and ".join(reasons)))
-    return doomed
 
 
 # --- RDB and AOF formats -----------------------------------------------------------------------------------
@@ -473,30 +464,14 @@ class ScratchRedis:
 MODULE = "sark_redis_backup"
 
 
-class RedisBackup:
+class RedisBackup(BackupRun):
     """One run of sark_redis_backup: options, check mode, the Redis client, the tools found and the result being built."""
 
     def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.check_mode = module.check_mode
+        super().__init__(module)
         self.client = None
-        self.tools = {}
         self.source = {}
-        self.result = {"backups": [], "verifications": [], "retention": {"deleted": [], "kept": {}}, "save": {}}
-
-    # --- bookkeeping ---------------------------------------------------------------------------------------
-
-    def plan(self, action, **details):
-        return self.module.evidence.plan(action, **details)
-
-    def done(self, action, **details):
-        self.module.evidence.count(action)
-        return self.module.evidence.executed(action, **details)
-
-    def done_so_far(self):
-        taken = [b["file"] for b in self.result["backups"] if not b.get("reused") and b.get("sha256")]
-        return "; backups completed before this: %s" % ", ".join(taken) if taken else ""
+        self.result["save"] = {}
 
     # --- tools ---------------------------------------------------------------------------------------------
 
