@@ -15,6 +15,7 @@ import datetime
 import html
 import json
 import math
+import os
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
@@ -352,6 +353,14 @@ def report_render(report, fmt="markdown"):
     raise AnsibleFilterError("format must be markdown, html or json, got %r" % fmt)
 
 
+def report_files(report, paths):
+    """Filter: the report rendered once per format, as the files of sark.ops.sark_report_files ({format: path} ->
+    [{name (the path's file name), content}])."""
+    if not isinstance(paths, dict) or not paths:
+        raise AnsibleFilterError("report_files takes {format: path}, e.g. {'md': '/r/daily.md', 'html': '/r/daily.html'}")
+    return [{"name": os.path.basename(path), "content": report_render(report, fmt)} for fmt, path in sorted(paths.items())]
+
+
 class FilterModule(object):
     """sark.ops check and report filters."""
 
@@ -364,4 +373,5 @@ class FilterModule(object):
             "prom_series": prom_series,
             "report_build": build_report,
             "report_render": report_render,
+            "report_files": report_files,
         }

@@ -426,7 +426,8 @@ def incident_documents(summary, documents, formats=("markdown", "html", "text"),
             raise AnsibleFilterError("incident_documents: send[%d] needs a document out of %s and a target" % (index, ", ".join(documents)))
     out, entries = {}, []
     for document in documents:
-        files = [{"format": fmt, "path": "%s/%s.%s" % (directory, document, EXTENSIONS.get(fmt, fmt)),
+        files = [{"format": fmt, "name": "%s.%s" % (document, EXTENSIONS.get(fmt, fmt)),
+                  "path": "%s/%s.%s" % (directory, document, EXTENSIONS.get(fmt, fmt)),
                   "content": incident_document(summary, document, fmt)} for fmt in formats]
         text = incident_document(summary, document, "text")
         left = blanks(text)

@@ -135,6 +135,108 @@ def atomic_write(path, data, mode=0o644):
         handle.write(data)
 
 
+def parse_mode(text, what="mode"):
+    """An octal permission string ("0640") as an int; SarkValidationError naming the option when it is not one."""
+    try:
+        mode = int(str(text), 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        raise SarkValidationError("%s %r is not an octal permission such as 0640." % (what, text))
+    return mode
+
+
+def place_in(directory, name):
+    """The absolute path of ``name`` (a relative path) inside ``directory``; refuses one that leaves it."""
+    if not name or os.path.isabs(name):
+        raise SarkValidationError("File name %r must be a path relative to %s." % (name, directory))
+    path = os.path.normpath(os.path.join(directory, name))
+    if os.path.commonpath([directory, path]) != directory or path == directory:
+        raise SarkValidationError("File name %r leaves the directory %s: give a name inside it." % (name, directory))
+    return path
+
+
+def _non_directory_parent(directory, path):
+    """The first existing path between directory and path's parent that is not a directory, else None."""
+    current = directory
+    for part in os.path.relpath(os.path.dirname(path), directory).split(os.sep):
+        if part in ("", "."):
+            continue
+        current = os.path.join(current, part)
+        if os.path.lexists(current) and not os.path.isdir(current):
+            return current
+    return None
+
+
+def _digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _current(path):
+    """(exists, sha256 or None, mode or None) of a file on disk."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return True, _digest(data), os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return False, None, None
+    except OSError as exc:
+        raise SarkOperationError(describe_os_error(exc, path, "read"))
+
+
+def plan_files(directory, files, mode, max_bytes):
+    """Validate a set of files to write into ``directory`` before anything is touched.
+
+    ``files`` is a list of {name, content}. Returns [{path, name, data (bytes), bytes, sha256, exists, before_sha256,
+    change}] where change is "create", "update", "mode" (same content, other permissions) or None.
+    """
+    directory = os.path.abspath(os.path.expanduser(directory))
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise SarkValidationError("%s exists and is not a directory: give a directory for the files." % directory)
+    seen, planned, total = set(), [], 0
+    for entry in files:
+        path = place_in(directory, entry["name"])
+        if path in seen:
+            raise SarkValidationError("File %s is given twice: give each file once." % path)
+        seen.add(path)
+        if os.path.isdir(path):
+            raise SarkValidationError("A directory stands where the file %s belongs: give another name." % path)
+        blocked = _non_directory_parent(directory, path)
+        if blocked:
+            raise SarkValidationError("%s is not a directory, so %s cannot be written: remove it or give another name."
+                                      % (blocked, path))
+        data = (entry.get("content") or "").encode("utf-8")
+        total += len(data)
+        if total > max_bytes:
+            raise SarkValidationError("The files add up to more than max_bytes (%d bytes): raise it or write fewer files." % max_bytes)
+        exists, before, before_mode = _current(path)
+        digest = _digest(data)
+        change = "create" if not exists else ("update" if before != digest else ("mode" if before_mode != mode else None))
+        planned.append({"path": path, "name": entry["name"], "data": data, "bytes": len(data), "sha256": digest,
+                        "exists": exists, "before_sha256": before, "change": change})
+    return directory, planned
+
+
+def write_planned(directory, planned, mode, dir_mode, done):
+    """Create ``directory`` (and the files' subdirectories) and write every planned change, each file whole or not at
+    all; ``done(entry)`` is called after each file so a failure half way reports what was written."""
+    for entry in planned:
+        if entry["change"] is None:
+            continue
+        parent = os.path.dirname(entry["path"])
+        try:
+            if not os.path.isdir(parent):
+                os.makedirs(parent, mode=dir_mode, exist_ok=True)
+            if entry["change"] == "mode":
+                os.chmod(entry["path"], mode)
+            else:
+                atomic_write(entry["path"], entry["data"], mode=mode)
+        except OSError as exc:
+            raise SarkOperationError(describe_os_error(exc, entry["path"]))
+        done(entry)
+    return directory
+
+
 def sha256_file(path):
     """Stream the file through SHA-256: memory stays at one chunk whatever the dump size."""
     digest = hashlib.sha256()

@@ -26,6 +26,15 @@ TEMPLATES = {jt["name"]: jt for jt in ASSETS["job_templates"]}
 # what each template's playbook must publish with set_stats (the keys AWX shows as artifacts)
 # What sark_report publishes with set_stats (every checklist and incident report goes through it)
 EXPECTED_ARTIFACTS = {"playbooks/daily_check.yml": {"sark_verdict", "sark_findings", "sark_report"}}
+# An incident's diagnose template is its remediate template with the remediate switch off. On this healthy stack the
+# remediate job runs the whole diagnose phase and then finds no cause to act on, so running the diagnose job as well
+# would repeat the same tasks (about 10 CPU-s each on a CI that is CPU-bound). The diagnose jobs are instead proven
+# identical to their twins but for the switch (test_diagnose_template_is_its_remediate_twin_with_the_switch_off), and the
+# switch-off path runs in every incident Molecule scenario (diagnose first, against the injected fault).
+DIAGNOSE_SUFFIX, REMEDIATE_SUFFIX = " - diagnose", " - remediate"
+TWINS = {name: name[:-len(DIAGNOSE_SUFFIX)] + REMEDIATE_SUFFIX for name in TEMPLATES
+         if name.endswith(DIAGNOSE_SUFFIX) and name[:-len(DIAGNOSE_SUFFIX)] + REMEDIATE_SUFFIX in TEMPLATES}
+RUN = sorted(name for name in TEMPLATES if name not in TWINS)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +87,21 @@ def test_assets_cover_every_playbook():
     assert sorted({jt["playbook"] for jt in ASSETS["job_templates"]}) == playbooks
 
 
-@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_diagnose_template_is_its_remediate_twin_with_the_switch_off():
+    assert len(TWINS) == 8  # one per incident playbook
+    for diagnose, remediate in TWINS.items():
+        d, r = dict(TEMPLATES[diagnose]), dict(TEMPLATES[remediate])
+        d_vars, r_vars = yaml.safe_load(d.pop("extra_vars")), yaml.safe_load(r.pop("extra_vars"))
+        switch = [k for k in d_vars if k.endswith("_remediate")]
+        assert len(switch) == 1 and d_vars == {switch[0]: False} and r_vars == {switch[0]: True}, (diagnose, d_vars, r_vars)
+        for key in ("name", "description", "natural_key"):
+            d.pop(key), r.pop(key)
+        d_survey, r_survey = d["related"].pop("survey_spec"), r["related"].pop("survey_spec")
+        assert d_survey["spec"] == r_survey["spec"], diagnose
+        assert d == r, diagnose
+
+
+@pytest.mark.parametrize("name", RUN)
 def test_job_template_runs_as_awx_runs_it(name, stack, installed_collection, tmp_path):
     import ansible_runner  # pylint: disable=import-outside-toplevel
 

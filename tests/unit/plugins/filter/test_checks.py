@@ -5,7 +5,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sark.ops.plugins.filter.checks import (
-    FilterModule, build_report, check_result, check_threshold, checks_summary, prom_series, report_render,
+    FilterModule, build_report, check_result, check_threshold, checks_summary, prom_series, report_files, report_render,
     svg_chart, threshold_verdict, worst_verdict)
 
 
@@ -134,6 +134,18 @@ def test_report_build_and_render():
         report_render(report, "pdf")
 
 
+def test_report_files_renders_each_format_under_its_file_name():
+    report = build_report(_checks(), kind="daily", deployment="prod", finished=0)
+    files = report_files(report, {"md": "/r/daily-1.md", "json": "/r/daily-1.json", "html": "/r/daily-1.html"})
+    assert [f["name"] for f in files] == ["daily-1.html", "daily-1.json", "daily-1.md"]
+    assert files[0]["content"] == report_render(report, "html") and files[2]["content"] == report_render(report, "md")
+    assert json.loads(files[1]["content"])["verdict"] == "CRITICAL"
+    with pytest.raises(AnsibleFilterError, match="format"):
+        report_files(report, {"pdf": "/r/x.pdf"})
+    with pytest.raises(AnsibleFilterError, match="takes"):
+        report_files(report, {})
+
+
 def test_render_escapes():
     report = build_report([check_result("WARNING", id="x", title="<script>alert(1)</script>", reason="a|b")], finished=0)
     page = report_render(report, "html")
@@ -143,4 +155,4 @@ def test_render_escapes():
 
 def test_filters_registered():
     assert set(FilterModule().filters()) == {"check_threshold", "check_result", "checks_summary", "worst_verdict",
-                                             "prom_series", "report_build", "report_render"}
+                                             "prom_series", "report_build", "report_render", "report_files"}
