@@ -8,7 +8,7 @@ DOCUMENTATION = r'''
 ---
 module: sark_report_files
 short_description: Write the files of one report (Markdown, HTML, JSON, incident documents) in one step
-version_added: 0.4.0
+version_added: 0.3.0
 description:
   - Writes a set of rendered files - a checklist's Markdown, HTML and JSON report, an incident's communication documents -
     into one directory on the managed node, in one module run.
@@ -190,7 +190,7 @@ def run(module):
     dir_mode = parse_mode(params["dir_mode"], "dir_mode")
     if not params["files"]:
         raise SarkValidationError("files is empty: give at least one {name, content}.")
-    directory = os.path.abspath(os.path.expanduser(params["dir"]))
+    directory = os.path.abspath(params["dir"])
     if params["state"] == "absent":
         outcome = remove(module, directory)
     else:

@@ -115,7 +115,8 @@ def eda_stack(installed_collection, tmp_path_factory):
             if proc.poll() is not None:
                 raise AssertionError("ansible-rulebook exited: " + log_path.read_text()[-3000:])
             return port_open(source_port)
-        wait_for(listening, 60, "the rulebook's alertmanager source on port %d" % source_port)
+        # ansible-rulebook starts a JVM: about 10 s alone, over a minute on a machine at load 25
+        wait_for(listening, 240, "the rulebook's alertmanager source on port %d" % source_port)
         source_url = "http://127.0.0.1:%d/alerts" % source_port
         with TokenAlertmanager(webhook_url=source_url) as am:
             with SarkPrometheus(free_port(), rule_files=[fast_rules(work)], alertmanager_port=am.port) as prom:

@@ -213,7 +213,9 @@ def test_bad_input_file_as_dir_unreadable_data_dir_and_stale_rdb(run_module, sou
 
 def test_a_running_bgsave_is_waited_for_or_times_out(run_module, source, tmp_path):
     client = source.client()
-    client.config_set("rdb-key-save-delay", 40000)  # 40 ms per key: a save of ~50 keys takes ~2 s
+    # 200 ms per key: a save of ~50 keys takes ~10 s, so it is still running when the module starts even on a machine
+    # loaded enough to take seconds to start a process (at 40 ms per key, a 2 s save had ended before the module looked)
+    client.config_set("rdb-key-save-delay", 200000)
     try:
         saves = rdb_saves(source)  # rdb_saves counts saves started
         client.bgsave()
