@@ -184,8 +184,8 @@ def remove(module, directory):
 def run(module):
     params = module.params
     # the audit record names the files; their content is the result itself, not repeated in the record
-    module.evidence.record["requested"]["files"] = [{"name": f["name"], "bytes": len((f.get("content") or "").encode("utf-8"))}
-                                                   for f in params["files"] or []]
+    named = [{"name": f["name"], "bytes": len((f.get("content") or "").encode("utf-8"))} for f in params["files"] or []]
+    module.evidence.record["requested"]["files"] = named
     mode = parse_mode(params["mode"], "mode")
     dir_mode = parse_mode(params["dir_mode"], "dir_mode")
     if not params["files"]:

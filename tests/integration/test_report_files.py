@@ -90,8 +90,8 @@ def test_a_file_in_the_way_of_a_subdirectory_is_found_before_any_write(run_modul
     target = tmp_path / "r"
     target.mkdir()
     (target / "sub").write_text("a file where a directory must be")
-    result = run_module(MODULE, {"dir": str(target), "files": [{"name": "first.md", "content": "1"},
-                                                                {"name": "sub/second.md", "content": "2"}]})
+    files = [{"name": "first.md", "content": "1"}, {"name": "sub/second.md", "content": "2"}]
+    result = run_module(MODULE, {"dir": str(target), "files": files})
     assert result.failed and not result.changed and "sub" in result["msg"], result
     assert sorted(os.listdir(target)) == ["sub"]
 
