@@ -77,8 +77,8 @@ EXAMPLES = r'''
 RETURN = r'''
 breakers:
   description:
-    - Each breaker after the run (in check mode, as it was), with the fields RV(sark.ops.sark_siem_breaker_info#module:breakers)
-      of M(sark.ops.sark_siem_breaker_info) describes - C(name), C(variant), C(state_key), C(failures_key), C(state),
+    - Each breaker after the run (in check mode, as it was), with the fields of
+      RV(sark.ops.sark_siem_breaker_info#module:breakers) - C(name), C(variant), C(state_key), C(failures_key), C(state),
       C(failures), C(present), C(state_present), C(ttl).
   returned: always
   type: list
