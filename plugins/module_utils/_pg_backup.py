@@ -519,6 +519,7 @@ class Backup(backups.BackupRun):
         return {"ok": not mismatches, "duration_ms": ms, "tables_compared": len(comparison), "mismatches": mismatches,
                 "comparison": comparison}
 
+
 def files_in(directory):
     return backups.files_in(directory, parse_series)
 

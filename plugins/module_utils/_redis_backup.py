@@ -768,6 +768,7 @@ class RedisBackup(backups.BackupRun):
                              "(counts_exact=false): %s" % (os.path.basename(path), comparison["databases"]))
         return out
 
+
 def copy_stream(handle, final):
     """Copy an open file to final whole or not at all (mode 0600), hashing what is written. Returns (sha256, size)."""
     digest = hashlib.sha256()

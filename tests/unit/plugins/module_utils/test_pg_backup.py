@@ -130,5 +130,3 @@ def test_tool_io_hint_explains_file_system_errors(stderr, needle):
 
 def test_tool_io_hint_ignores_other_errors():
     assert backup.tool_io_hint('pg_dump: error: connection to server failed: FATAL: permission denied for database', "/b") is None
-
-

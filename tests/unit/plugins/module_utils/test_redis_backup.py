@@ -66,5 +66,3 @@ def test_keyspace_comparison_exact_expiry_and_inexact():
     lost = compare_keyspace(source, {"db0": {"keys": 10, "expires": 3}, "db2": {"keys": 3, "expires": 0}})
     assert lost["ok"] is False and [m["db"] for m in lost["mismatches"]] == ["db2"]
     assert compare_keyspace(source, {"db0": {"keys": 10, "expires": 3}}, exact=False)["ok"] is True
-
-
