@@ -100,3 +100,18 @@ notes:
   - The module sends an explicit C(PING) right after connecting and reports a clear error naming the
     target, the cause (unreachable, authentication, TLS, timeout) and the options to check.
 '''
+
+    # Matches plugins/module_utils/_siem.py breaker_argument_spec() (sark_siem_breaker, sark_siem_breaker_info)
+    SIEM_BREAKER = r'''
+options:
+  siems:
+    description: The SIEMs of the V(per_siem) variant.
+    type: list
+    elements: str
+    default: [splunk, datadog]
+  variant:
+    description: Which key variant - V(both), V(global) (runbook 000) or V(per_siem) (runbook 002).
+    type: str
+    choices: [both, global, per_siem]
+    default: both
+'''

@@ -28,6 +28,51 @@ CHECK_KEYS = ("id", "title", "verdict", "figure", "unit", "threshold", "reason",
 COLOURS = {"OK": "#1a7f37", "UNKNOWN": "#6e7781", "WARNING": "#b58500", "CRITICAL": "#cf222e"}
 
 
+# --- reading the registered results (shared by the checklist filters) ------------------------------------------
+
+def unread(result, expect=None):
+    """Why a registered result holds nothing to judge, or None when it does (shared by the checklist filters: daily, weekly, monthly, on-call hand-off)."""
+    if result is None or result == {}:
+        return "not read (source not configured)"
+    if not isinstance(result, dict):
+        return "not read"
+    if result.get("skipped"):
+        reason = result.get("skip_reason") or "skipped"
+        return "not read (%s)" % ("source not configured" if reason == "Conditional result was False" else reason)
+    if result.get("failed") or (expect and expect not in result):
+        return "could not be read: %s" % to_text(result.get("msg") or "the task failed")[:300]
+    return None
+
+
+def limits(defaults, thresholds, name):
+    merged = dict(defaults[name])
+    merged.update((thresholds or {}).get(name) or {})
+    return merged.get("warning"), merged.get("critical")
+
+
+def check_known(defaults, thresholds):
+    unknown = set(thresholds or {}) - set(defaults)
+    if unknown:
+        raise AnsibleFilterError("unknown thresholds %s; known: %s" % (", ".join(sorted(unknown)), ", ".join(sorted(defaults))))
+
+
+def as_time(now):
+    if now is None:
+        return datetime.datetime.now(datetime.timezone.utc)
+    if isinstance(now, datetime.datetime):
+        return now if now.tzinfo else now.replace(tzinfo=datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(float(now), datetime.timezone.utc)
+
+
+def parse_time(text):
+    if not text:
+        return None
+    try:
+        return datetime.datetime.strptime(to_text(text)[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+
+
 def _verdict(value):
     text = to_text(value if value is not None else "UNKNOWN").strip().upper()
     aliases = {"WARN": "WARNING", "CRIT": "CRITICAL", "ERROR": "CRITICAL", "FAIL": "CRITICAL", "PASS": "OK"}

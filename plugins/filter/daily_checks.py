@@ -18,7 +18,7 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.sark.ops.plugins.filter.checks import check_threshold, make_check
+from ansible_collections.sark.ops.plugins.filter.checks import check_threshold, limits, make_check, parse_time, unread
 
 RB = "000 Morning Checklist"
 DEFAULTS = {
@@ -41,38 +41,14 @@ S3_LIST_LIMIT = 1000
 STAMP = re.compile(r"(20\d{2})(\d{2})(\d{2})[-T_]?(\d{2})(\d{2})(\d{2})?")
 
 
-def _unread(result, expect=None):
-    """Why a registered result holds nothing to judge, or None when it does.
-
-    The role registers its reads with failed_when false (a read that fails is a finding, not the end of the
-    checklist), so a failure shows as a result without the key the module returns on success (expect).
-    """
-    if result is None or result == {}:
-        return "not read (source not configured)"
-    if not isinstance(result, dict):
-        return "not read"
-    if result.get("skipped"):
-        reason = result.get("skip_reason") or "skipped"
-        return "not read (%s)" % ("source not configured" if reason == "Conditional result was False" else reason)
-    if result.get("failed") or (expect and expect not in result):
-        return "could not be read: %s" % to_text(result.get("msg") or "the task failed")[:300]
-    return None
-
-
-def _limits(thresholds, name):
-    limits = dict(DEFAULTS[name])
-    limits.update((thresholds or {}).get(name) or {})
-    return limits.get("warning"), limits.get("critical")
-
-
 def _judge(figure, check_id, title, thresholds, name, **kwargs):
-    warning, critical = _limits(thresholds, name)
+    warning, critical = limits(DEFAULTS, thresholds, name)
     return check_threshold(figure, id=check_id, title=title, warning=warning, critical=critical, **kwargs)
 
 
 def check_pods(k8s, thresholds):
     title = "Pods not Running"
-    why = _unread(k8s, "workloads")
+    why = unread(k8s, "workloads")
     if why:
         return make_check("pods_not_running", title, "UNKNOWN", reason=why, runbook=RB + " 1")
     bad = []
@@ -86,7 +62,7 @@ def check_pods(k8s, thresholds):
     crash = [p for p in bad if p["reason"] in BAD_POD_REASONS]
     if crash:
         check["verdict"] = "CRITICAL"
-    restart_limit = _limits(thresholds, "pod_restarts")[0]
+    restart_limit = limits(DEFAULTS, thresholds, "pod_restarts")[0]
     restarted = []
     for workload in k8s.get("workloads") or []:
         for pod in workload.get("pods") or []:
@@ -124,7 +100,7 @@ def _quantity_mib(text):
 
 def check_resources(k8s, thresholds, top=5):
     title = "Top resource users"
-    why = _unread(k8s, "workloads")
+    why = unread(k8s, "workloads")
     if why:
         return make_check("top_resource_users", title, "UNKNOWN", reason=why, runbook=RB + " 2")
     if not k8s.get("metrics_available"):
@@ -153,7 +129,7 @@ def check_resources(k8s, thresholds, top=5):
 def check_error_rate(prometheus, thresholds):
     """prometheus: sark_alert_info with presets [error_rate_24h] (the share of 5xx responses over 24 h)."""
     title = "5xx error rate (24 h)"
-    why = _unread(prometheus, "queries")
+    why = unread(prometheus, "queries")
     if why:
         return make_check("error_rate_24h", title, "UNKNOWN", reason=why, runbook=RB + " 3")
     query = (prometheus.get("queries") or {}).get("error_rate_24h") or {}
@@ -168,18 +144,9 @@ def check_error_rate(prometheus, thresholds):
                   details={"expr": query.get("expr")})
 
 
-def _parse_time(text):
-    if not text:
-        return None
-    try:
-        return datetime.datetime.strptime(to_text(text)[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    except ValueError:
-        return None
-
-
 def check_rollouts(k8s, now, hours=24):
     title = "Recent rollouts"
-    why = _unread(k8s, "workloads")
+    why = unread(k8s, "workloads")
     if why:
         return make_check("recent_rollouts", title, "UNKNOWN", reason=why, runbook=RB + " 4")
     recent, stuck, pending = [], [], []
@@ -190,7 +157,7 @@ def check_rollouts(k8s, now, hours=24):
         elif workload.get("generation") is not None and workload.get("observed_generation") != workload.get("generation"):
             pending.append(workload.get("name"))
         for rev in workload.get("revisions") or []:
-            created = _parse_time(rev.get("created"))
+            created = parse_time(rev.get("created"))
             if created and (now - created).total_seconds() <= hours * 3600:
                 recent.append({"workload": workload.get("name"), "revision": rev.get("revision"),
                                "images": rev.get("images"), "change_cause": rev.get("change_cause"), "created": rev.get("created")})
@@ -206,7 +173,7 @@ def check_rollouts(k8s, now, hours=24):
 
 def check_database(pg, thresholds, database):
     title = "Database size"
-    why = _unread(pg, "is_available")
+    why = unread(pg, "is_available")
     if why:
         return make_check("database_size", title, "UNKNOWN", reason=why, runbook=RB + " 5")
     if not pg.get("is_available", True):
@@ -222,7 +189,7 @@ def check_database(pg, thresholds, database):
 
 def check_redis(redis, thresholds):
     title = "Redis memory"
-    why = _unread(redis, "is_available")
+    why = unread(redis, "is_available")
     if why:
         if redis and redis.get("failed") and "unreachable" in to_text(redis.get("msg")).lower():
             return make_check("redis_memory", title, "CRITICAL", reason="Redis unreachable: %s" % redis.get("msg"), runbook=RB + " 6")
@@ -263,7 +230,7 @@ def backup_time(item):
         value = item.get(field)
         if isinstance(value, datetime.datetime):
             return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-        parsed = _parse_time(value)
+        parsed = parse_time(value)
         if parsed:
             return parsed
     return None
@@ -273,7 +240,7 @@ def check_backup(backups, thresholds, now):
     """backups: {location, objects: [{key|file|path, mtime|created_at|last_modified}] or [S3 key, ...]} or a
     failed/skipped result."""
     title = "Age of the newest backup"
-    why = _unread(backups, "objects")
+    why = unread(backups, "objects")
     if why:
         return make_check("backup_age", title, "UNKNOWN", reason=why, runbook=RB + " 7")
     objects = [{"key": i} if not isinstance(i, dict) else i for i in backups.get("objects") or []]
@@ -302,7 +269,7 @@ def check_backup(backups, thresholds, now):
 def check_alerts(alerts, thresholds):
     """alerts: sark_alert_info (firing Prometheus alerts, active Alertmanager alerts; silenced ones do not count)."""
     title = "Firing alerts"
-    why = _unread(alerts, "counts")
+    why = unread(alerts, "counts")
     if why:
         return make_check("firing_alerts", title, "UNKNOWN", reason=why, runbook=RB + " 8")
     firing = [dict(a, source="prometheus") for a in alerts.get("prometheus_alerts") or [] if a.get("state") == "firing"]
@@ -319,7 +286,7 @@ def check_alerts(alerts, thresholds):
 
 def check_health(health):
     title = "SARK /health/detailed"
-    why = _unread(health, "is_available")
+    why = unread(health, "is_available")
     if why:
         return make_check("health_detailed", title, "UNKNOWN", reason=why)
     if not health.get("is_available", True):
@@ -334,7 +301,7 @@ def check_health(health):
 
 def check_sessions(sessions, thresholds):
     title = "Active sessions"
-    why = _unread(sessions, "total")
+    why = unread(sessions, "total")
     if why:
         return make_check("session_count", title, "UNKNOWN", reason=why)
     return _judge(sessions.get("total"), "session_count", title, thresholds, "sessions", unit="sessions",
@@ -343,7 +310,7 @@ def check_sessions(sessions, thresholds):
 
 def check_siem(siem, thresholds):
     title = "SIEM queue"
-    why = _unread(siem, "queue" if not (siem or {}).get("not_in_layout") else None)
+    why = unread(siem, "queue" if not (siem or {}).get("not_in_layout") else None)
     if why:
         return make_check("siem_queue", title, "UNKNOWN", reason=why)
     if siem.get("not_in_layout") or siem.get("in_redis") is False:
@@ -360,7 +327,7 @@ def check_siem(siem, thresholds):
 
 def check_audit(audit, thresholds):
     title = "Audit-trail gaps (24 h)"
-    why = _unread(audit, "events_per_hour")
+    why = unread(audit, "events_per_hour")
     if why:
         return make_check("audit_gaps", title, "UNKNOWN", reason=why)
     hours = audit.get("events_per_hour") or {}

@@ -19,7 +19,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.sark.ops.plugins.filter.checks import check_threshold, make_check, worst_verdict
-from ansible_collections.sark.ops.plugins.filter.weekly_checks import as_time, check_known, limits, parse_time, unread
+from ansible_collections.sark.ops.plugins.filter.checks import as_time, check_known, limits, parse_time, unread
 
 RB = "000 Monthly Tasks"
 DAY = 86400.0

@@ -12,13 +12,21 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
 import re
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.sark.ops.plugins.filter.checks import check_threshold, make_check, prom_series, worst_verdict
+from ansible_collections.sark.ops.plugins.filter.checks import (
+    as_time,
+    check_known,
+    check_threshold,
+    limits,
+    make_check,
+    prom_series,
+    unread,
+    worst_verdict,
+)
 
 RB = "000 Weekly Tasks"
 WEEK = 7 * 86400
@@ -41,49 +49,6 @@ TRENDS = (
     ("cpu", "CPU use", "cores", 1.0, "resource_change_percent"),
 )
 WARN = re.compile(r"warn", re.IGNORECASE)
-
-
-def unread(result, expect=None):
-    """Why a registered result holds nothing to judge, or None when it does (shared by the checklist filters)."""
-    if result is None or result == {}:
-        return "not read (source not configured)"
-    if not isinstance(result, dict):
-        return "not read"
-    if result.get("skipped"):
-        reason = result.get("skip_reason") or "skipped"
-        return "not read (%s)" % ("source not configured" if reason == "Conditional result was False" else reason)
-    if result.get("failed") or (expect and expect not in result):
-        return "could not be read: %s" % to_text(result.get("msg") or "the task failed")[:300]
-    return None
-
-
-def limits(defaults, thresholds, name):
-    merged = dict(defaults[name])
-    merged.update((thresholds or {}).get(name) or {})
-    return merged.get("warning"), merged.get("critical")
-
-
-def check_known(defaults, thresholds):
-    unknown = set(thresholds or {}) - set(defaults)
-    if unknown:
-        raise AnsibleFilterError("unknown thresholds %s; known: %s" % (", ".join(sorted(unknown)), ", ".join(sorted(defaults))))
-
-
-def as_time(now):
-    if now is None:
-        return datetime.datetime.now(datetime.timezone.utc)
-    if isinstance(now, datetime.datetime):
-        return now if now.tzinfo else now.replace(tzinfo=datetime.timezone.utc)
-    return datetime.datetime.fromtimestamp(float(now), datetime.timezone.utc)
-
-
-def parse_time(text):
-    if not text:
-        return None
-    try:
-        return datetime.datetime.strptime(to_text(text)[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    except ValueError:
-        return None
 
 
 def week_over_week(points, now):

@@ -10,23 +10,15 @@ sark_pg_backup: pg_dump and pg_restore (through AnsibleModule.run_command), veri
 test and retention, every step recorded in the evidence record.
 """
 
-import datetime
 import errno
 import glob
-import json
 import os
 import re
 import tempfile
 import time
 
-from ansible_collections.sark.ops.plugins.module_utils._files import (
-    BackupRun,
-    atomic_write,
-    check_writable_file,
-    describe_os_error,
-    plan_retention,
-    sha256_file,
-)
+from ansible_collections.sark.ops.plugins.module_utils import _backup as backups
+from ansible_collections.sark.ops.plugins.module_utils._files import describe_os_error, sha256_file
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkConnectionError,
     SarkOperationError,
@@ -50,8 +42,6 @@ from ansible_collections.sark.ops.plugins.module_utils._postgres import (
 NAME_PATTERN = re.compile(r"^(?P<database>.+)-(?P<stamp>\d{8}T\d{6})\.(?P<ms>\d{3})Z\.dump$")
 SCRATCH_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SCRATCH_COMMENT = "sark.ops restore test scratch database"
-FILE_MODE = 0o600
-DIR_MODE = 0o700
 
 # libpq reads these; the password goes to PGPASSWORD so it never appears in a process list.
 OPTION_ENV = (("pg_port", "PGPORT"), ("pg_user", "PGUSER"), ("pg_password", "PGPASSWORD"), ("pg_sslmode", "PGSSLMODE"),
@@ -88,7 +78,7 @@ def validate_scratch_name(name, sources):
 
 
 def backup_name(database, moment):
-    return "%s-%s.%03dZ.dump" % (database, moment.strftime("%Y%m%dT%H%M%S"), moment.microsecond // 1000)
+    return "%s-%s.dump" % (database, backups.stamp(moment))
 
 
 def parse_name(filename):
@@ -96,31 +86,7 @@ def parse_name(filename):
     match = NAME_PATTERN.match(filename)
     if not match:
         return None
-    moment = datetime.datetime.strptime(match.group("stamp"), "%Y%m%dT%H%M%S").replace(
-        microsecond=int(match.group("ms")) * 1000, tzinfo=datetime.timezone.utc)
-    return match.group("database"), moment
-
-
-def checksum_path(path):
-    return path + ".sha256"
-
-
-def manifest_path(path):
-    return path + ".json"
-
-
-def companions(path):
-    """The dump and its sidecar files, as far as they exist."""
-    return [p for p in (path, checksum_path(path), manifest_path(path)) if os.path.exists(p)]
-
-
-def write_private(path, text):
-    """Write a small file whole or not at all with mode 0600 (dumps hold password hashes; so do their sidecars' names).
-
-    A full disk, a read-only file system or a directory in the way raise SarkOperationError naming the path; no
-    temporary file is left behind (plugins/module_utils/_files.py).
-    """
-    atomic_write(path, text, mode=FILE_MODE)
+    return match.group("database"), backups.stamp_of(match)
 
 
 def dedupe(names):
@@ -151,54 +117,15 @@ def tool_io_hint(stderr, path):
     return None
 
 
-def write_checksum(path, digest):
-    write_private(checksum_path(path), "%s  %s\n" % (digest, os.path.basename(path)))
-
-
-def read_checksum(path):
-    """The hex digest recorded next to a dump (sha256sum format), or None."""
-    try:
-        with open(checksum_path(path), "r") as handle:
-            first = handle.readline().split()
-    except (IOError, OSError):
-        return None
-    return first[0].lower() if first and re.match(r"^[0-9a-fA-F]{64}$", first[0]) else None
-
-
-def write_manifest(path, manifest):
-    write_private(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-
-
-def read_manifest(path):
-    try:
-        with open(manifest_path(path), "r") as handle:
-            return json.load(handle)
-    except (IOError, OSError, ValueError):
-        return None
+def parse_series(filename):
+    """(database, labels, created_at) of a file this module named (the series of _backup.catalogue), or None."""
+    parsed = parse_name(filename)
+    return (parsed[0], {"database": parsed[0]}, parsed[1]) if parsed else None
 
 
 def catalogue(directory, databases=None, now=None):
     """database -> its backups in directory, newest first, from the file names this module writes."""
-    now = utc(now)
-    found = {}
-    if not os.path.isdir(directory):
-        return found
-    for entry in sorted(os.listdir(directory)):
-        parsed = parse_name(entry)
-        if not parsed or (databases and parsed[0] not in databases):
-            continue
-        path = os.path.join(directory, entry)
-        if not os.path.isfile(path):
-            continue
-        database, created = parsed
-        found.setdefault(database, []).append({
-            "database": database, "file": entry, "path": path, "created_at": created.isoformat(),
-            "age_s": round((now - created).total_seconds(), 3), "size_bytes": os.path.getsize(path),
-            "has_checksum": os.path.exists(checksum_path(path)), "has_manifest": os.path.exists(manifest_path(path)),
-        })
-    for entries in found.values():
-        entries.sort(key=lambda e: e["file"], reverse=True)
-    return found
+    return backups.catalogue(directory, parse_series, databases, now)
 
 
 def partial_files(directory):
@@ -265,54 +192,26 @@ def validate_params(params):
         validate_database_name(name)
     if state == "present" and not params["databases"]:
         raise SarkValidationError("state=present needs databases (for SARK: [sark, sark_audit])")
-    if params["backup_file"] and state != "restore_test":
-        raise SarkValidationError("backup_file applies to state=restore_test only")
-    if state == "prune" and params["keep"] is None and params["max_age_days"] is None:
-        raise SarkValidationError("state=prune needs keep and/or max_age_days")
-    if params["keep"] is not None and params["keep"] < 1:
-        raise SarkValidationError("keep must be at least 1 (the newest backup is always kept), got %s" % params["keep"])
-    if params["max_age_days"] is not None and params["max_age_days"] <= 0:
-        raise SarkValidationError("max_age_days must be more than 0, got %s" % params["max_age_days"])
+    backups.validate_retention_params(params)
     if params["compress"] is not None and not 0 <= params["compress"] <= 9:
         raise SarkValidationError("compress must be between 0 and 9, got %s" % params["compress"])
     for name in ("dump_timeout", "restore_timeout", "max_count_tables"):
         if params[name] < 1:
             raise SarkValidationError("%s must be at least 1, got %s" % (name, params[name]))
-    for name in ("reuse_within", "lock_wait_timeout"):
-        if params[name] < 0:
-            raise SarkValidationError("%s must be 0 or more, got %s" % (name, params[name]))
+    if params["lock_wait_timeout"] < 0:
+        raise SarkValidationError("lock_wait_timeout must be 0 or more, got %s" % params["lock_wait_timeout"])
     if params["restore_test"] or state == "restore_test":
         validate_scratch_name(params["restore_test_database"], params["databases"])
     libpq_environment(params, "postgres", "sark.ops")  # refuses pg_connect_params libpq cannot take from the environment
 
 
 def inspect_backup(entry, verify=True):
-    """One catalogue entry with what sark_pg_backup_info reports: the checksum recomputed (verify) and the size against
-    the manifest. Read only; ok is false when the checksum is missing or differs, or the size is not the one written."""
-    out = dict(entry)
-    manifest = read_manifest(entry["path"]) or {}
-    if manifest.get("size_bytes") is not None:
-        out["size"] = {"expected": manifest["size_bytes"], "actual": entry["size_bytes"], "ok": entry["size_bytes"] == manifest["size_bytes"]}
+    """One catalogue entry with what sark_pg_backup_info reports (_backup.inspect_backup), the tables counted and the
+    server's version."""
+    manifest = backups.read_manifest(entry["path"]) or {}
+    out = backups.inspect_backup(entry, manifest, verify, "dump")
     out["tables_counted"] = len(manifest.get("row_counts") or {}) if manifest else None
     out["server_version"] = manifest.get("server_version")
-    ok = (out.get("size") or {}).get("ok", True)
-    if verify:
-        expected = read_checksum(entry["path"])
-        actual = sha256_file(entry["path"])
-        out["checksum"] = {"expected": expected, "actual": actual, "ok": expected is not None and expected == actual}
-        if expected is None:
-            out["checksum"]["error"] = "no %s.sha256 next to the dump: its integrity cannot be proven" % entry["file"]
-        ok = ok and out["checksum"]["ok"]
-    out["ok"] = ok if verify else None
-    return out
-
-
-def summarize_catalogue(directory, databases):
-    """Per database: count, newest file, its age (the runbook's "backup age") and the total size."""
-    out = {}
-    for database, entries in sorted(catalogue(directory, databases or None).items()):
-        out[database] = {"count": len(entries), "newest": entries[0]["file"], "newest_age_s": entries[0]["age_s"],
-                         "total_bytes": sum(e["size_bytes"] for e in entries)}
     return out
 
 
@@ -324,11 +223,24 @@ SNAPSHOT_PLACEHOLDER = "<snapshot exported at run time>"
 STDERR_TAIL = 2000
 
 
-class Backup(BackupRun):
+class Backup(backups.BackupRun):
     """One run of sark_pg_backup: the module (its options, check mode, run_command), the tools found and the result being built.
 
     Every command and statement is recorded in the evidence record when it is planned and when it has run.
     """
+
+    parse = parse_series
+    what = "dump"
+    deleted_labels = ("database",)
+
+    def selected_names(self):
+        return self.params["databases"] or None
+
+    def partial_files(self):
+        return partial_files(self.params["backup_dir"])
+
+    def describe_failure(self, verification):
+        return describe_failure(verification)
 
     def preflight(self, databases):
         """Before any work: every database exists, and the restore test's scratch database may be (re)created."""
@@ -368,12 +280,8 @@ class Backup(BackupRun):
         key = (name, server_major)
         if key in self.tools:
             return self.tools[key]
-        bin_dir = self.params["pg_bin_dir"]
-        if bin_dir:
-            path = os.path.join(bin_dir, name)
-            if not os.access(path, os.X_OK):
-                raise SarkValidationError("pg_bin_dir: %s is not an executable %s" % (path, name))
-        else:
+        path = self.tool_in_bin_dir("pg_bin_dir", name)
+        if path is None:
             candidates = []
             if server_major:
                 candidates = ["/usr/lib/postgresql/%d/bin/%s" % (server_major, name), "/usr/pgsql-%d/bin/%s" % (server_major, name)]
@@ -424,17 +332,7 @@ class Backup(BackupRun):
 
     def reusable(self, database):
         """The newest backup of database if it is recent enough and intact, else None."""
-        within = self.params["reuse_within"]
-        if not within:
-            return None
-        entries = catalogue(self.params["backup_dir"], [database]).get(database) or []
-        if not entries or entries[0]["age_s"] > within or not entries[0]["has_checksum"]:
-            return None
-        newest = entries[0]
-        if read_checksum(newest["path"]) != sha256_file(newest["path"]):
-            self.module.warn("the newest backup %s does not match its checksum: taking a new one" % newest["file"])
-            return None
-        return newest
+        return self.newest_intact(database)
 
     def dump_argv(self, tool, partial):
         argv = [tool, "--format=custom", "--no-password", "--file=%s" % partial,
@@ -447,9 +345,9 @@ class Backup(BackupRun):
         params = self.params
         reused = self.reusable(database)
         if reused:
-            manifest = read_manifest(reused["path"]) or {}
+            manifest = backups.read_manifest(reused["path"]) or {}
             entry = {"database": database, "file": reused["file"], "path": reused["path"], "size_bytes": reused["size_bytes"],
-                     "sha256": read_checksum(reused["path"]), "created_at": reused["created_at"], "reused": True,
+                     "sha256": backups.read_checksum(reused["path"]), "created_at": reused["created_at"], "reused": True,
                      "tables_counted": len(manifest.get("row_counts") or {})}
             self.result["backups"].append(entry)
             return entry
@@ -491,7 +389,7 @@ class Backup(BackupRun):
             finally:
                 conn.close()
         if rc != 0:
-            remove_quietly(partial)
+            backups.remove_quietly(partial)
             hint = tool_io_hint(err, params["backup_dir"])
             raise SarkOperationError("pg_dump of %s failed (rc=%s): %s%s. Nothing was kept for %s%s." % (
                 database, rc, hint + "; pg_dump said: " if hint else "", err.strip() or "no output", database, self.done_so_far()),
@@ -500,16 +398,16 @@ class Backup(BackupRun):
         try:
             os.rename(partial, final)
             digest = sha256_file(final)
-            write_checksum(final, digest)
+            backups.write_checksum(final, digest)
             manifest = {"database": database, "file": os.path.basename(final), "format": "custom", "sha256": digest,
                         "size_bytes": os.path.getsize(final), "created_at": isoformat(moment), "server_version": info["version"],
                         "server_version_num": info["version_num"], "timescaledb": info["timescaledb"],
                         "row_counts": counts, "snapshot_consistent_counts": counts is not None, "tool": "sark.ops.sark_pg_backup"}
-            write_manifest(final, manifest)
+            backups.write_manifest(final, manifest)
         except (OSError, SarkOperationError) as exc:
             # a dump without its checksum and manifest is no backup: remove it whole rather than leave half of one
-            for path in (partial, final, checksum_path(final), manifest_path(final)):
-                remove_quietly(path)
+            for path in (partial, final, backups.checksum_path(final), backups.manifest_path(final)):
+                backups.remove_quietly(path)
             text = exc.msg if isinstance(exc, SarkOperationError) else describe_os_error(exc, getattr(exc, "filename", None) or final)
             raise SarkOperationError("Backup of %s could not be completed: %s. The dump was removed, nothing was kept for %s%s."
                                      % (database, text, database, self.done_so_far()), database=database) from exc
@@ -525,22 +423,11 @@ class Backup(BackupRun):
 
     def verify(self, path, restore_test):
         """Checksum, table of contents, optional restore test. Read-only checks run in check mode too."""
-        entry = {"file": os.path.basename(path), "path": path}
-        if not os.path.isfile(path):
-            entry.update(ok=False, error="no such file")
-            self.result["verifications"].append(entry)
+        entry, manifest = self.start_verification(path)
+        if manifest is None:
             return entry
-        expected = read_checksum(path)
-        actual = sha256_file(path)
-        entry["checksum"] = {"expected": expected, "actual": actual, "ok": expected is not None and expected == actual}
-        if expected is None:
-            entry["checksum"]["error"] = "no %s.sha256 next to the dump: its integrity cannot be proven" % os.path.basename(path)
         if not self.check_mode:
             self.done("checksum_verify", file=path, ok=entry["checksum"]["ok"])
-        manifest = read_manifest(path) or {}
-        if manifest.get("size_bytes") is not None:
-            size = os.path.getsize(path)
-            entry["size"] = {"expected": manifest["size_bytes"], "actual": size, "ok": size == manifest["size_bytes"]}
         major = (manifest.get("server_version_num") or 0) // 10000 or None
         restore_tool = self.tool("pg_restore", major)
         handle, list_path = tempfile.mkstemp(prefix="sark-ops-toc-", suffix=".list", dir=self.module.module.tmpdir)
@@ -558,13 +445,8 @@ class Backup(BackupRun):
                 entry["toc"]["error"] = err.strip() or "pg_restore --list failed (rc=%s)" % rc
         finally:
             os.remove(list_path)
-        entry["ok"] = entry["checksum"]["ok"] and entry["toc"]["ok"] and (entry.get("size") or {}).get("ok", True)
-        if restore_test:
-            if not entry["ok"]:
-                entry["restore_test"] = {"ok": False, "skipped": "the checksum or table of contents check already failed"}
-            else:
-                entry["restore_test"] = self.restore_test(path, manifest, restore_tool)
-                entry["ok"] = entry["ok"] and entry["restore_test"].get("ok", True)
+        self.conclude_verification(entry, "toc", "table of contents", restore_test,
+                                   lambda: self.restore_test(path, manifest, restore_tool))
         self.result["verifications"].append(entry)
         return entry
 
@@ -637,73 +519,27 @@ class Backup(BackupRun):
         return {"ok": not mismatches, "duration_ms": ms, "tables_compared": len(comparison), "mismatches": mismatches,
                 "comparison": comparison}
 
-    # --- retention -----------------------------------------------------------------------------------------
-
-    def retention(self, databases, protect=()):
-        params = self.params
-        if params["keep"] is None and params["max_age_days"] is None:
-            return
-        found = catalogue(params["backup_dir"], databases or None)
-        for database, entries in sorted(found.items()):
-            doomed = plan_retention(entries, params["keep"], params["max_age_days"], protect)
-            self.result["retention"]["kept"][database] = len(entries) - len(doomed)
-            for entry in doomed:
-                files = companions(entry["path"])
-                self.plan("delete", file=entry["file"], reason=entry["reason"], files=[os.path.basename(f) for f in files])
-                if not self.check_mode:
-                    for path in files:
-                        os.remove(path)
-                    self.done("delete", file=entry["file"], reason=entry["reason"])
-                self.result["retention"]["deleted"].append({"database": database, "file": entry["file"], "reason": entry["reason"],
-                                                            "age_s": entry["age_s"]})
-
 
 def files_in(directory):
-    return sorted(f for f in os.listdir(directory) if parse_name(f)) if os.path.isdir(directory) else []
+    return backups.files_in(directory, parse_series)
 
 
-def remove_quietly(path):
-    try:
-        if path and os.path.lexists(path):
-            os.remove(path)
-    except OSError:
-        pass
-
-
-def check_directory(module, job, directory, action):
-    """backup_dir usable before any work: a directory (made when missing, for a backup) we may write in."""
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise SarkValidationError("backup_dir %s is not a directory (a file stands there): give a directory." % directory)
-    if not os.path.isdir(directory):
-        if action != "present":
-            raise SarkValidationError("backup_dir %s does not exist" % directory)
-        job.plan("mkdir", path=directory, mode="0700")
-        if not module.check_mode:
-            try:
-                os.makedirs(directory, DIR_MODE, exist_ok=True)  # a concurrent run may have made it first
-            except OSError as exc:
-                raise SarkOperationError(describe_os_error(exc, directory, "create")) from exc
-            job.done("mkdir", path=directory)
-    if action == "present" and os.path.isdir(directory):
-        check_writable_file(os.path.join(directory, "backup.dump"), "backup")
+def check_directory(module, job, directory, state):
+    """backup_dir usable before any work (_backup.check_directory)."""
+    backups.check_directory(module, job, directory, state, "backup.dump")
 
 
 def describe_failure(verification):
-    if verification.get("error"):
-        return verification["error"]
-    checksum = verification.get("checksum") or {}
-    if not checksum.get("ok"):
-        return checksum.get("error") or "checksum mismatch (recorded %s, file now %s): the file changed after it was written" % (
-            checksum.get("expected"), checksum.get("actual"))
-    size = verification.get("size") or {}
-    if not size.get("ok", True):
-        return "%d bytes, but %d were written (manifest): the file was truncated or replaced" % (size["actual"], size["expected"])
+    return backups.describe_failure(verification, describe_toc_failure, describe_mismatches)
+
+
+def describe_toc_failure(verification):
     toc = verification.get("toc") or {}
     if not toc.get("ok"):
         return "pg_restore cannot read its table of contents: %s" % (toc.get("error") or "no entries")
-    restore = verification.get("restore_test") or {}
-    if restore.get("error"):
-        return "restore test failed: %s" % restore["error"]
-    mismatches = restore.get("mismatches") or []
+    return None
+
+
+def describe_mismatches(mismatches):
     return "restore test row counts differ in %d tables: %s" % (len(mismatches), ", ".join(
         "%s (%s vs %s)" % (m["table"], m["source"], m["restored"]) for m in mismatches[:5]))

@@ -20,10 +20,8 @@ How Redis really persists (what the seed's ``BGSAVE`` + ``kubectl cp dump.rdb`` 
   ``<dir>/<appenddirname>``: a manifest naming a base file (RDB or AOF format) and incremental files.
 """
 
-import datetime
 import hashlib
 import io
-import json
 import os
 import re
 import shutil
@@ -34,14 +32,8 @@ import tarfile
 import tempfile
 import time
 
-from ansible_collections.sark.ops.plugins.module_utils._files import (
-    AtomicFile,
-    BackupRun,
-    atomic_write,
-    check_writable_file,
-    describe_os_error,
-    plan_retention,
-)
+from ansible_collections.sark.ops.plugins.module_utils import _backup as backups
+from ansible_collections.sark.ops.plugins.module_utils._files import CHUNK_BYTES, AtomicFile, describe_os_error
 from ansible_collections.sark.ops.plugins.module_utils._module import (
     SarkOperationError,
     SarkPreconditionError,
@@ -51,9 +43,6 @@ from ansible_collections.sark.ops.plugins.module_utils._module import (
 )
 from ansible_collections.sark.ops.plugins.module_utils._redis import classify_error, connect, describe_target, redis, to_text
 
-CHUNK_BYTES = 1024 * 1024
-FILE_MODE = 0o600
-DIR_MODE = 0o700
 KINDS = {"rdb": ".rdb", "aof": ".aof.tar"}
 NAME_PATTERN = re.compile(r"^(?P<name>.+)-(?P<stamp>\d{8}T\d{6})\.(?P<ms>\d{3})Z(?P<ext>\.rdb|\.aof\.tar)$")
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -77,7 +66,7 @@ def validate_name(name):
 
 
 def backup_name(name, moment, kind):
-    return "%s-%s.%03dZ%s" % (name, moment.strftime("%Y%m%dT%H%M%S"), moment.microsecond // 1000, KINDS[kind])
+    return "%s-%s%s" % (name, backups.stamp(moment), KINDS[kind])
 
 
 def parse_name(filename):
@@ -85,89 +74,19 @@ def parse_name(filename):
     match = NAME_PATTERN.match(filename)
     if not match:
         return None
-    moment = datetime.datetime.strptime(match.group("stamp"), "%Y%m%dT%H%M%S").replace(
-        microsecond=int(match.group("ms")) * 1000, tzinfo=datetime.timezone.utc)
     kind = "rdb" if match.group("ext") == ".rdb" else "aof"
-    return match.group("name"), kind, moment
+    return match.group("name"), kind, backups.stamp_of(match)
 
 
-def checksum_path(path):
-    return path + ".sha256"
-
-
-def manifest_path(path):
-    return path + ".json"
-
-
-def companions(path):
-    return [p for p in (path, checksum_path(path), manifest_path(path)) if os.path.exists(p)]
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def write_checksum(path, digest):
-    atomic_write(checksum_path(path), "%s  %s\n" % (digest, os.path.basename(path)), mode=FILE_MODE)
-
-
-def read_checksum(path):
-    """The hex digest recorded next to a backup (sha256sum format), or None."""
-    try:
-        with open(checksum_path(path), "r") as handle:
-            first = handle.readline().split()
-    except (IOError, OSError):
-        return None
-    return first[0].lower() if first and re.match(r"^[0-9a-fA-F]{64}$", first[0]) else None
-
-
-def write_manifest(path, manifest):
-    atomic_write(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True) + "\n", mode=FILE_MODE)
-
-
-def read_manifest(path):
-    try:
-        with open(manifest_path(path), "r") as handle:
-            return json.load(handle)
-    except (IOError, OSError, ValueError):
-        return None
+def parse_series(filename):
+    """((name, kind), labels, created_at) of a file this module named (the series of _backup.catalogue), or None."""
+    parsed = parse_name(filename)
+    return ((parsed[0], parsed[1]), {"name": parsed[0], "kind": parsed[1]}, parsed[2]) if parsed else None
 
 
 def catalogue(directory, names=None, now=None):
     """(name, kind) -> its backups in directory, newest first, from the file names this module writes."""
-    now = now or utcnow()
-    found = {}
-    if not os.path.isdir(directory):
-        return found
-    for entry in sorted(os.listdir(directory)):
-        parsed = parse_name(entry)
-        if not parsed or (names and parsed[0] not in names):
-            continue
-        path = os.path.join(directory, entry)
-        if not os.path.isfile(path):
-            continue
-        name, kind, created = parsed
-        found.setdefault((name, kind), []).append({
-            "name": name, "kind": kind, "file": entry, "path": path, "created_at": created.isoformat(),
-            "age_s": round((now - created).total_seconds(), 3), "size_bytes": os.path.getsize(path),
-            "has_checksum": os.path.exists(checksum_path(path)), "has_manifest": os.path.exists(manifest_path(path)),
-        })
-    for entries in found.values():
-        entries.sort(key=lambda e: e["file"], reverse=True)
-    return found
-
-
-def summarize_catalogue(directory, names=None):
-    """'<name>.<kind>' -> count, newest file, its age and the total size."""
-    out = {}
-    for (name, kind), entries in sorted(catalogue(directory, names).items()):
-        out["%s.%s" % (name, kind)] = {"count": len(entries), "newest": entries[0]["file"], "newest_age_s": entries[0]["age_s"],
-                                       "total_bytes": sum(e["size_bytes"] for e in entries)}
-    return out
+    return backups.catalogue(directory, parse_series, names, now)
 
 
 def partial_files(directory):
@@ -175,18 +94,6 @@ def partial_files(directory):
     if not os.path.isdir(directory):
         return []
     return sorted(f for f in os.listdir(directory) if f.startswith(".") and f.endswith(".partial"))
-
-
-def files_in(directory):
-    return sorted(f for f in os.listdir(directory) if parse_name(f)) if os.path.isdir(directory) else []
-
-
-def remove_quietly(path):
-    try:
-        if path and os.path.lexists(path):
-            os.remove(path)
-    except OSError:
-        pass
 
 
 # --- RDB and AOF formats -----------------------------------------------------------------------------------
@@ -303,62 +210,36 @@ def summarize_tool_output(text, markers=("AUX FIELD", "[info]", "Checksum", "loo
 def validate_params(params):
     state = params["state"]
     validate_name(params["name"])
-    if params["backup_file"] and state != "restore_test":
-        raise SarkValidationError("backup_file applies to state=restore_test only")
-    if state == "prune" and params["keep"] is None and params["max_age_days"] is None:
-        raise SarkValidationError("state=prune needs keep and/or max_age_days")
-    if params["keep"] is not None and params["keep"] < 1:
-        raise SarkValidationError("keep must be at least 1 (the newest backup is always kept), got %s" % params["keep"])
-    if params["max_age_days"] is not None and params["max_age_days"] <= 0:
-        raise SarkValidationError("max_age_days must be more than 0, got %s" % params["max_age_days"])
+    backups.validate_retention_params(params)
     for option in ("save_timeout", "restore_timeout"):
         if params[option] <= 0:
             raise SarkValidationError("%s must be a positive number of seconds, got %s" % (option, params[option]))
-    if params["reuse_within"] < 0:
-        raise SarkValidationError("reuse_within must be 0 or more, got %s" % params["reuse_within"])
     if params["redis_cluster"] and state == "present":
         raise SarkValidationError("redis_cluster: back up each primary of the cluster on its own (one task per node, "
                                   "redis_cluster: false, redis_host/redis_port of the node); one RDB holds one node's slots")
 
 
 def inspect_backup(entry, verify=True):
-    """A catalogue entry with the checksum recomputed (verify) and the size against the manifest; read only."""
-    out = dict(entry)
-    manifest = read_manifest(entry["path"]) or {}
-    out["keyspace"] = manifest.get("keyspace")
-    out["redis_version"] = manifest.get("redis_version")
-    out["counts_exact"] = manifest.get("counts_exact")
-    if manifest.get("size_bytes") is not None:
-        out["size"] = {"expected": manifest["size_bytes"], "actual": entry["size_bytes"], "ok": entry["size_bytes"] == manifest["size_bytes"]}
-    ok = (out.get("size") or {}).get("ok", True)
-    if verify:
-        expected = read_checksum(entry["path"])
-        actual = sha256_file(entry["path"])
-        out["checksum"] = {"expected": expected, "actual": actual, "ok": expected is not None and expected == actual}
-        if expected is None:
-            out["checksum"]["error"] = "no %s.sha256 next to the backup: its integrity cannot be proven" % entry["file"]
-        ok = ok and out["checksum"]["ok"]
-    out["ok"] = ok if verify else None
+    """One catalogue entry with what sark_redis_backup_info reports (_backup.inspect_backup) and the manifest's key counts."""
+    manifest = backups.read_manifest(entry["path"]) or {}
+    out = backups.inspect_backup(entry, manifest, verify, "backup")
+    out.update(keyspace=manifest.get("keyspace"), redis_version=manifest.get("redis_version"),
+               counts_exact=manifest.get("counts_exact"))
     return out
 
 
 def describe_failure(verification):
-    if verification.get("error"):
-        return verification["error"]
-    checksum = verification.get("checksum") or {}
-    if not checksum.get("ok"):
-        return checksum.get("error") or "checksum mismatch (recorded %s, file now %s): the file changed after it was written" % (
-            checksum.get("expected"), checksum.get("actual"))
-    size = verification.get("size") or {}
-    if not size.get("ok", True):
-        return "%d bytes, but %d were written (manifest): the file was truncated or replaced" % (size["actual"], size["expected"])
+    return backups.describe_failure(verification, describe_tool_failure, describe_mismatches)
+
+
+def describe_tool_failure(verification):
     tool = verification.get("check_tool") or {}
     if not tool.get("ok", True):
         return "%s rejects it (rc=%s): %s" % (tool.get("tool"), tool.get("rc"), "; ".join(tool.get("summary") or [])[-500:])
-    restore = verification.get("restore_test") or {}
-    if restore.get("error"):
-        return "restore test failed: %s" % restore["error"]
-    mismatches = restore.get("mismatches") or []
+    return None
+
+
+def describe_mismatches(mismatches):
     return "restore test key counts differ in %d databases: %s" % (len(mismatches), ", ".join(
         "%s (%s at the save, %s restored)" % (m["db"], m["source_keys"], m["restored_keys"]) for m in mismatches[:5]))
 
@@ -401,7 +282,7 @@ class ScratchRedis:
                 raise SarkOperationError("no temporary directory with a path short enough for the scratch server's Unix socket "
                                          "(at most 107 bytes): set TMPDIR to a short writable directory")
             self.socket_dir = tempfile.mkdtemp(prefix="sark-rs-", dir=base)
-            os.chmod(self.socket_dir, DIR_MODE)
+            os.chmod(self.socket_dir, backups.DIR_MODE)
             self.socket = os.path.join(self.socket_dir, "redis.sock")
         argv = self.argv(extra)
         with open(self.log_path, "wb") as log:
@@ -464,7 +345,7 @@ class ScratchRedis:
 MODULE = "sark_redis_backup"
 
 
-class RedisBackup(BackupRun):
+class RedisBackup(backups.BackupRun):
     """One run of sark_redis_backup: options, check mode, the Redis client, the tools found and the result being built."""
 
     def __init__(self, module):
@@ -473,17 +354,29 @@ class RedisBackup(BackupRun):
         self.source = {}
         self.result["save"] = {}
 
+    parse = parse_series
+    result_keys = backups.BackupRun.result_keys + ("save",)
+    deleted_labels = ("kind",)
+
+    def selected_names(self):
+        return [self.params["name"]]
+
+    def partial_files(self):
+        return partial_files(self.params["backup_dir"])
+
+    def failure_details(self):
+        return {"source": self.source} if self.source else {}
+
+    def describe_failure(self, verification):
+        return describe_failure(verification)
+
     # --- tools ---------------------------------------------------------------------------------------------
 
     def tool(self, name):
         if name in self.tools:
             return self.tools[name]
-        bin_dir = self.params["redis_bin_dir"]
-        if bin_dir:
-            path = os.path.join(bin_dir, name)
-            if not os.access(path, os.X_OK):
-                raise SarkValidationError("redis_bin_dir: %s is not an executable %s" % (path, name))
-        else:
+        path = self.tool_in_bin_dir("redis_bin_dir", name)
+        if path is None:
             path = self.module.module.get_bin_path(name)
             if not path:
                 raise SarkPreconditionError("%s not found on this host: install the Redis tools (Debian/Ubuntu: apt-get install "
@@ -684,7 +577,7 @@ class RedisBackup(BackupRun):
 
     def finish_backup(self, entry, final, digest, size, extra, save):
         try:
-            write_checksum(final, digest)
+            backups.write_checksum(final, digest)
             manifest = {"name": self.params["name"], "file": os.path.basename(final), "sha256": digest, "size_bytes": size,
                         "created_at": isoformat(utcnow()), "redis_version": self.source.get("redis_version"),
                         "target": self.source.get("target"), "run_id": self.source.get("run_id"),
@@ -692,10 +585,10 @@ class RedisBackup(BackupRun):
                         "counts_exact": save.get("counts_exact"), "lastsave": save.get("lastsave"),
                         "tool": "sark.ops.sark_redis_backup"}
             manifest.update(extra)
-            write_manifest(final, manifest)
+            backups.write_manifest(final, manifest)
         except (OSError, SarkOperationError) as exc:
-            for path in (final, checksum_path(final), manifest_path(final)):
-                remove_quietly(path)
+            for path in (final, backups.checksum_path(final), backups.manifest_path(final)):
+                backups.remove_quietly(path)
             text = exc.msg if isinstance(exc, SarkOperationError) else describe_os_error(exc, final)
             raise SarkOperationError("Backup %s could not be completed: %s. It was removed%s." % (
                 os.path.basename(final), text, self.done_so_far())) from exc
@@ -765,7 +658,7 @@ class RedisBackup(BackupRun):
             with open(manifest_file, "rb") as handle:
                 if handle.read() == manifest_bytes:
                     break
-            remove_quietly(final)  # a rewrite replaced the files while we copied them: copy again
+            backups.remove_quietly(final)  # a rewrite replaced the files while we copied them: copy again
         else:
             raise SarkOperationError("The AOF of %s was rewritten three times while it was being copied: no AOF backup was taken."
                                      % self.source["target"], source=self.source)
@@ -783,19 +676,12 @@ class RedisBackup(BackupRun):
     # --- reuse ------------------------------------------------------------------------------------------------
 
     def reusable(self, kind):
-        within = self.params["reuse_within"]
-        if not within:
+        newest = self.newest_intact((self.params["name"], kind))
+        if newest is None:
             return None
-        entries = catalogue(self.params["backup_dir"], [self.params["name"]]).get((self.params["name"], kind)) or []
-        if not entries or entries[0]["age_s"] > within or not entries[0]["has_checksum"]:
-            return None
-        newest = entries[0]
-        if read_checksum(newest["path"]) != sha256_file(newest["path"]):
-            self.module.warn("the newest backup %s does not match its checksum: taking a new one" % newest["file"])
-            return None
-        manifest = read_manifest(newest["path"]) or {}
+        manifest = backups.read_manifest(newest["path"]) or {}
         entry = {"kind": kind, "file": newest["file"], "path": newest["path"], "reused": True, "size_bytes": newest["size_bytes"],
-                 "sha256": read_checksum(newest["path"]), "created_at": newest["created_at"], "age_s": newest["age_s"],
+                 "sha256": backups.read_checksum(newest["path"]), "created_at": newest["created_at"], "age_s": newest["age_s"],
                  "keyspace": manifest.get("keyspace"), "counts_exact": manifest.get("counts_exact")}
         self.result["backups"].append(entry)
         return entry
@@ -804,25 +690,13 @@ class RedisBackup(BackupRun):
 
     def verify(self, path, restore_test):
         """Checksum, size, redis-check-rdb/redis-check-aof and (restore_test) a scratch restore. Read-only checks run in check mode."""
-        entry = {"file": os.path.basename(path), "path": path}
         parsed = parse_name(os.path.basename(path))
         kind = parsed[1] if parsed else "rdb"
-        entry["kind"] = kind
-        if not os.path.isfile(path):
-            entry.update(ok=False, error="no such file")
-            self.result["verifications"].append(entry)
+        entry, manifest = self.start_verification(path, kind=kind)
+        if manifest is None:
             return entry
-        expected = read_checksum(path)
-        actual = sha256_file(path)
-        entry["checksum"] = {"expected": expected, "actual": actual, "ok": expected is not None and expected == actual}
-        if expected is None:
-            entry["checksum"]["error"] = "no %s.sha256 next to the backup: its integrity cannot be proven" % os.path.basename(path)
-        manifest = read_manifest(path) or {}
-        if manifest.get("size_bytes") is not None:
-            size = os.path.getsize(path)
-            entry["size"] = {"expected": manifest["size_bytes"], "actual": size, "ok": size == manifest["size_bytes"]}
         workdir = tempfile.mkdtemp(prefix="sark-ops-redis-restore-", dir=self.module.module.tmpdir)
-        os.chmod(workdir, DIR_MODE)
+        os.chmod(workdir, backups.DIR_MODE)
         try:
             if kind == "aof":
                 try:
@@ -837,13 +711,8 @@ class RedisBackup(BackupRun):
             else:
                 argv = [self.tool("redis-check-rdb"), path]
                 entry["check_tool"] = self.check_with(argv, "redis-check-rdb", RDB_OK_MARKER)
-            entry["ok"] = entry["checksum"]["ok"] and entry["check_tool"]["ok"] and (entry.get("size") or {}).get("ok", True)
-            if restore_test:
-                if not entry["ok"]:
-                    entry["restore_test"] = {"ok": False, "skipped": "the checksum or %s check already failed" % entry["check_tool"]["tool"]}
-                else:
-                    entry["restore_test"] = self.restore_test(path, kind, manifest, workdir)
-                    entry["ok"] = entry["ok"] and entry["restore_test"].get("ok", True)
+            self.conclude_verification(entry, "check_tool", entry["check_tool"]["tool"], restore_test,
+                                       lambda: self.restore_test(path, kind, manifest, workdir))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         if not self.check_mode:
@@ -899,31 +768,12 @@ class RedisBackup(BackupRun):
                              "(counts_exact=false): %s" % (os.path.basename(path), comparison["databases"]))
         return out
 
-    # --- retention ----------------------------------------------------------------------------------------------
-
-    def retention(self, protect=()):
-        params = self.params
-        if params["keep"] is None and params["max_age_days"] is None:
-            return
-        for (name, kind), entries in sorted(catalogue(params["backup_dir"], [params["name"]]).items()):
-            doomed = plan_retention(entries, params["keep"], params["max_age_days"], protect)
-            self.result["retention"]["kept"]["%s.%s" % (name, kind)] = len(entries) - len(doomed)
-            for entry in doomed:
-                files = companions(entry["path"])
-                self.plan("delete", file=entry["file"], reason=entry["reason"], files=[os.path.basename(f) for f in files])
-                if not self.check_mode:
-                    for file_path in files:
-                        os.remove(file_path)
-                    self.done("delete", file=entry["file"], reason=entry["reason"])
-                self.result["retention"]["deleted"].append({"file": entry["file"], "kind": kind, "reason": entry["reason"],
-                                                            "age_s": entry["age_s"]})
-
 
 def copy_stream(handle, final):
     """Copy an open file to final whole or not at all (mode 0600), hashing what is written. Returns (sha256, size)."""
     digest = hashlib.sha256()
     size = 0
-    with AtomicFile(final, mode=FILE_MODE, binary=True) as out:
+    with AtomicFile(final, mode=backups.FILE_MODE, binary=True) as out:
         for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
             out.write(chunk)
             digest.update(chunk)
@@ -953,7 +803,7 @@ class _HashingWriter(io.RawIOBase):
 def write_aof_tar(final, aof_dir, manifest_name, manifest_bytes, files):
     """An uncompressed tar of <appenddirname>/ with the manifest as read and each file as large as it was when opened."""
     top = os.path.basename(aof_dir.rstrip("/")) or "appendonlydir"
-    with AtomicFile(final, mode=FILE_MODE, binary=True) as out:
+    with AtomicFile(final, mode=backups.FILE_MODE, binary=True) as out:
         hashing = _HashingWriter(out)
         with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for entry in files:
@@ -975,7 +825,7 @@ def extract_aof_tar(path, workdir, top):
     """Unpack an AOF backup into workdir/<top>/, refusing any member outside it. Returns the manifest's file name."""
     manifest_name = None
     target = os.path.join(workdir, top)
-    os.makedirs(target, DIR_MODE)
+    os.makedirs(target, backups.DIR_MODE)
     with tarfile.open(path, mode="r:") as tar:
         for member in tar.getmembers():
             parts = member.name.split("/")
@@ -991,19 +841,10 @@ def extract_aof_tar(path, workdir, top):
     return manifest_name
 
 
+def files_in(directory):
+    return backups.files_in(directory, parse_series)
+
+
 def check_directory(module, job, directory, state):
-    """backup_dir usable before any work: a directory (made when missing, for a backup) we may write in."""
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise SarkValidationError("backup_dir %s is not a directory (a file stands there): give a directory." % directory)
-    if not os.path.isdir(directory):
-        if state != "present":
-            raise SarkValidationError("backup_dir %s does not exist" % directory)
-        job.plan("mkdir", path=directory, mode="0700")
-        if not module.check_mode:
-            try:
-                os.makedirs(directory, DIR_MODE, exist_ok=True)
-            except OSError as exc:
-                raise SarkOperationError(describe_os_error(exc, directory, "create")) from exc
-            job.done("mkdir", path=directory)
-    if state == "present" and os.path.isdir(directory):
-        check_writable_file(os.path.join(directory, "backup.rdb"), "backup")
+    """backup_dir usable before any work (_backup.check_directory)."""
+    backups.check_directory(module, job, directory, state, "backup.rdb")

@@ -561,6 +561,21 @@ class SiemLists:
 CLOSED = "closed"
 
 
+def breaker_argument_spec():
+    """The breaker selection sark_siem_breaker and sark_siem_breaker_info share (documented in sark.ops.redis.SIEM_BREAKER)."""
+    return dict(
+        siems=dict(type="list", elements="str", default=["splunk", "datadog"]),
+        variant=dict(type="str", default="both", choices=["both", "global", "per_siem"]),
+    )
+
+
+def read_breakers(client, params, layout, keys):
+    """Every selected breaker read in one go (errors worded for the operator) and the names of those not closed."""
+    with redis_errors(params, "reading the SIEM circuit breakers"):
+        breakers = [read_breaker(client, layout, *k) for k in keys]
+    return breakers, [b["name"] for b in breakers if b["state"] != CLOSED]
+
+
 def breaker_keys(layout, variant, siems):
     """[(name, variant, state_key, failures_key)] of the breakers the layout keeps in Redis."""
     out = []

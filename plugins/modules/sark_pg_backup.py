@@ -256,20 +256,15 @@ evidence:
   type: dict
 '''
 
-import os
-
-from ansible_collections.sark.ops.plugins.module_utils._files import describe_os_error
+from ansible_collections.sark.ops.plugins.module_utils._backup import newest_paths
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkOperationError, SarkPreconditionError, sark_main
+from ansible_collections.sark.ops.plugins.module_utils._module import sark_main
 from ansible_collections.sark.ops.plugins.module_utils._pg_backup import (
     Backup,
     catalogue,
     check_directory,
     dedupe,
-    describe_failure,
     files_in,
-    partial_files,
-    summarize_catalogue,
     validate_params,
 )
 from ansible_collections.sark.ops.plugins.module_utils._postgres import postgres_argument_spec
@@ -282,41 +277,21 @@ def run(module):
         module.warn("databases lists %s more than once: each database is backed up once" % ", ".join(repeated))
     validate_params(params)
     job = Backup(module)
-    directory = params["backup_dir"]
-    before = files_in(directory)
-    try:
-        result = run_state(module, job, directory, before)
-    except SarkError as exc:
-        for key in ("backups", "verifications", "retention"):
-            exc.details.setdefault(key, job.result[key])
-        if os.path.isdir(directory):
-            exc.details.setdefault("partial_files", partial_files(directory))
-        raise
-    except OSError as exc:
-        raise SarkOperationError("%s%s" % (describe_os_error(exc, getattr(exc, "filename", None) or directory, "access"),
-                                           job.done_so_far()), backups=job.result["backups"],
-                                 verifications=job.result["verifications"], retention=job.result["retention"]) from exc
+    before = files_in(params["backup_dir"])
+    result = job.reporting(lambda: run_state(module, job, before))
     result.update(module.actions())
     return result
 
 
-def newest_dumps(directory, databases):
-    found = catalogue(directory, databases or None)
-    paths = [entries[0]["path"] for _db, entries in sorted(found.items())]
-    if not paths:
-        raise SarkPreconditionError("no backups%s in %s to test" % (" of %s" % ", ".join(databases) if databases else "", directory))
-    return paths
-
-
-def run_state(module, job, directory, before):
+def run_state(module, job, before):
     params = module.params
-    state = params["state"]
+    state, directory, databases = params["state"], params["backup_dir"], params["databases"]
     if state == "present" or state == "restore_test":
-        job.preflight(params["databases"] if state == "present" else [])
+        job.preflight(databases if state == "present" else [])
     check_directory(module, job, directory, state)
     changed = False
     if state == "present":
-        taken = [job.backup(database) for database in params["databases"]]
+        taken = [job.backup(database) for database in databases]
         changed = any(not entry["reused"] for entry in taken)
         if params["verify"]:
             for entry in taken:
@@ -326,27 +301,15 @@ def run_state(module, job, directory, before):
                         job.plan("restore_test", file=entry["path"], database=params["restore_test_database"])
                     continue
                 entry["verification"] = job.verify(entry["path"], params["restore_test"])
-        job.retention(params["databases"], protect={entry["path"] for entry in taken})
+        job.retention(databases or None, protect={entry["path"] for entry in taken})
     elif state == "restore_test":
-        for path in [params["backup_file"]] if params["backup_file"] else newest_dumps(directory, params["databases"]):
+        paths = [params["backup_file"]] if params["backup_file"] else newest_paths(
+            catalogue(directory, databases or None), " of %s" % ", ".join(databases) if databases else "", directory)
+        for path in paths:
             job.verify(path, True)
     else:
-        job.retention(params["databases"])
-    changed = changed or bool(job.result["retention"]["deleted"])
-    result = job.result
-    result.update(changed=changed, state=state, backup_dir=directory,
-                  catalogue=summarize_catalogue(directory, params["databases"]), partial_files=partial_files(directory))
-    if module.check_mode:
-        after = sorted((set(before) | {e["file"] for e in result["backups"]}) - {d["file"] for d in result["retention"]["deleted"]})
-    else:
-        after = files_in(directory)
-    if module.diff_mode and before != after:
-        result["diff"] = {"before": {"backups": before}, "after": {"backups": after}}
-    failed = [v for v in result["verifications"] if not v.get("ok")]
-    if failed:
-        raise SarkOperationError("%d of %d backups failed verification: %s" % (len(failed), len(result["verifications"]), "; ".join(
-            "%s: %s" % (v["file"], describe_failure(v)) for v in failed)), **result)
-    return result
+        job.retention(databases or None)
+    return job.finish(state, changed, before)
 
 
 def main():

@@ -258,18 +258,15 @@ evidence:
   type: dict
 '''
 
-from ansible_collections.sark.ops.plugins.module_utils._files import describe_os_error
+from ansible_collections.sark.ops.plugins.module_utils._backup import newest_paths
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkError, SarkOperationError, SarkPreconditionError, sark_main
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkPreconditionError, sark_main
 from ansible_collections.sark.ops.plugins.module_utils._redis import redis_argument_spec, require_redis
 from ansible_collections.sark.ops.plugins.module_utils._redis_backup import (
     RedisBackup,
     catalogue,
     check_directory,
-    describe_failure,
     files_in,
-    partial_files,
-    summarize_catalogue,
     validate_params,
 )
 
@@ -278,21 +275,9 @@ def run(module):
     params = module.params
     validate_params(params)
     job = RedisBackup(module)
-    directory = params["backup_dir"]
-    before = files_in(directory)
+    before = files_in(params["backup_dir"])
     try:
-        result = run_state(module, job, directory, before)
-    except SarkError as exc:
-        for key in ("backups", "verifications", "retention", "save"):
-            exc.details.setdefault(key, job.result.get(key))
-        if job.source:
-            exc.details.setdefault("source", job.source)
-        exc.details.setdefault("partial_files", partial_files(directory))
-        raise
-    except OSError as exc:
-        raise SarkOperationError("%s%s" % (describe_os_error(exc, getattr(exc, "filename", None) or directory, "access"),
-                                           job.done_so_far()), backups=job.result["backups"],
-                                 verifications=job.result["verifications"], retention=job.result["retention"]) from exc
+        result = job.reporting(lambda: run_state(module, job, before))
     finally:
         if job.client is not None:
             job.client.close()
@@ -327,17 +312,9 @@ def take_backups(module, job):
     return taken
 
 
-def newest_backups(directory, name):
-    found = catalogue(directory, [name])
-    paths = [entries[0]["path"] for _key, entries in sorted(found.items())]
-    if not paths:
-        raise SarkPreconditionError("no backups named %s-* in %s to test" % (name, directory))
-    return paths
-
-
-def run_state(module, job, directory, before):
+def run_state(module, job, before):
     params = module.params
-    state = params["state"]
+    state, directory = params["state"], params["backup_dir"]
     check_directory(module, job, directory, state)
     changed = False
     if state == "present":
@@ -351,32 +328,20 @@ def run_state(module, job, directory, before):
                         job.plan("restore_test", file=entry["path"], server="scratch redis-server on a Unix socket, stopped by pid")
                     continue
                 entry["verification"] = job.verify(entry["path"], params["restore_test"])
-        job.retention(protect={entry["path"] for entry in taken})
+        job.retention([params["name"]], protect={entry["path"] for entry in taken})
     elif state == "restore_test":
         require_redis()
-        for path in [params["backup_file"]] if params["backup_file"] else newest_backups(directory, params["name"]):
+        paths = [params["backup_file"]] if params["backup_file"] else newest_paths(
+            catalogue(directory, [params["name"]]), " named %s-*" % params["name"], directory)
+        for path in paths:
             job.verify(path, True)
     else:
-        job.retention()
-    changed = changed or bool(job.result["retention"]["deleted"])
-    result = job.result
+        job.retention([params["name"]])
     if state != "present":
-        result.pop("save")
+        job.result.pop("save")
     if job.source:
-        result["source"] = job.source
-    result.update(changed=changed, state=state, backup_dir=directory, catalogue=summarize_catalogue(directory, [params["name"]]),
-                  partial_files=partial_files(directory))
-    if module.check_mode:
-        after = sorted((set(before) | {e["file"] for e in result["backups"]}) - {d["file"] for d in result["retention"]["deleted"]})
-    else:
-        after = files_in(directory)
-    if module.diff_mode and before != after:
-        result["diff"] = {"before": {"backups": before}, "after": {"backups": after}}
-    failed = [v for v in result["verifications"] if not v.get("ok")]
-    if failed:
-        raise SarkOperationError("%d of %d backups failed verification: %s" % (len(failed), len(result["verifications"]), "; ".join(
-            "%s: %s" % (v["file"], describe_failure(v)) for v in failed)), **result)
-    return result
+        job.result["source"] = job.source
+    return job.finish(state, changed, before)
 
 
 def main():

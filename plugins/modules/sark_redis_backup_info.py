@@ -162,36 +162,16 @@ evidence:
   type: dict
 '''
 
-import os
-
+from ansible_collections.sark.ops.plugins.module_utils._backup import list_backups
 from ansible_collections.sark.ops.plugins.module_utils._layout import layout_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError, sark_main
-from ansible_collections.sark.ops.plugins.module_utils._redis_backup import (
-    catalogue,
-    inspect_backup,
-    partial_files,
-    summarize_catalogue,
-    validate_name,
-)
+from ansible_collections.sark.ops.plugins.module_utils._module import sark_main
+from ansible_collections.sark.ops.plugins.module_utils._redis_backup import inspect_backup, parse_series, partial_files, validate_name
 
 
 def run(module):
-    params = module.params
-    for name in params["name"]:
+    for name in module.params["name"]:
         validate_name(name)
-    if params["max_results"] < 1:
-        raise SarkValidationError("max_results must be at least 1, got %s" % params["max_results"])
-    directory = params["backup_dir"]
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise SarkValidationError("backup_dir %s is not a directory (a file stands there): give a directory." % directory)
-    found = catalogue(directory, params["name"] or None)
-    backups = [inspect_backup(entry, params["verify"]) for _key, entries in sorted(found.items())
-               for entry in entries[:params["max_results"]]]
-    mismatched = [b["file"] for b in backups if b["ok"] is False]
-    module.evidence.set_count("backups", len(backups))
-    module.evidence.set_count("mismatched", len(mismatched))
-    return {"backup_dir": directory, "exists": os.path.isdir(directory), "backups": backups, "mismatched": mismatched,
-            "catalogue": summarize_catalogue(directory, params["name"] or None), "partial_files": partial_files(directory)}
+    return list_backups(module, module.params["name"], parse_series, inspect_backup, partial_files)
 
 
 def main():

@@ -28,16 +28,6 @@ options:
     choices: [closed]
     default: closed
     version_added: 0.2.0
-  siems:
-    description: The SIEMs of the V(per_siem) variant.
-    type: list
-    elements: str
-    default: [splunk, datadog]
-  variant:
-    description: Which key variant to reset - V(both), V(global) (runbook 000) or V(per_siem) (runbook 002).
-    type: str
-    choices: [both, global, per_siem]
-    default: both
   current_state:
     description:
       - Precondition - the state every breaker with a state key must be in (for example V(open)).
@@ -46,6 +36,7 @@ options:
     version_added: 0.2.0
 extends_documentation_fragment:
   - sark.ops.redis
+  - sark.ops.redis.SIEM_BREAKER
   - sark.ops.layout
   - sark.ops.attributes
   - sark.ops.attributes.EVIDENCE
@@ -85,49 +76,15 @@ EXAMPLES = r'''
 
 RETURN = r'''
 breakers:
-  description: Each breaker after the run.
+  description:
+    - Each breaker after the run (in check mode, as it was), with the fields of
+      RV(sark.ops.sark_siem_breaker_info#module:breakers) - C(name), C(variant), C(state_key), C(failures_key), C(state),
+      C(failures), C(present), C(state_present), C(ttl).
   returned: always
   type: list
   elements: dict
   sample: [{"name": "splunk", "variant": "per_siem", "state_key": "circuit:splunk:state", "failures_key": "circuit:splunk:failure",
-            "state": "open", "failures": 7, "present": true, "state_present": true, "ttl": -1}]
-  contains:
-    name:
-      description: V(global) or the SIEM.
-      type: str
-      returned: always
-    variant:
-      description: V(global) or V(per_siem).
-      type: str
-      returned: always
-    state_key:
-      description: The state key.
-      type: str
-      returned: always
-    failures_key:
-      description: The failure-count key.
-      type: str
-      returned: always
-    state:
-      description: The state (V(closed) when there is no state key).
-      type: str
-      returned: always
-    failures:
-      description: The failure count.
-      type: int
-      returned: always
-    present:
-      description: Whether the state or the failure key exists.
-      type: bool
-      returned: always
-    state_present:
-      description: Whether the state key exists.
-      type: bool
-      returned: always
-    ttl:
-      description: TTL of the state key (null when it does not exist).
-      type: int
-      returned: always
+            "state": "closed", "failures": 0, "present": false, "state_present": false, "ttl": null}]
 open:
   description: Names of the breakers that are not closed.
   returned: always
@@ -189,11 +146,12 @@ from ansible_collections.sark.ops.plugins.module_utils._redis import connect, re
 from ansible_collections.sark.ops.plugins.module_utils._redis_keys import redis_errors
 from ansible_collections.sark.ops.plugins.module_utils._siem import (
     CLOSED,
+    breaker_argument_spec,
     breaker_keys,
     breaker_not_in_layout,
     check_expected,
     delete_breaker,
-    read_breaker,
+    read_breakers,
     validate_siems,
 )
 
@@ -206,11 +164,8 @@ def run(module):
     if not keys:
         return breaker_not_in_layout(layout, resetting=True)
     client = connect(params)
-    result = {"restart_required": False, "layout": layout.name}
-    with redis_errors(params, "reading the SIEM circuit breakers"):
-        breakers = [read_breaker(client, layout, *k) for k in keys]
-    result["breakers"] = breakers
-    result["open"] = [b["name"] for b in breakers if b["state"] != CLOSED]
+    breakers, opened = read_breakers(client, params, layout, keys)
+    result = {"restart_required": False, "layout": layout.name, "breakers": breakers, "open": opened}
     check_expected(breakers, params["current_state"])
     targets = [b for b in breakers if b["present"]]
     result["reset"] = [b["name"] for b in targets]
@@ -227,8 +182,7 @@ def run(module):
             for breaker in targets:
                 removed = delete_breaker(client, layout, breaker, params["current_state"], cluster)
                 module.evidence.executed("delete", keys=[breaker["state_key"], breaker["failures_key"]], removed=removed)
-            result["breakers"] = [read_breaker(client, layout, *k) for k in keys]
-            result["open"] = [b["name"] for b in result["breakers"] if b["state"] != CLOSED]
+        result["breakers"], result["open"] = read_breakers(client, params, layout, keys)
     verb = "Would reset" if module.check_mode else "Reset"
     result["msg"] = "%s %s" % (verb, ", ".join(result["reset"])) if targets else "Every breaker is already closed (no keys)"
     module.evidence.set_count("reset", len(targets))
@@ -238,11 +192,9 @@ def run(module):
 def main():
     spec = dict(
         state=dict(type="str", default="closed", choices=["closed"]),
-        siems=dict(type="list", elements="str", default=["splunk", "datadog"]),
-        variant=dict(type="str", default="both", choices=["both", "global", "per_siem"]),
         current_state=dict(type="str"),
     )
-    sark_main(run, spec, (layout_argument_spec, redis_argument_spec))
+    sark_main(run, spec, (breaker_argument_spec, layout_argument_spec, redis_argument_spec))
 
 
 if __name__ == "__main__":

@@ -19,19 +19,10 @@ description:
   - In the V(sark_v2) layout the breaker lives in each worker's memory; the module does not contact Redis and returns
     RV(not_in_layout).
   - Resetting a breaker is M(sark.ops.sark_siem_breaker)'s job.
-options:
-  siems:
-    description: The SIEMs of the V(per_siem) variant.
-    type: list
-    elements: str
-    default: [splunk, datadog]
-  variant:
-    description: Which key variant to read - V(both), V(global) (runbook 000) or V(per_siem) (runbook 002).
-    type: str
-    choices: [both, global, per_siem]
-    default: both
+options: {}
 extends_documentation_fragment:
   - sark.ops.redis
+  - sark.ops.redis.SIEM_BREAKER
   - sark.ops.layout
   - sark.ops.attributes
   - sark.ops.attributes.INFO_MODULE
@@ -127,8 +118,13 @@ evidence:
 from ansible_collections.sark.ops.plugins.module_utils._layout import Layout, layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils._module import sark_main
 from ansible_collections.sark.ops.plugins.module_utils._redis import connect, redis_argument_spec
-from ansible_collections.sark.ops.plugins.module_utils._redis_keys import redis_errors
-from ansible_collections.sark.ops.plugins.module_utils._siem import CLOSED, breaker_keys, breaker_not_in_layout, read_breaker, validate_siems
+from ansible_collections.sark.ops.plugins.module_utils._siem import (
+    breaker_argument_spec,
+    breaker_keys,
+    breaker_not_in_layout,
+    read_breakers,
+    validate_siems,
+)
 
 
 def run(module):
@@ -138,20 +134,13 @@ def run(module):
     keys = breaker_keys(layout, params["variant"], params["siems"])
     if not keys:
         return breaker_not_in_layout(layout, resetting=False)
-    client = connect(params)
-    with redis_errors(params, "reading the SIEM circuit breakers"):
-        breakers = [read_breaker(client, layout, *k) for k in keys]
-    opened = [b["name"] for b in breakers if b["state"] != CLOSED]
+    breakers, opened = read_breakers(connect(params), params, layout, keys)
     module.evidence.set_count("open", len(opened))
     return {"breakers": breakers, "open": opened, "layout": layout.name}
 
 
 def main():
-    spec = dict(
-        siems=dict(type="list", elements="str", default=["splunk", "datadog"]),
-        variant=dict(type="str", default="both", choices=["both", "global", "per_siem"]),
-    )
-    sark_main(run, spec, (layout_argument_spec, redis_argument_spec))
+    sark_main(run, {}, (breaker_argument_spec, layout_argument_spec, redis_argument_spec))
 
 
 if __name__ == "__main__":

@@ -95,7 +95,8 @@ def hold(port, count, ready_file, lifetime=900.0, app=LEAK_APP):
     return 0
 
 
-def inject_db_outage(state_dir, stack):
+def _sessions_to_96_percent(stack):
+    """(max_connections, how many more client sessions take the server to 96 % of its usable connections)."""
     conn = _pg(stack)
     try:
         maximum = int(_one(conn, "SHOW max_connections")[0])
@@ -103,25 +104,14 @@ def inject_db_outage(state_dir, stack):
         total = int(_one(conn, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")[0])
     finally:
         conn.close()
-    count = max(int(math.ceil(0.96 * (maximum - reserved))) - total, 1)
-    ready = os.path.join(state_dir, "incident-holder.ready")
-    if os.path.exists(ready):
-        os.unlink(ready)
-    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [tests_dir, os.environ.get("PYTHONPATH", "")] if p))
-    with open(os.path.join(state_dir, "incident-holder.log"), "w", encoding="utf-8") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "harness.incidents", "hold", "--port", str(stack["pg_port"]),
-                                 "--count", str(count), "--ready-file", ready],
-                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    with open(os.path.join(state_dir, "incident-holder.pid"), "w", encoding="utf-8") as handle:
-        handle.write(str(proc.pid))
+    return maximum, max(int(math.ceil(0.96 * (maximum - reserved))) - total, 1)
 
-    def opened():
-        if proc.poll() is not None:
-            raise RuntimeError("the connection holder exited (see incident-holder.log)")
-        return os.path.exists(ready)
-    wait_for(opened, 120, "%d idle PostgreSQL sessions" % count, interval=0.1)
-    return {"idle_sessions": count, "max_connections": maximum, "holder_pid": proc.pid}
+
+def inject_db_outage(state_dir, stack):
+    maximum, count = _sessions_to_96_percent(stack)
+    pid = _start_holder(state_dir, stack, ["hold", "--port", str(stack["pg_port"]), "--count", str(count)], name="incident-holder",
+                        timeout=120, what="%d idle PostgreSQL sessions" % count)
+    return {"idle_sessions": count, "max_connections": maximum, "holder_pid": pid}
 
 
 # --- db_outage, connections at the limit (no idle session to terminate) and the database dropped ------------------
@@ -141,24 +131,11 @@ def inject_db_outage_limit(state_dir, stack):
     """Sessions of another application (not the leak the playbook may terminate) up to 96 % of the usable connections,
     and the stand-in of the postgres-0 pod: PostgreSQL is restarted for real once that pod is deleted and recreated in
     the Kubernetes API (what kubectl delete pod postgres-0 does to the server)."""
-    conn = _pg(stack)
-    try:
-        maximum = int(_one(conn, "SHOW max_connections")[0])
-        reserved = int(_one(conn, "SHOW superuser_reserved_connections")[0])
-        total = int(_one(conn, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")[0])
-    finally:
-        conn.close()
-    count = max(int(math.ceil(0.96 * (maximum - reserved))) - total, 1)
+    maximum, count = _sessions_to_96_percent(stack)
     holder = _start_holder(state_dir, stack, ["hold", "--port", str(stack["pg_port"]), "--count", str(count),
                                               "--app", BUSY_APP], name="incident-holder")
     uid = _pg_pod_uid(stack)
-    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [tests_dir, os.environ.get("PYTHONPATH", "")] if p))
-    with open(os.path.join(state_dir, "incident-pgpod.log"), "w", encoding="utf-8") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "harness.incidents", "pg-pod", "--dir", state_dir, "--uid", uid or ""],
-                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    with open(os.path.join(state_dir, "incident-pgpod.pid"), "w", encoding="utf-8") as handle:
-        handle.write(str(proc.pid))
+    proc = _spawn(state_dir, ["pg-pod", "--dir", state_dir, "--uid", uid or ""], "incident-pgpod")
     return {"busy_sessions": count, "max_connections": maximum, "holder_pid": holder, "pg_pod_uid": uid,
             "pg_pod_standin_pid": proc.pid}
 
@@ -247,24 +224,31 @@ def _deployment(apps):
     return apps.read_namespaced_deployment(API_NAME, API_NAMESPACE)
 
 
-def inject_api_down(stack, image=CRASH_IMAGE):
-    """A new revision of production/sark with `image` (one that crash-loops); returns when its pods do."""
-    apps = _apps(stack)
-    before = _deployment(apps)
-    revision = int(before.metadata.annotations.get("deployment.kubernetes.io/revision", "1"))
+def _roll_out_until(stack, container, matches, what):
+    """Patch production/sark's container (a new revision) and wait until a pod of that revision has a container status
+    for which matches(status) holds; returns (the revision it came from, the patched image)."""
+    apps, core = _apps(stack), _core(stack)
+    revision = int(_deployment(apps).metadata.annotations.get("deployment.kubernetes.io/revision", "1"))
+    image = container["image"]
     apps.patch_namespaced_deployment(API_NAME, API_NAMESPACE, {
         "metadata": {"annotations": {"kubernetes.io/change-cause": "deploy %s" % image}},
-        "spec": {"template": {"spec": {"containers": [{"name": "sark", "image": image}]}}}})
-    core = _core(stack)
+        "spec": {"template": {"spec": {"containers": [dict(container, name="sark")]}}}})
 
-    def crash_looping():
+    def rolled_out():
         dep = _deployment(apps)
         if int(dep.metadata.annotations.get("deployment.kubernetes.io/revision", "0")) <= revision:
             return False
         pods = core.list_namespaced_pod(API_NAMESPACE, label_selector="app=sark").items
-        return any(cs.state and cs.state.waiting and cs.state.waiting.reason == "CrashLoopBackOff"
-                   for pod in pods for cs in (pod.status.container_statuses or []) if cs.image == image)
-    wait_for(crash_looping, 60, "the new revision of %s/%s to crash-loop" % (API_NAMESPACE, API_NAME), interval=0.2)
+        return any(matches(cs) for pod in pods for cs in (pod.status.container_statuses or []) if cs.image == image)
+    wait_for(rolled_out, 60, "the new revision of %s/%s %s" % (API_NAMESPACE, API_NAME, what), interval=0.2)
+    return revision
+
+
+def inject_api_down(stack, image=CRASH_IMAGE):
+    """A new revision of production/sark with `image` (one that crash-loops); returns when its pods do."""
+    revision = _roll_out_until(stack, {"image": image},
+                               lambda cs: cs.state and cs.state.waiting and cs.state.waiting.reason == "CrashLoopBackOff",
+                               "to crash-loop")
     return {"deployment": "%s/%s" % (API_NAMESPACE, API_NAME), "from_revision": revision, "image": image}
 
 
@@ -663,22 +647,10 @@ OOM_IMAGE, OOM_LIMIT = "ghcr.io/sark/memory-hog:1.0", "768Mi"
 
 def inject_api_down_oom(stack):
     """A new revision of production/sark whose container uses 900Mi under a 768Mi limit; returns when it is OOMKilled."""
-    apps, core = _apps(stack), _core(stack)
-    before = _deployment(apps)
-    revision = int(before.metadata.annotations.get("deployment.kubernetes.io/revision", "1"))
-    apps.patch_namespaced_deployment(API_NAME, API_NAMESPACE, {
-        "metadata": {"annotations": {"kubernetes.io/change-cause": "deploy %s" % OOM_IMAGE}},
-        "spec": {"template": {"spec": {"containers": [{"name": "sark", "image": OOM_IMAGE,
-                                                       "resources": {"limits": {"memory": OOM_LIMIT}}}]}}}})
-
-    def oom_killed():
-        dep = _deployment(apps)
-        if int(dep.metadata.annotations.get("deployment.kubernetes.io/revision", "0")) <= revision:
-            return False
-        pods = core.list_namespaced_pod(API_NAMESPACE, label_selector="app=sark").items
-        return any(cs.last_state and cs.last_state.terminated and cs.last_state.terminated.reason == "OOMKilled"
-                   for pod in pods for cs in (pod.status.container_statuses or []) if cs.image == OOM_IMAGE)
-    wait_for(oom_killed, 60, "the new revision of %s/%s to be OOMKilled" % (API_NAMESPACE, API_NAME), interval=0.2)
+    revision = _roll_out_until(
+        stack, {"image": OOM_IMAGE, "resources": {"limits": {"memory": OOM_LIMIT}}},
+        lambda cs: cs.last_state and cs.last_state.terminated and cs.last_state.terminated.reason == "OOMKilled",
+        "to be OOMKilled")
     return {"deployment": "%s/%s" % (API_NAMESPACE, API_NAME), "from_revision": revision, "image": OOM_IMAGE,
             "memory_limit": OOM_LIMIT}
 
@@ -714,23 +686,29 @@ def hold_query(port, seconds, ready_file):
     return 0
 
 
-def _start_holder(state_dir, stack, argv, name="incident-slowquery"):
-    ready = os.path.join(state_dir, name + ".ready")
-    if os.path.exists(ready):
-        os.unlink(ready)
+def _spawn(state_dir, argv, name):
+    """python -m harness.incidents <argv> in its own session, its output in <name>.log and its pid in <name>.pid."""
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [tests_dir, os.environ.get("PYTHONPATH", "")] if p))
     with open(os.path.join(state_dir, name + ".log"), "w", encoding="utf-8") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "harness.incidents"] + argv + ["--ready-file", ready],
+        proc = subprocess.Popen([sys.executable, "-m", "harness.incidents"] + argv,
                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     with open(os.path.join(state_dir, name + ".pid"), "w", encoding="utf-8") as handle:
         handle.write(str(proc.pid))
+    return proc
+
+
+def _start_holder(state_dir, stack, argv, name="incident-slowquery", timeout=60, what="the incident holder"):
+    ready = os.path.join(state_dir, name + ".ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    proc = _spawn(state_dir, argv + ["--ready-file", ready], name)
 
     def started():
         if proc.poll() is not None:
             raise RuntimeError("the holder exited (see %s.log)" % name)
         return os.path.exists(ready)
-    wait_for(started, 60, "the incident holder", interval=0.1)
+    wait_for(started, timeout, what, interval=0.1)
     return proc.pid
 
 
@@ -863,32 +841,23 @@ def main(argv=None):
         else:
             print(text)
         return 0
-    if args.incident == "db_outage":
-        result = inject_db_outage(args.dir, stack)
-    elif args.incident == "db_outage_limit":
-        result = inject_db_outage_limit(args.dir, stack)
-    elif args.incident == "db_outage_dropped":
-        result = inject_db_outage_dropped(stack)
-    elif args.incident == "siem_down_rate":
-        result = inject_siem_down_rate(args.dir, stack)
-    elif args.incident == "api_down":
-        result = inject_api_down(stack, args.image)
-    elif args.incident == "siem_down":
-        result = inject_siem_down(stack)
-    elif args.incident == "security":
-        result = inject_security(stack)
-    elif args.incident == "api_down_oom":
-        result = inject_api_down_oom(stack)
-    elif args.incident == "high_latency":
-        result = inject_high_latency(args.dir, stack)
-    elif args.incident == "auth_failures":
-        result = inject_auth_failures(stack)
-    elif args.incident == "opa_failure":
-        result = inject_opa_failure(args.dir, stack)
-    elif args.incident == "audit_gap":
-        result = inject_audit_gap(args.dir, stack)
-    else:
+    injectors = {
+        "db_outage": lambda: inject_db_outage(args.dir, stack),
+        "db_outage_limit": lambda: inject_db_outage_limit(args.dir, stack),
+        "db_outage_dropped": lambda: inject_db_outage_dropped(stack),
+        "siem_down_rate": lambda: inject_siem_down_rate(args.dir, stack),
+        "api_down": lambda: inject_api_down(stack, args.image),
+        "siem_down": lambda: inject_siem_down(stack),
+        "security": lambda: inject_security(stack),
+        "api_down_oom": lambda: inject_api_down_oom(stack),
+        "high_latency": lambda: inject_high_latency(args.dir, stack),
+        "auth_failures": lambda: inject_auth_failures(stack),
+        "opa_failure": lambda: inject_opa_failure(args.dir, stack),
+        "audit_gap": lambda: inject_audit_gap(args.dir, stack),
+    }
+    if args.incident not in injectors:
         parser.error("inject needs an incident")
+    result = injectors[args.incident]()
     print(yaml.safe_dump({"injected": args.incident, **result}, default_flow_style=False).strip())
     return 0
 

@@ -91,18 +91,10 @@ class ServerRegistrationRequest(BaseModel):
     metadata: Dict[str, Any] = Field(default_factory=dict)
 
 
-class BulkRegistrationItem(BaseModel):
-    name: str = Field(..., min_length=1, max_length=255)
-    transport: str = Field(..., pattern="^(http|stdio|sse)$")
-    endpoint: Optional[str] = Field(None, max_length=500)
-    command: Optional[str] = Field(None, max_length=500)
-    version: str = "2025-06-18"
-    capabilities: List[str] = Field(default_factory=list)
+class BulkRegistrationItem(ServerRegistrationRequest):
+    """One server of a bulk registration: the fields of a single registration, but its tools are plain objects and
+    may be left out (SARK's BulkRegistrationItem)."""
     tools: List[Dict[str, Any]] = Field(default_factory=list)
-    description: Optional[str] = Field(None, max_length=1000)
-    sensitivity_level: str = Field("medium", pattern=LEVEL_PATTERN)
-    signature: Optional[str] = None
-    metadata: Dict[str, Any] = Field(default_factory=dict)
 
 
 class BulkServerRegistrationRequest(BaseModel):

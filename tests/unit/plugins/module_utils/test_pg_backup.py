@@ -1,13 +1,9 @@
 import datetime
-import errno
-import hashlib
-import os
 
 import pytest
 
 from ansible_collections.sark.ops.plugins.module_utils import _pg_backup as backup
-from ansible_collections.sark.ops.plugins.module_utils._files import CHUNK_BYTES
-from ansible_collections.sark.ops.plugins.module_utils._module import SarkOperationError, SarkValidationError
+from ansible_collections.sark.ops.plugins.module_utils._module import SarkValidationError
 
 UTC = datetime.timezone.utc
 DEFAULTS = {"state": "present", "databases": ["sark", "sark_audit"], "backup_dir": "/b", "backup_file": None, "verify": True,
@@ -32,42 +28,6 @@ def test_names_round_trip():
     assert backup.parse_name("with-dash-20260102T030405.000Z.dump")[0] == "with-dash"
     for other in ("notes.txt", "sark.dump", "sark-20260102T030405.123Z.dump.partial", "sark-20260102T030405.123Z.dump.sha256"):
         assert backup.parse_name(other) is None
-
-
-def test_sha256_streams_and_sidecar_round_trip(tmp_path):
-    path = tmp_path / "sark-20260102T030405.123Z.dump"
-    data = os.urandom(CHUNK_BYTES * 2 + 17)
-    path.write_bytes(data)
-    digest = backup.sha256_file(str(path))
-    assert digest == hashlib.sha256(data).hexdigest()
-    backup.write_checksum(str(path), digest)
-    assert backup.read_checksum(str(path)) == digest
-    assert (tmp_path / (path.name + ".sha256")).read_text() == "%s  %s\n" % (digest, path.name)
-    assert oct((tmp_path / (path.name + ".sha256")).stat().st_mode & 0o777) == "0o600"
-    (tmp_path / (path.name + ".sha256")).write_text("garbage\n")
-    assert backup.read_checksum(str(path)) is None
-
-
-def entries(ages_days, database="sark"):
-    now = datetime.datetime(2026, 6, 1, tzinfo=UTC)
-    out = []
-    for days in sorted(ages_days):
-        moment = now - datetime.timedelta(days=days)
-        name = backup.backup_name(database, moment)
-        out.append({"database": database, "file": name, "path": "/b/" + name, "age_s": days * 86400.0})
-    return out
-
-
-def test_retention_keep_max_age_and_newest_always_kept():
-    rows = entries([0, 1, 2, 3, 40])
-    doomed = backup.plan_retention(rows, keep=3)
-    assert [d["file"] for d in doomed] == [rows[3]["file"], rows[4]["file"]]
-    doomed = backup.plan_retention(rows, max_age_days=2.5)
-    assert [d["reason"] for d in doomed] == ["older than 2.5 days", "older than 2.5 days"]
-    assert backup.plan_retention(entries([50, 60]), max_age_days=30)[0]["file"] == entries([50, 60])[1]["file"]
-    assert len(backup.plan_retention(entries([50]), max_age_days=30)) == 0  # the only backup stays
-    assert backup.plan_retention(rows, keep=1, protect={rows[1]["path"]})[0]["file"] == rows[2]["file"]
-    assert backup.plan_retention(rows) == []
 
 
 def test_catalogue_reads_only_module_names(tmp_path):
@@ -170,17 +130,3 @@ def test_tool_io_hint_explains_file_system_errors(stderr, needle):
 
 def test_tool_io_hint_ignores_other_errors():
     assert backup.tool_io_hint('pg_dump: error: connection to server failed: FATAL: permission denied for database', "/b") is None
-
-
-def test_write_private_is_whole_or_nothing(tmp_path, monkeypatch):
-    target = tmp_path / "x.dump.sha256"
-    backup.write_private(str(target), "abc  x.dump\n")
-    assert target.read_text() == "abc  x.dump\n" and oct(os.stat(str(target)).st_mode & 0o777) == "0o600"
-
-    def full(*_args):
-        raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(SarkOperationError) as err:
-        backup.write_private(str(target), "other\n")
-    assert "the file system is full" in err.value.msg
-    assert target.read_text() == "abc  x.dump\n" and sorted(os.listdir(str(tmp_path))) == ["x.dump.sha256"]

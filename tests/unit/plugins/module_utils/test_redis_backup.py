@@ -11,7 +11,6 @@ from ansible_collections.sark.ops.plugins.module_utils._redis_backup import (
     parse_aof_manifest,
     parse_name,
     parse_rdb_header,
-    plan_retention,
     validate_name,
 )
 
@@ -67,10 +66,3 @@ def test_keyspace_comparison_exact_expiry_and_inexact():
     lost = compare_keyspace(source, {"db0": {"keys": 10, "expires": 3}, "db2": {"keys": 3, "expires": 0}})
     assert lost["ok"] is False and [m["db"] for m in lost["mismatches"]] == ["db2"]
     assert compare_keyspace(source, {"db0": {"keys": 10, "expires": 3}}, exact=False)["ok"] is True
-
-
-def test_retention_keeps_newest_and_protected():
-    entries = [{"path": "/b/%d" % i, "age_s": i * 86400.0, "file": str(i)} for i in range(4)]
-    doomed = plan_retention(entries, keep=2, protect={"/b/3"})
-    assert [d["path"] for d in doomed] == ["/b/2"]
-    assert [d["path"] for d in plan_retention(entries, max_age_days=0.5)] == ["/b/1", "/b/2", "/b/3"]
