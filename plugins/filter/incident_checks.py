@@ -16,6 +16,11 @@ from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import mas
 KINDS = {
     "db_connections": lambda data, **kw: checks.db_connections(
         data.get("pg_info"), data.get("idle"), databases=data.get("databases"), setting=data.get("setting"), **kw),
+    "db_outage": lambda data, **kw: checks.db_outage(
+        data.get("pg_info"), data.get("idle"), databases=data.get("databases"), setting=data.get("setting"),
+        pod=checks.db_pod(data["workloads"], data.get("pod_name"), data.get("logs"),
+                          **{k: kw.pop(k) for k in ("memory_target", "claim_template") if k in kw})
+        if data.get("workloads") else None, **kw),
     "api_workload": lambda data, **kw: checks.api_workload(data.get("workloads"), **kw),
     "siem": lambda data, **kw: checks.siem(
         data.get("breaker"), data.get("queue"), data.get("hec"), bool(data.get("workers_restarted")),
