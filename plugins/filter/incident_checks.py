@@ -27,8 +27,10 @@ KINDS = {
         batch=checks.siem_batch(data.get("deployment"), data.get("configmaps") or [], **kw) if data.get("deployment") else None),
     "security": lambda data, **kw: checks.security(data.get("principal"), data.get("evidence"), data.get("sessions"),
                                                    data.get("isolation"), data.get("secret"), data.get("critical"), **kw),
-    "api_down": lambda data, **kw: checks.api_down(data.get("workloads"), deployment=data.get("deployment"),
-                                                   pods=data.get("pods"), objects=data.get("objects"), **kw),
+    "api_down": lambda data, **kw: checks.api_down(
+        data.get("workloads"), deployment=data.get("deployment"), pods=data.get("pods"), objects=data.get("objects"),
+        logs=data.get("logs"), db=checks.db_pod(data["db_workloads"], data.get("db_pod_name"), data.get("db_logs"))
+        if data.get("db_workloads") else None, **kw),
     "high_latency": lambda data, **kw: checks.high_latency(
         data.get("pg_info"), data.get("workloads"), data.get("redis"), opa=data.get("opa"), prometheus=data.get("prometheus"),
         deployment=data.get("deployment"), configmaps=data.get("configmaps"), **kw),

@@ -663,11 +663,27 @@ def api_memory_plan(workload_info, name, factor=1.5, maximum="8Gi"):
     return [plan[k] for k in sorted(plan)]
 
 
-def api_down(workload_info, name, memory_factor=1.5, memory_max="8Gi", deployment=None, pods=None, objects=None):
+def api_down(workload_info, name, memory_factor=1.5, memory_max="8Gi", deployment=None, pods=None, objects=None,
+             logs=None, db=None):
     """api_workload plus the seed's fixes 3 and 4: the memory limit to raise (OOMKilled) and a restart when the pods
-    run a ConfigMap/Secret older than its last change (seed cause 4, configuration: rollout restart)."""
+    run a ConfigMap/Secret older than its last change (seed cause 4, configuration: rollout restart). logs: the
+    sark_k8s logs result of the failing pods (the crash reason, initial step 3); db: db_pod() of the database pod,
+    read when the crash log names the database - a failing database pod is cause 2 (restart it) and comes first."""
     check = api_workload(workload_info, name)
     details = check["details"]
+    crash = [line for pod in (logs or {}).get("pods") or [] for line in pod.get("matches") or []]
+    details["crash_lines"] = crash[:5]
+    details["crash_reason"] = crash[0] if crash else None
+    if crash and check["verdict"] != "OK":
+        check["reason"] += "; crash log: %s" % crash[0]
+    details["database_pod"] = db
+    if db is not None and check["verdict"] != "OK":
+        if db["causes"]:
+            details["causes"].insert(0, "database_down")
+            details["fix"] = "restart_db_pod"
+            check["reason"] += "; the log names the database and %s" % "; ".join(db["reasons"])
+        else:
+            check["reason"] += "; the log names the database, but pod %s is ready (%d restarts)" % (db["pod"], db["restarts"])
     if "out_of_memory" in details["causes"]:
         plan = api_memory_plan(workload_info, name, memory_factor, memory_max)
         details["memory"] = plan

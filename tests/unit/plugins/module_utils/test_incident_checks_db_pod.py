@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.sark.ops.plugins.module_utils._incident_checks import (
-    IncidentCheckError, compare, db_memory_plan, db_outage, db_pod)
+    IncidentCheckError, api_down, compare, db_memory_plan, db_outage, db_pod)
 
 PG_OK = {"is_available": True, "connections": {"total": 10, "max_connections": 100, "superuser_reserved_connections": 3}}
 
@@ -77,3 +77,27 @@ def test_memory_plan_only_upwards_and_a_bad_target():
     assert db_memory_plan("16Gi")["raised"] is None
     with pytest.raises(IncidentCheckError, match="not a Kubernetes quantity"):
         db_memory_plan("1Gi", "lots")
+
+
+def api(reason="CrashLoopBackOff"):
+    return {"workloads": [{"name": "sark", "kind": "Deployment", "replicas": {"desired": 3, "ready": 0, "updated": 3},
+                           "revision": "2", "revisions": [{"revision": 2}, {"revision": 1, "images": ["sark:1"]}],
+                           "pods": [{"name": "sark-a", "reason": reason, "restarts": 3}]}]}
+
+
+CRASH = {"pods": [{"pod": "sark-a", "previous": False,
+                   "matches": ['{"level":"CRITICAL","msg":"cannot connect to postgres: connection refused"}']}]}
+
+
+def test_api_down_names_the_crash_line_and_a_ready_database_pod():
+    check = api_down(api(), "sark", logs=CRASH, db=db_pod(workloads(), "postgres-0", logs()))
+    assert check["details"]["crash_reason"].endswith("connection refused\"}")
+    assert "crash log: " in check["reason"] and "pod postgres-0 is ready" in check["reason"]
+    assert check["details"]["causes"] == ["bad_deployment"] and check["details"]["fix"] == "rollback"
+
+
+def test_api_down_restarts_a_failing_database_pod_first():
+    db = db_pod(workloads("CrashLoopBackOff", False, 7, {"container": "postgres", "reason": "Error"}), "postgres-0", logs())
+    check = api_down(api(), "sark", logs=CRASH, db=db)
+    assert check["details"]["causes"][0] == "database_down" and check["details"]["fix"] == "restart_db_pod"
+    assert check["details"]["database_pod"]["causes"] == ["db_pod_failing"]
