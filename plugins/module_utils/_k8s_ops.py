@@ -40,7 +40,7 @@ def _registered_read(result):
     """One result of a kubernetes.core.k8s_log loop (failed_when: false) over pod names or {pod, previous} as a read."""
     item = result["item"]
     pod, previous = (item.get("pod"), bool(item.get("previous"))) if isinstance(item, dict) else (item, False)
-    if result.get("failed"):
+    if result.get("failed") or "log_lines" not in result:   # failed_when: false clears `failed`: no log_lines tells
         return {"pod": pod, "previous": previous, "error": str(result.get("msg") or "the log could not be read")}
     lines = list(result.get("log_lines") or [])
     if lines and lines[-1] == "":

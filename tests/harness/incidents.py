@@ -232,9 +232,12 @@ def inject_db_outage_oom(stack):
 
 
 def db_pod_state(stack):
-    """The StatefulSet's memory limit and postgres-0's readiness, restarts and last termination."""
+    """The StatefulSet's memory limit and postgres-0's readiness, restarts and last termination (None: no such pod)."""
     sts = _apps(stack).read_namespaced_stateful_set("postgres", PG_POD_NAMESPACE)
-    pod = _core(stack).read_namespaced_pod(PG_POD, PG_POD_NAMESPACE)
+    try:
+        pod = _core(stack).read_namespaced_pod(PG_POD, PG_POD_NAMESPACE)
+    except Exception:  # pylint: disable=broad-except
+        return None   # deleted, not recreated yet
     statuses = pod.status.container_statuses or []
     return {"memory_limit": sts.spec.template.spec.containers[0].resources.limits.get("memory"),
             "pod_memory_limit": pod.spec.containers[0].resources.limits.get("memory"),

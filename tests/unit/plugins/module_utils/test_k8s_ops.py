@@ -25,10 +25,12 @@ def test_mask_line_keeps_plain_text():
 def test_log_matches_counts_bounds_and_reports_unreadable_pods():
     reads = [{"pod": "a", "lines": ["ok", "ERROR one", "error two password=x", "ERROR three"]},
              {"item": "b", "failed": True, "msg": 'previous terminated container "b" in pod "b" not found'},
-             {"item": "c", "log_lines": ["fine", ""]}]
+             {"item": {"pod": "c", "previous": False}, "log_lines": ["fine", ""]},
+             {"item": {"pod": "c", "previous": True}, "failed": False, "msg": "container not found"}]
     out = ops.log_matches(reads, "error", max_lines=2)
-    assert (out["lines"], out["matched"], out["errors"]) == (5, 3, 1)
-    a, b, c = out["pods"]
+    assert (out["lines"], out["matched"], out["errors"]) == (5, 3, 2)
+    a, b, c, d = out["pods"]
+    assert d["previous"] and d["error"] == "container not found" and not c["previous"]
     assert a["matched"] == 3 and a["matches"] == ["error two password=" + ops.MASK, "ERROR three"]
     assert b["error"].startswith("previous terminated container") and b["lines"] == 0
     assert c["lines"] == 1 and c["matched"] == 0
