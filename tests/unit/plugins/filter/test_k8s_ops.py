@@ -8,8 +8,8 @@ from ansible_collections.sark.ops.plugins.filter import k8s_ops as filters
 
 
 def test_filters_registered():
-    assert set(filters.FilterModule().filters()) == {"k8s_log_matches", "k8s_pvc_plan", "k8s_hpa_plan",
-                                                      "k8s_resources_plan", "k8s_unready_pods"}
+    names = {"k8s_log_matches", "k8s_pvc_plan", "k8s_hpa_plan", "k8s_resources_plan", "k8s_unready_pods"}
+    assert set(filters.FilterModule().filters()) == names
 
 
 @pytest.mark.parametrize("name, args, message", [

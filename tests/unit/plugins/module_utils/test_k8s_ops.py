@@ -78,7 +78,7 @@ def test_pvc_plan_refuses_a_shrink_and_a_class_without_expansion():
 
 
 def test_pvc_plan_same_size_is_unchanged_and_the_default_class_is_found_in_a_list():
-    assert ops.pvc_expand_plan(claim(), "50Gi", sclass()) ["changed"] is False
+    assert ops.pvc_expand_plan(claim(), "50Gi", sclass())["changed"] is False
     plan = ops.pvc_expand_plan(claim(class_name=None), "60Gi", [sclass("other", False), sclass("std", default=True)])
     assert plan["allowed"] and plan["storage_class"] == "std"
     plan = ops.pvc_expand_plan(claim(class_name="other"), "60Gi", [sclass("other", False), sclass("std", default=True)])
