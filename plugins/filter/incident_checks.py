@@ -16,14 +16,21 @@ from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import mas
 KINDS = {
     "db_connections": lambda data, **kw: checks.db_connections(
         data.get("pg_info"), data.get("idle"), databases=data.get("databases"), setting=data.get("setting"), **kw),
+    "db_outage": lambda data, **kw: checks.db_outage(
+        data.get("pg_info"), data.get("idle"), databases=data.get("databases"), setting=data.get("setting"),
+        pod=checks.db_pod(data["workloads"], data.get("pod_name"), data.get("logs"),
+                          **{k: kw.pop(k) for k in ("memory_target", "claim_template") if k in kw})
+        if data.get("workloads") else None, **kw),
     "api_workload": lambda data, **kw: checks.api_workload(data.get("workloads"), **kw),
     "siem": lambda data, **kw: checks.siem(
         data.get("breaker"), data.get("queue"), data.get("hec"), bool(data.get("workers_restarted")),
         batch=checks.siem_batch(data.get("deployment"), data.get("configmaps") or [], **kw) if data.get("deployment") else None),
     "security": lambda data, **kw: checks.security(data.get("principal"), data.get("evidence"), data.get("sessions"),
                                                    data.get("isolation"), data.get("secret"), data.get("critical"), **kw),
-    "api_down": lambda data, **kw: checks.api_down(data.get("workloads"), deployment=data.get("deployment"),
-                                                   pods=data.get("pods"), objects=data.get("objects"), **kw),
+    "api_down": lambda data, **kw: checks.api_down(
+        data.get("workloads"), deployment=data.get("deployment"), pods=data.get("pods"), objects=data.get("objects"),
+        logs=data.get("logs"), db=checks.db_pod(data["db_workloads"], data.get("db_pod_name"), data.get("db_logs"))
+        if data.get("db_workloads") else None, **kw),
     "high_latency": lambda data, **kw: checks.high_latency(
         data.get("pg_info"), data.get("workloads"), data.get("redis"), opa=data.get("opa"), prometheus=data.get("prometheus"),
         deployment=data.get("deployment"), configmaps=data.get("configmaps"), **kw),

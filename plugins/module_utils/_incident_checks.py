@@ -126,6 +126,104 @@ def db_connections(pg_info, idle, warning_ratio=0.8, critical_ratio=0.95, databa
     return _check("db_connections", title, verdict, total, "connections", threshold, reason, details, runbook)
 
 
+# --- db_outage: the database pod (002 playbook 4 check 1 and causes 1-2; 001 database connection failure) ----------
+
+DB_LOG_PATTERN = "FATAL|PANIC|ERROR|No space left|out of memory|could not write|too many clients"
+
+
+def _log_findings(logs, previous):
+    """(matched lines, disk-full lines) of the current or previous reads of a sark_k8s logs result (None: not read)."""
+    matches = [line for pod in (logs or {}).get("pods") or [] if bool(pod.get("previous")) == previous
+               for line in pod.get("matches") or []]
+    return matches, [line for line in matches if any(marker in line.lower() for marker in DISK_FULL_MARKERS)]
+
+
+def db_memory_plan(current, target="8Gi"):
+    """The OOMKilled database container's new memory limit: the seed's `--limits=memory=8Gi` (target), only upwards."""
+    from ansible_collections.sark.ops.plugins.module_utils._k8s_workloads import parse_quantity  # pylint: disable=import-outside-toplevel
+    want = parse_quantity(target)
+    if not want:
+        raise IncidentCheckError("the database memory limit target %r is not a Kubernetes quantity" % (target,))
+    have = parse_quantity(current)
+    if have and have >= want:
+        return {"current": current, "raised": None,
+                "reason": "the limit %s is already at or above %s (sark_incident_db_memory_limit)" % (current, target)}
+    return {"current": current, "raised": target, "reason": None}
+
+
+def db_pod(workload_info, pod_name, logs=None, memory_target="8Gi", claim_template="postgres-data"):
+    """What the database pod says (kubectl get pod / describe pod / logs / logs --previous): {causes, fix, pod, findings}
+    in the seed's order - cause 1 the pod crashed (OOMKilled: raise the StatefulSet's memory limit; otherwise restart
+    the pod, 001 recovery 1), cause 2 the disk is full (a log line says so: expand the volume, restart the pod).
+    logs: the sark.ops.sark_k8s logs result of the pod (its reads of the running and the previous container)."""
+    workloads = _require(workload_info, "workloads", "sark_workload_info")
+    pods = [p for w in workloads for p in w.get("pods") or [] if p.get("name") == pod_name]
+    out = {"pod": pod_name, "found": bool(pods), "ready": None, "reason": None, "restarts": 0, "last_termination": None,
+           "memory": None, "log_lines": [], "previous_log_lines": [], "disk_full_lines": [], "events": [],
+           "statefulset": None, "claim": None, "causes": [], "fix": None, "reasons": []}
+    if not pods:
+        out["causes"].append("db_pod_missing")
+        out["reasons"].append("pod %s not found" % pod_name)
+        return out
+    pod = pods[0]
+    owner = [w for w in workloads if pod in (w.get("pods") or [])][0]
+    out.update(ready=bool(pod.get("ready")), reason=pod.get("reason"), restarts=int(pod.get("restarts") or 0),
+               last_termination=pod.get("last_termination"), statefulset=owner.get("name"),
+               claim="%s-%s" % (claim_template, pod_name) if claim_template else None,
+               events=["%s: %s" % (e.get("reason"), e.get("message")) for e in owner.get("warning_events") or []
+                       if e.get("object") == "Pod/%s" % pod_name][:5])
+    current, disk = _log_findings(logs, False)
+    previous, disk_prev = _log_findings(logs, True)
+    out.update(log_lines=current, previous_log_lines=previous, disk_full_lines=(disk_prev + disk)[:5])
+    last = pod.get("last_termination") or {}
+    oom = pod.get("reason") == "OOMKilled" or last.get("reason") == "OOMKilled"
+    if oom:
+        container = last.get("container") or ((pod.get("containers") or [{}])[0]).get("name")
+        limits = [(c.get("limits") or {}).get("memory") for c in pod.get("containers") or [] if c.get("name") == container]
+        plan = db_memory_plan(limits[0] if limits else None, memory_target)
+        plan["container"] = container
+        out["memory"] = plan
+        if plan["raised"]:
+            out["causes"].append("db_out_of_memory")
+            out["fix"] = "raise_db_memory_limit"
+            out["reasons"].append("pod %s was OOMKilled (%d restarts): raise the memory limit of statefulset %s from %s to %s"
+                                  % (pod_name, out["restarts"], owner.get("name"), plan["current"], plan["raised"]))
+        else:
+            out["causes"].append("db_out_of_memory_at_limit")
+            out["reasons"].append("pod %s was OOMKilled - not automated: %s" % (pod_name, plan["reason"]))
+    if out["disk_full_lines"]:
+        out["causes"].append("disk_full")
+        out["fix"] = out["fix"] or "expand_db_volume"
+        out["reasons"].append("the disk is full (log: %s): expand the volume %s, then restart the pod"
+                              % (out["disk_full_lines"][0], out["claim"]))
+    if not out["causes"] and (not out["ready"] or pod.get("reason") in BAD_POD_REASONS):
+        out["causes"].append("db_pod_failing")
+        out["fix"] = "restart_db_pod"
+        out["reasons"].append("pod %s is not ready (%s, %d restarts%s): restart it (kubectl delete pod)"
+                              % (pod_name, pod.get("reason") or pod.get("phase"), out["restarts"],
+                                 ("; last log line: %s" % (previous or current)[-1]) if (previous or current) else ""))
+    return out
+
+
+def db_outage(pg_info, idle, pod=None, **kwargs):
+    """db_connections plus the database pod (db_pod's result): the pod's causes come first (the seed's cause 1 and 2
+    before cause 3), its fix before the connections' fix, and a failing pod makes the check CRITICAL."""
+    check = db_connections(pg_info, idle, **kwargs)
+    if not pod:
+        return check
+    details = check["details"]
+    details["pod"] = pod
+    if not pod["causes"]:
+        check["reason"] += "; pod %s ready, %d restarts" % (pod["pod"], pod["restarts"])
+        return check
+    causes = [c for c in pod["causes"] if c not in details["causes"]]
+    details["causes"] = causes + details["causes"]
+    details["fix"] = pod["fix"] or details["fix"]
+    check["verdict"] = "CRITICAL" if _RANK.get(check["verdict"], 3) < _RANK["CRITICAL"] else check["verdict"]
+    check["reason"] = "; ".join(pod["reasons"] + [check["reason"]])
+    return check
+
+
 def _pod_bad(pod):
     last = pod.get("last_termination") or {}
     return pod.get("reason") in BAD_POD_REASONS or last.get("reason") == "OOMKilled"
@@ -565,11 +663,27 @@ def api_memory_plan(workload_info, name, factor=1.5, maximum="8Gi"):
     return [plan[k] for k in sorted(plan)]
 
 
-def api_down(workload_info, name, memory_factor=1.5, memory_max="8Gi", deployment=None, pods=None, objects=None):
+def api_down(workload_info, name, memory_factor=1.5, memory_max="8Gi", deployment=None, pods=None, objects=None,
+             logs=None, db=None):
     """api_workload plus the seed's fixes 3 and 4: the memory limit to raise (OOMKilled) and a restart when the pods
-    run a ConfigMap/Secret older than its last change (seed cause 4, configuration: rollout restart)."""
+    run a ConfigMap/Secret older than its last change (seed cause 4, configuration: rollout restart). logs: the
+    sark_k8s logs result of the failing pods (the crash reason, initial step 3); db: db_pod() of the database pod,
+    read when the crash log names the database - a failing database pod is cause 2 (restart it) and comes first."""
     check = api_workload(workload_info, name)
     details = check["details"]
+    crash = [line for pod in (logs or {}).get("pods") or [] for line in pod.get("matches") or []]
+    details["crash_lines"] = crash[:5]
+    details["crash_reason"] = crash[0] if crash else None
+    if crash and check["verdict"] != "OK":
+        check["reason"] += "; crash log: %s" % crash[0]
+    details["database_pod"] = db
+    if db is not None and check["verdict"] != "OK":
+        if db["causes"]:
+            details["causes"].insert(0, "database_down")
+            details["fix"] = "restart_db_pod"
+            check["reason"] += "; the log names the database and %s" % "; ".join(db["reasons"])
+        else:
+            check["reason"] += "; the log names the database, but pod %s is ready (%d restarts)" % (db["pod"], db["restarts"])
     if "out_of_memory" in details["causes"]:
         plan = api_memory_plan(workload_info, name, memory_factor, memory_max)
         details["memory"] = plan

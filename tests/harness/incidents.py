@@ -9,6 +9,7 @@ of the usable connections are in use, and keeps them until they are terminated (
 closes them all) or 15 minutes pass. api_down: production/sark gets a new revision whose image crash-loops
 in the Kubernetes API. siem_down: both per-SIEM breakers (seed 002 spelling) open with failed events queued.
 api_down_oom: a new revision whose container needs more memory than its limit (OOMKilled in the Kubernetes API).
+db_outage_oom: statefulset postgres gets a memory limit below what PostgreSQL uses: postgres-0 is OOMKilled and crash-loops.
 high_latency: a table with 45 000 dead tuples (autovacuum off on it), a query held running (pg_sleep), a new revision
 whose pods share a 2.85-CPU load (95 % of their 1-CPU limit), a Redis cache hit ratio under 70 % and
 POLICY_CACHE_TTL_HIGH=60 in sark-config. auth_failures: the OIDC issuer in sark-config is a local port nothing
@@ -183,6 +184,45 @@ def inject_db_outage_dropped(stack):
     finally:
         conn.close()
     return {"dropped": "sark"}
+
+
+DB_OOM_LIMIT = "1Gi"   # the postgres image of the scenario uses 1200Mi
+
+
+def inject_db_outage_oom(stack):
+    """Cause 1, the pod crashed: the memory limit of statefulset postgres lowered below what PostgreSQL uses; the
+    StatefulSet rolls postgres-0 onto it and the new container is OOMKilled again and again (CrashLoopBackOff).
+    Returns once postgres-0 reports lastState.terminated.reason OOMKilled."""
+    apps, core = _apps(stack), _core(stack)
+    apps.patch_namespaced_stateful_set("postgres", PG_POD_NAMESPACE, {"spec": {"template": {"spec": {"containers": [
+        {"name": "postgres", "resources": {"limits": {"memory": DB_OOM_LIMIT}}}]}}}})
+
+    def oom_killed():
+        try:
+            pod = core.read_namespaced_pod(PG_POD, PG_POD_NAMESPACE)
+        except Exception:  # pylint: disable=broad-except
+            return False   # deleted by the rollout, not recreated yet
+        return any(cs.last_state and cs.last_state.terminated and cs.last_state.terminated.reason == "OOMKilled"
+                   for cs in pod.status.container_statuses or [])
+    wait_for(oom_killed, 60, "%s/%s to be OOMKilled" % (PG_POD_NAMESPACE, PG_POD), interval=0.2)
+    return {"statefulset": "%s/postgres" % PG_POD_NAMESPACE, "memory_limit": DB_OOM_LIMIT, "pod": PG_POD}
+
+
+def db_pod_state(stack):
+    """The StatefulSet's memory limit and postgres-0's readiness, restarts and last termination (None: no such pod)."""
+    sts = _apps(stack).read_namespaced_stateful_set("postgres", PG_POD_NAMESPACE)
+    try:
+        pod = _core(stack).read_namespaced_pod(PG_POD, PG_POD_NAMESPACE)
+    except Exception:  # pylint: disable=broad-except
+        return None   # deleted, not recreated yet
+    statuses = pod.status.container_statuses or []
+    return {"memory_limit": sts.spec.template.spec.containers[0].resources.limits.get("memory"),
+            "pod_memory_limit": pod.spec.containers[0].resources.limits.get("memory"),
+            "ready": bool(statuses) and all(cs.ready for cs in statuses),
+            "restarts": sum(cs.restart_count for cs in statuses),
+            "last_termination": next((cs.last_state.terminated.reason for cs in statuses
+                                      if cs.last_state and cs.last_state.terminated), None),
+            "uid": pod.metadata.uid}
 
 
 def sark_rows(stack):
@@ -637,6 +677,7 @@ def snapshot(stack):
     out["latency"]["hpa_min_replicas"] = hpa.spec.min_replicas
     out["auth"] = _auth_snapshot(stack)
     out["opa_replicas"] = _apps(stack).read_namespaced_deployment("opa", "sark-system").spec.replicas
+    out["db_pod"] = db_pod_state(stack)
     return out
 
 
@@ -805,7 +846,7 @@ def _auth_snapshot(stack):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m harness.incidents", description=__doc__.split("\n", 1)[0])
     parser.add_argument("action", choices=["inject", "snapshot", "release", "hold", "hold-query", "writer", "pg-pod", "hec"])
-    parser.add_argument("incident", nargs="?", choices=["db_outage", "db_outage_limit", "db_outage_dropped", "siem_down_rate",
+    parser.add_argument("incident", nargs="?", choices=["db_outage", "db_outage_limit", "db_outage_dropped", "db_outage_oom", "siem_down_rate",
                                                         "api_down", "siem_down", "security", "api_down_oom",
                                                         "high_latency", "auth_failures", "opa_failure", "audit_gap"])
     parser.add_argument("--seconds", type=float, default=900)
@@ -845,6 +886,7 @@ def main(argv=None):
         "db_outage": lambda: inject_db_outage(args.dir, stack),
         "db_outage_limit": lambda: inject_db_outage_limit(args.dir, stack),
         "db_outage_dropped": lambda: inject_db_outage_dropped(stack),
+        "db_outage_oom": lambda: inject_db_outage_oom(stack),
         "siem_down_rate": lambda: inject_siem_down_rate(args.dir, stack),
         "api_down": lambda: inject_api_down(stack, args.image),
         "siem_down": lambda: inject_siem_down(stack),

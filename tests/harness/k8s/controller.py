@@ -462,6 +462,8 @@ class Controller:  # pylint: disable=too-many-instance-attributes
                            "metadata": {"name": claim, "namespace": namespace, "uid": str(uuid.uuid4()),
                                         "creationTimestamp": now_iso(), "labels": dict((spec["selector"].get("matchLabels") or {}))},
                            "spec": copy.deepcopy(tmpl.get("spec") or {}), "status": {"phase": "Pending"}}
+                    if not pvc["spec"].get("storageClassName") and self.default_storage_class():
+                        pvc["spec"]["storageClassName"] = self.default_storage_class()   # DefaultStorageClass admission
                     self.emu.put("", "persistentvolumeclaims", pvc)
             labels = {"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": name}
             pod = self._new_pod(sts, "StatefulSet", name, labels)
@@ -501,6 +503,12 @@ class Controller:  # pylint: disable=too-many-instance-attributes
         if status != sts.get("status"):
             sts["status"] = status
             self.emu.put("apps", "statefulsets", sts)
+
+    def default_storage_class(self):
+        for sc in self.emu.items("storage.k8s.io", "storageclasses"):
+            if ((sc.get("metadata") or {}).get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true":
+                return sc["metadata"]["name"]
+        return None
 
     def sync_pvc(self, pvc):
         request = ((pvc.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage")
@@ -767,7 +775,11 @@ class Controller:  # pylint: disable=too-many-instance-attributes
         if previous:
             if not cstatus.get("restartCount"):
                 return [], 'previous terminated container "%s" in pod "%s" not found' % (container, pod["metadata"]["name"])
-            lines = self.logs.get(entry.get("previous_logs") or entry.get("logs") or "", [])
+            # what the last terminated container wrote depends on how it ended: an OOMKilled one is SIGKILLed
+            # mid-work (no error line), one that exited on an error logged it (previous_logs_by_reason)
+            reason = ((cstatus.get("lastState") or {}).get("terminated") or {}).get("reason")
+            name = (entry.get("previous_logs_by_reason") or {}).get(reason) or entry.get("previous_logs") or entry.get("logs") or ""
+            lines = self.logs.get(name, [])
         else:
             lines = self.logs.get(entry.get("logs") or "", [])
         span = float((self.scenario.get("timing") or {}).get("log_span_seconds", 7200))

@@ -401,11 +401,31 @@ class SarkKubeEmulator(kmock.KubernetesEmulator):  # pylint: disable=too-many-pu
                 spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
             for container in (spec.get("template") or {}).get("spec", {}).get("containers", []):
                 _check_container(info.kind, meta["name"], container)
+        if info.kind == "PersistentVolumeClaim" and old is not None:
+            self._check_pvc_resize(meta["name"], old, obj)
         if info.kind == "Pod":
             for container in obj.get("spec", {}).get("containers", []):
                 _check_container("Pod", meta["name"], container)
             obj.setdefault("status", {"phase": "Pending"})
         return obj
+
+    def _check_pvc_resize(self, name, old, new):
+        """The API server's rules for a bound claim's storage request (validation and the PersistentVolumeClaimResize
+        admission): it may not shrink, and it may grow only where the claim's StorageClass allows volume expansion."""
+        def storage(obj):
+            return (((obj.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+        before, after = storage(old), storage(new)
+        if before == after or after is None:
+            return
+        from .controller import parse_quantity  # pylint: disable=import-outside-toplevel
+        if parse_quantity(after) < parse_quantity(before):
+            raise ApiError(422, "Invalid", 'PersistentVolumeClaim "%s" is invalid: spec.resources.requests.storage: '
+                           "Forbidden: field can not be less than previous value" % name)
+        class_name = (old.get("spec") or {}).get("storageClassName") or ""
+        sc = self.get("storage.k8s.io", "storageclasses", None, class_name) if class_name else None
+        if not sc or sc.get("allowVolumeExpansion") is not True:
+            raise ApiError(403, "Forbidden", 'persistentvolumeclaims "%s" is forbidden: only dynamically provisioned pvc '
+                           "can be resized and the storageclass that provisions the pvc must support resize" % name)
 
     def create(self, p, info, data, dry_run):
         if not isinstance(data, dict):

@@ -28,3 +28,15 @@ def test_db_connections_filter_reads_the_databases_and_the_setting():
     check = incident_check({"pg_info": pg, "idle": {}, "databases": {"is_available": True, "databases": [{"name": "postgres"}]},
                             "setting": {"setting": "100", "pending_restart": True}}, "db_connections", database="sark")
     assert check["details"]["fix"] == "restore_backup" and check["details"]["pending_restart"] is True
+
+
+def test_db_outage_filter_judges_the_database_pod():
+    pod = {"name": "postgres-0", "ready": False, "reason": "CrashLoopBackOff", "restarts": 2,
+           "last_termination": {"container": "postgres", "reason": "OOMKilled"},
+           "containers": [{"name": "postgres", "limits": {"memory": "1Gi"}}]}
+    check = incident_check({"pg_info": {"is_available": True, "connections": {"total": 1, "max_connections": 100}},
+                            "idle": {}, "workloads": {"workloads": [{"name": "postgres", "pods": [pod]}]},
+                            "pod_name": "postgres-0", "logs": {"pods": []}}, "db_outage", memory_target="4Gi")
+    assert check["details"]["fix"] == "raise_db_memory_limit" and check["details"]["pod"]["memory"]["raised"] == "4Gi"
+    assert incident_check({"pg_info": {"is_available": True, "connections": {"total": 1, "max_connections": 100}},
+                           "idle": {}}, "db_outage")["details"].get("pod") is None
