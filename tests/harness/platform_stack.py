@@ -2,6 +2,7 @@
 
     python -m harness.platform_stack up --dir DIR --platform rsp|auditron     # start, write DIR/<layout>/vars.yml
     python -m harness.platform_stack inject api_down --dir DIR --layout L      # the API Deployment crash-loops
+    python -m harness.platform_stack inject memory_leak --dir DIR --layout L   # RSP: the new revision is OOMKilled
     python -m harness.platform_stack inject queue_backlog --dir DIR --layout L # AUDITRON: 150 waiting, 2 failed jobs
     python -m harness.platform_stack down --dir DIR                             # stop every process by PID
 
@@ -30,7 +31,8 @@ from harness.servers import LOOPBACK, AlertmanagerServer, PostgresServer, Promet
 LAYOUTS = {"rsp": ("runbook", "rsp_code"), "auditron": ("runbook", "auditron_code")}
 PG_PASSWORD = "platform-demo-pw"
 # the API Deployment of each platform (the profile's workload of role auth / api) and the image that crash-loops
-API = {"rsp": {"namespace": "rust-security", "name": "auth-service", "crash_image": "rust-security/auth-service:v1.2.0-crashloop"},
+API = {"rsp": {"namespace": "rust-security", "name": "auth-service", "crash_image": "rust-security/auth-service:v1.2.0-crashloop",
+               "leak_image": "rust-security/auth-service:v1.2.0-leak"},
        "auditron": {"namespace": "auditron", "name": "auditron-api",
                     "crash_image": "ghcr.io/tanny28/auditron-backend:1.5.0-crashloop"}}
 RULES = {"groups": [{"name": "platform-demo", "rules": [
@@ -184,9 +186,13 @@ def _apps(kubeconfig):
         client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
 
 
-def inject_api_down(stack, layout):
-    """A new revision of the API Deployment whose image crash-loops; returns when its pods do."""
-    api = API[stack["platform"]]
+def inject_api_down(stack, layout, image_key="crash_image"):
+    """A new revision of the API Deployment whose image crash-loops (memory_leak: is OOMKilled, RSP); returns when its
+    pods crash-loop."""
+    api = dict(API[stack["platform"]])
+    if image_key not in api:
+        raise SystemExit("no %s for %s" % (image_key, stack["platform"]))
+    api["crash_image"] = api[image_key]
     apps, core = _apps(stack["layouts"][layout]["kubeconfig"])
     before = apps.read_namespaced_deployment(api["name"], api["namespace"])
     revision = int((before.metadata.annotations or {}).get("deployment.kubernetes.io/revision", "1"))
@@ -240,7 +246,7 @@ def down(state_dir, remove=False):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m harness.platform_stack", description=__doc__.split("\n", 1)[0])
     parser.add_argument("action", choices=["up", "down", "inject"])
-    parser.add_argument("fault", nargs="?", choices=["api_down", "queue_backlog"])
+    parser.add_argument("fault", nargs="?", choices=["api_down", "memory_leak", "queue_backlog"])
     parser.add_argument("--dir", required=True, help="state directory (PIDs, logs, data, vars per layout)")
     parser.add_argument("--platform", choices=sorted(LAYOUTS), default="rsp")
     parser.add_argument("--layout")
@@ -254,7 +260,10 @@ def main(argv=None):
         stack = _load(args.dir)
         if not args.fault or args.layout not in stack["layouts"]:
             parser.error("inject needs a fault and --layout (one of %s)" % ", ".join(stack["layouts"]))
-        injected = inject_api_down(stack, args.layout) if args.fault == "api_down" else inject_queue_backlog(stack, args.layout)
+        if args.fault == "queue_backlog":
+            injected = inject_queue_backlog(stack, args.layout)
+        else:
+            injected = inject_api_down(stack, args.layout, "leak_image" if args.fault == "memory_leak" else "crash_image")
         print(json.dumps(injected))
     return 0
 
