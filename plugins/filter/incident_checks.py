@@ -38,6 +38,8 @@ KINDS = {
         data.get("endpoints"), data.get("probes"), data.get("redis"), deployment=data.get("deployment"), pods=data.get("pods"),
         secrets=data.get("secrets"), clocks=data.get("clocks"), **kw),
 }
+# AUDITRON's queue backlog (seed 004)
+KINDS.update(queue_backlog=lambda data, **kw: checks.queue_backlog(data.get("queue"), data.get("workloads"), **kw))
 # policy evaluation failure, audit events not recording
 KINDS.update(
     opa_policies=lambda data, **kw: checks.opa_policies(

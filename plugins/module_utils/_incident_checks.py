@@ -1350,3 +1350,59 @@ def audit_gap(audit_info, now, logs=None, siem_queue=None, pg_info=None, audit_d
         minutes, hours.get("window_hours"))
     figure = minutes if minutes is not None else None
     return _check("audit_gap", title, verdict, figure, "minutes since the newest event", stale_minutes, reason, details, runbook)
+
+
+# --- queue backlog (seed 004 Troubleshooting "Queue Backlog", AUDITRON) ------------------------------------------
+
+def queue_backlog(queue_info, workload_info, worker, max_replicas=10, scale_factor=2):
+    """Seed 004 "Queue Backlog" (jobs not processing, queue length growing): the backlog against the runbook's 100 jobs,
+    the failing jobs and the dead-letter queue (resolution 1 and 4: named, people look at them), and the worker count
+    (resolution 2, "Increase worker count": the fix, scale_out of the worker Deployment by scale_factor, at most
+    max_replicas). WARNING like the seed's Queue Backlog alert; the figure is the ready workers (more is better), so a
+    scale-out counts as an improvement while the backlog drains."""
+    runbook = "004 Troubleshooting: Queue Backlog"
+    title = "Queue backlog (worker %s)" % worker
+    if not isinstance(queue_info, dict) or queue_info.get("failed") or "counts" not in queue_info:
+        msg = (queue_info or {}).get("msg") if isinstance(queue_info, dict) else None
+        return _check("queue_backlog", title, "CRITICAL", None, "ready replicas", None,
+                      "the queue could not be read: %s" % (msg or "no result"), {"causes": ["queue_unreadable"], "fix": None},
+                      runbook)
+    workloads = _require(workload_info, "workloads", "sark_workload_info")
+    found = [w for w in workloads if w.get("name") == worker and w.get("kind", "Deployment") == "Deployment"]
+    replicas = (found[0].get("replicas") or {}) if found else {}
+    desired, ready = int(replicas.get("desired") or 0), int(replicas.get("ready") or 0)
+    counts = queue_info["counts"]
+    backlog = queue_info.get("backlog") or {}
+    dead = int((queue_info.get("dead_letter") or {}).get("count") or 0)
+    reasons = sorted(set(str(j.get("failed_reason")) for j in (queue_info.get("failed_jobs") or []) if j.get("failed_reason")))
+    details = {"counts": counts, "backlog": backlog, "paused": bool(queue_info.get("paused")), "dead_letter": dead,
+               "failed_reasons": reasons, "worker": {"name": worker, "found": bool(found), "desired": desired, "ready": ready},
+               "resources": {"replicas": desired, "scale": None}, "causes": [], "fix": None}
+    parts = ["%d jobs waiting, delayed or paused (threshold %s)" % (backlog.get("jobs", 0), backlog.get("threshold"))]
+    if backlog.get("exceeded"):
+        details["causes"].append("backlog_growing")
+    if details["paused"]:
+        details["causes"].append("queue_paused")
+        parts.append("the queue is paused (resume it: sark.ops.auditron_queue state=resumed)")
+    if counts.get("failed"):
+        details["causes"].append("failing_jobs")
+        parts.append("%d failed jobs%s: check the external APIs (OpenAI, Stripe)" % (
+            counts["failed"], (" (%s)" % "; ".join(reasons[:3])) if reasons else ""))
+    if dead:
+        details["causes"].append("dead_letter_jobs")
+        parts.append("%d jobs in the dead-letter queue: review them" % dead)
+    if not found:
+        parts.append("worker Deployment %s not found" % worker)
+    else:
+        parts.append("worker %s %d/%d ready" % (worker, ready, desired))
+    if backlog.get("exceeded") and found:
+        target = min(int(max_replicas), max(int(desired * float(scale_factor)), desired + 1))
+        if target > desired:
+            details["causes"].append("too_few_workers")
+            details["fix"] = "scale_out"
+            details["resources"]["scale"] = {"from": desired, "to": target}
+            parts.append("increase the worker count: scale to %d" % target)
+        else:
+            parts.append("already at %d workers (max_replicas)" % desired)
+    verdict = "WARNING" if backlog.get("exceeded") or details["paused"] else "OK"
+    return _check("queue_backlog", title, verdict, ready, "ready replicas", desired, "; ".join(parts), details, runbook)

@@ -353,17 +353,23 @@ def down(state_dir, remove=False):
         return
     with open(path, encoding="utf-8") as handle:
         stack = json.load(handle)
-    for name in ("traffic", "prometheus", "alertmanager", "s3", "sarksim", "redis", "kube-api"):
+    stop_recorded(state_dir, stack, ("traffic", "prometheus", "alertmanager", "s3", "sarksim", "redis", "kube-api"), remove)
+    print("demo stack in %s stopped" % state_dir)
+
+
+def stop_recorded(state_dir, stack, names, remove=False):
+    """Stop the processes recorded in stack["pids"] under names, in that order, then PostgreSQL; forget the stack
+    (DIR/stack.json) and, with remove, delete its state directory and PostgreSQL's data directory."""
+    for name in names:
         stop_pid(stack["pids"].get(name))
     # PostgreSQL's fast shutdown is SIGINT
     import signal  # pylint: disable=import-outside-toplevel
     stop_pid(stack["pids"].get("postgres"), timeout=20, sig=signal.SIGINT)
-    os.unlink(path)
+    os.unlink(_state_file(state_dir))
     if remove:
         shutil.rmtree(state_dir, ignore_errors=True)
         if stack.get("pg_dir"):
             shutil.rmtree(stack["pg_dir"], ignore_errors=True)
-    print("demo stack in %s stopped" % state_dir)
 
 
 def status(state_dir):

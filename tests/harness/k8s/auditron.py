@@ -3,7 +3,8 @@
 auditron_scenario(layout) -> a scenario dict for KubeAPI(scenario=...): namespace ``auditron``, Secret
 ``auditron-secrets``, Deployment ``auditron-api`` (port 3000; the code's labels app + version=v1, 3 replicas) and, in
 the runbook layout, Deployment ``auditron-worker``. The API image runs as a server, and as a one-off Job when its
-command is ``prisma migrate deploy`` (an image tagged ``*-broken-migration`` fails that Job, like a failed migration)."""
+command is ``prisma migrate deploy`` (an image tagged ``*-broken-migration`` fails that Job, like a failed migration);
+a tag ``*-crashloop`` crash-loops."""
 
 import copy
 
@@ -17,6 +18,9 @@ IMAGES = [
      "run_for": 0.2, "cpu": "20m", "memory": "120Mi", "logs": "prisma_migrate_failed"},
     {"match": "ghcr.io/tanny28/auditron-backend:*", "command": "*prisma migrate deploy*", "exit_code": 0, "run_for": 0.2,
      "cpu": "20m", "memory": "120Mi", "logs": "prisma_migrate"},
+    # a release that crash-loops (incident: API down)
+    {"match": "ghcr.io/tanny28/auditron-backend:*-crashloop", "exit_code": 1, "run_for": 0.1, "cpu": "5m",
+     "memory": "60Mi", "logs": "auditron_crash"},
     {"match": "ghcr.io/tanny28/auditron-backend:*", "cpu": "210m", "memory": "380Mi", "logs": "auditron_api"},
 ]
 
@@ -35,6 +39,7 @@ LOGS = {
         "Error: P3009",
         "migrate found failed migrations in the target database, new migrations will not be applied.",
     ],
+    "auditron_crash": ['{"level":60,"msg":"Error: Environment variable not found: DATABASE_URL"}'],
     "auditron_api": [
         '{"level":30,"msg":"Server listening at http://0.0.0.0:3000"}',
         '{"level":30,"msg":"BullMQ worker started","queue":"agentic-jobs","concurrency":5}',

@@ -5,8 +5,8 @@ rsp_scenario(layout) -> a scenario dict for KubeAPI(scenario=...): namespace ``r
 ``auth-service`` (2 replicas, pods ``app=auth-service, version=blue``, image ``rust-security/auth-service:v1.1.0``);
 Service ``auth-service`` selecting ``version: blue`` (seed 003's blue-green switch patches that selector); the Istio
 VirtualService (``auth-service`` in the runbook, ``auth-service-routing`` in the code's layout) sending all traffic
-to host ``auth-service``. Images ``rust-security/auth-service:*`` run; ``*:does-not-exist*`` fails to pull (SARK's
-scenario)."""
+to host ``auth-service``. Images ``rust-security/auth-service:*`` run, ``*-crashloop`` tags crash-loop, ``*-leak`` tags are OOMKilled;
+``*:does-not-exist*`` fails to pull (SARK's scenario)."""
 
 import copy
 
@@ -16,8 +16,16 @@ NAMESPACE = "rust-security"
 IMAGE = "rust-security/auth-service:v1.1.0"
 VIRTUAL_SERVICE = {"runbook": "auth-service", "rsp_code": "auth-service-routing"}
 
-IMAGES = [{"match": "rust-security/auth-service:*", "cpu": "60m", "memory": "48Mi", "logs": "rsp_auth"}]
-LOGS = {"rsp_auth": ['{"level":"INFO","target":"auth_service","message":"listening on 0.0.0.0:8080"}']}
+IMAGES = [
+    # a release that crash-loops (incident: service down), before the images that run
+    {"match": "rust-security/auth-service:*-crashloop", "exit_code": 1, "run_for": 0.1, "cpu": "5m", "memory": "20Mi",
+     "logs": "rsp_auth_crash"},
+    # a release with a memory leak: it needs 700Mi under the 512Mi limit, so it is OOMKilled (seed 003 Memory Leaks)
+    {"match": "rust-security/auth-service:*-leak", "cpu": "60m", "memory": "700Mi", "logs": "rsp_auth"},
+    {"match": "rust-security/auth-service:*", "cpu": "60m", "memory": "48Mi", "logs": "rsp_auth"},
+]
+LOGS = {"rsp_auth": ['{"level":"INFO","target":"auth_service","message":"listening on 0.0.0.0:8080"}'],
+        "rsp_auth_crash": ['{"level":"ERROR","target":"auth_service","message":"JWT_SECRET is not set"}']}
 LABELS = {"app": "auth-service", "version": "blue"}
 
 

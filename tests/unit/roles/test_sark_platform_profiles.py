@@ -22,7 +22,8 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 HEALTH_SHAPES = ("status_code", "sark_health", "sark_detailed", "rsp_auth_static", "rsp_policy_static",
                  "auditron_plain", "auditron_detailed")
 DAILY_CHECKS = ("pods_not_running", "top_resource_users", "error_rate_24h", "recent_rollouts", "database_size", "redis_memory",
-                "backup_age", "firing_alerts", "health_detailed", "session_count", "siem_queue", "audit_gaps", "platform_health")
+                "backup_age", "firing_alerts", "health_detailed", "session_count", "siem_queue", "audit_gaps", "platform_health",
+                "queue_backlog")
 
 
 def load(path):
@@ -81,10 +82,15 @@ def test_sark_profiles_name_what_the_roles_hard_coded(layout):
     # the checklist reads its namespace from the profile now; before profiles it was production (seed 000's -n production)
     assert daily["sark_daily_check_k8s_namespace"].startswith("{{ sark_daily_check_profile.namespace")
     assert profile["namespace"] == "production"
-    assert profile["datastores"]["postgres"] == [daily["sark_daily_check_pg_database"], daily["sark_daily_check_audit_database"]]
+    # the checklist's database is the profile's first (sark), the audit database the second
+    assert "sark_daily_check_profile.datastores" in daily["sark_daily_check_pg_database"]
+    assert profile["datastores"]["postgres"] == ["sark", daily["sark_daily_check_audit_database"]]
     api = [w for w in profile["workloads"] if w["role"] == "api"]
-    assert [(w["kind"], w["name"]) for w in api] == [("Deployment", incident["sark_incident_api_name"])]
-    assert profile["namespace"] == incident["sark_incident_api_namespace"]
+    # the incident's Deployment is the profile's api/auth workload, SARK's production/sark without a profile
+    assert [(w["kind"], w["name"]) for w in api] == [("Deployment", "sark")]
+    assert "selectattr('role', 'in', ['api', 'auth'])" in incident["sark_incident_api_name"]
+    assert "default('sark', true)" in incident["sark_incident_api_name"]
+    assert profile["namespace"] == "production" and "default('production')" in incident["sark_incident_api_namespace"]
     # all twelve checks of the checklist, in its order
     assert profile["daily_checks"][:12] == list(DAILY_CHECKS[:12])
     # every workload exists in the test cluster, in the namespace, with the labels its pods carry
