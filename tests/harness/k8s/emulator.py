@@ -45,14 +45,18 @@ VERSION = {"major": "1", "minor": "30", "gitVersion": "v1.30.0-sark-kmock", "git
            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22.0",
            "compiler": "gc", "platform": "linux/amd64"}
 
-# Custom resources the seeds touch (kubectl get certificate / virtualservice / vulnerabilityreports).
+# Custom resources the seeds touch (kubectl get certificate / virtualservice / vulnerabilityreports), and the
+# cert-manager issuers a Certificate names (certmanager.py issues from them).
 CRDS = {
     ("cert-manager.io", "v1", "certificates"): ("Certificate", "certificate", {"cert", "certs"}),
+    ("cert-manager.io", "v1", "issuers"): ("Issuer", "issuer", set()),
+    ("cert-manager.io", "v1", "clusterissuers"): ("ClusterIssuer", "clusterissuer", set()),
     ("networking.istio.io", "v1beta1", "virtualservices"): ("VirtualService", "virtualservice", {"vs"}),
     ("networking.istio.io", "v1", "virtualservices"): ("VirtualService", "virtualservice", {"vs"}),
     ("aquasecurity.github.io", "v1alpha1", "vulnerabilityreports"): ("VulnerabilityReport", "vulnerabilityreport", {"vuln", "vulns"}),
 }
 CRD_GROUPS = {key[0] for key in CRDS}
+CLUSTER_SCOPED_CRDS = {("cert-manager.io", "clusterissuers")}
 
 # The same object is served under several versions; stored once under the first.
 STORAGE_VERSION = {("autoscaling", "horizontalpodautoscalers"): "v2", ("networking.istio.io", "virtualservices"): "v1"}
@@ -118,7 +122,7 @@ class SarkKubeEmulator(kmock.KubernetesEmulator):  # pylint: disable=too-many-pu
         self.resources.load_bundled()
         for (group, version, plural), (kind, singular, shortnames) in CRDS.items():
             self.resources[kmock.resource(group, version, plural)] = kmock.ResourceInfo(
-                namespaced=True, kind=kind, singular=singular, shortnames=shortnames,
+                namespaced=(group, plural) not in CLUSTER_SCOPED_CRDS, kind=kind, singular=singular, shortnames=shortnames,
                 verbs={"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},
                 subresources={"status"})
         self.rv = 1000

@@ -5,11 +5,15 @@ rsp_scenario(layout) -> a scenario dict for KubeAPI(scenario=...): namespace ``r
 ``auth-service`` (2 replicas, pods ``app=auth-service, version=blue``, image ``rust-security/auth-service:v1.1.0``);
 Service ``auth-service`` selecting ``version: blue`` (seed 003's blue-green switch patches that selector); the Istio
 VirtualService (``auth-service`` in the runbook, ``auth-service-routing`` in the code's layout) sending all traffic
-to host ``auth-service``. Images ``rust-security/auth-service:*`` run; ``*:does-not-exist*`` fails to pull (SARK's
+to host ``auth-service``; cert-manager's Certificate ``auth-service-tls`` (platforms-contract.md: in ``rust-security``,
+both layouts) from the self-signed Issuer ``rsp-selfsigned``, its Secret seeded with a certificate issued 80 days ago
+that expires in CERT_DAYS_LEFT days (renewBefore 168h: cert-manager would renew it only 7 days before). Images ``rust-security/auth-service:*`` run; ``*:does-not-exist*`` fails to pull (SARK's
 scenario)."""
 
 import copy
+import datetime
 
+from .certmanager import make_certificate, new_key, pem_key, tls_secret
 from .server import load_scenario
 
 NAMESPACE = "rust-security"
@@ -19,6 +23,25 @@ VIRTUAL_SERVICE = {"runbook": "auth-service", "rsp_code": "auth-service-routing"
 IMAGES = [{"match": "rust-security/auth-service:*", "cpu": "60m", "memory": "48Mi", "logs": "rsp_auth"}]
 LOGS = {"rsp_auth": ['{"level":"INFO","target":"auth_service","message":"listening on 0.0.0.0:8080"}']}
 LABELS = {"app": "auth-service", "version": "blue"}
+CERTIFICATE = "auth-service-tls"
+CERT_DNS = ["auth.rust-security.example", "auth-service.rust-security.svc"]
+CERT_DAYS_LEFT = 10
+
+
+def rsp_certificate_objects(days_left=CERT_DAYS_LEFT):
+    """The Issuer, the Certificate and its Secret holding a certificate of 90 days with `days_left` to go."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    not_after = now + datetime.timedelta(days=days_left)
+    key = new_key()
+    cert = make_certificate(key, CERT_DNS[0], CERT_DNS, not_after - datetime.timedelta(days=90), not_after)
+    return [
+        {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "rsp-selfsigned", "namespace": NAMESPACE},
+         "spec": {"selfSigned": {}}},
+        tls_secret(NAMESPACE, CERTIFICATE, cert, pem_key(key), cert),
+        {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": CERTIFICATE, "namespace": NAMESPACE},
+         "spec": {"secretName": CERTIFICATE, "commonName": CERT_DNS[0], "dnsNames": list(CERT_DNS), "duration": "2160h",
+                  "renewBefore": "168h", "issuerRef": {"name": "rsp-selfsigned", "kind": "Issuer", "group": "cert-manager.io"}}},
+    ]
 
 
 def rsp_objects(layout="runbook", image=IMAGE, replicas=2):
@@ -35,7 +58,7 @@ def rsp_objects(layout="runbook", image=IMAGE, replicas=2):
         {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
          "metadata": {"name": VIRTUAL_SERVICE[layout], "namespace": NAMESPACE},
          "spec": {"hosts": ["auth-service"], "http": [{"route": [{"destination": {"host": "auth-service"}, "weight": 100}]}]}},
-    ]
+    ] + rsp_certificate_objects()
 
 
 def rsp_scenario(layout="runbook", image=IMAGE, base=None):
