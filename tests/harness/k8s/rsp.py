@@ -7,7 +7,8 @@ Service ``auth-service`` selecting ``version: blue`` (seed 003's blue-green swit
 VirtualService (``auth-service`` in the runbook, ``auth-service-routing`` in the code's layout) sending all traffic
 to host ``auth-service``; cert-manager's Certificate ``auth-service-tls`` (platforms-contract.md: in ``rust-security``,
 both layouts) from the self-signed Issuer ``rsp-selfsigned``, its Secret seeded with a certificate issued 80 days ago
-that expires in CERT_DAYS_LEFT days (renewBefore 168h: cert-manager would renew it only 7 days before). Images ``rust-security/auth-service:*`` run; ``*:does-not-exist*`` fails to pull (SARK's
+that expires in CERT_DAYS_LEFT days (renewBefore 168h: cert-manager would renew it only 7 days before);
+ServiceAccount ``auth-service`` with a Role that also reads every Secret (rsp_rbac_objects). Images ``rust-security/auth-service:*`` run; ``*:does-not-exist*`` fails to pull (SARK's
 scenario)."""
 
 import copy
@@ -58,7 +59,21 @@ def rsp_objects(layout="runbook", image=IMAGE, replicas=2):
         {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
          "metadata": {"name": VIRTUAL_SERVICE[layout], "namespace": NAMESPACE},
          "spec": {"hosts": ["auth-service"], "http": [{"route": [{"destination": {"host": "auth-service"}, "weight": 100}]}]}},
-    ] + rsp_certificate_objects()
+    ] + rsp_certificate_objects() + rsp_rbac_objects()
+
+
+def rsp_rbac_objects():
+    """auth-service's ServiceAccount and its Role: reading its ConfigMaps, and - broader than it needs - get and list
+    on every Secret of the namespace (what a review must find)."""
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "auth-service", "namespace": NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "auth-service", "namespace": NAMESPACE},
+         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+                   {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "auth-service", "namespace": NAMESPACE},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "auth-service"},
+         "subjects": [{"kind": "ServiceAccount", "name": "auth-service", "namespace": NAMESPACE}]},
+    ]
 
 
 def rsp_scenario(layout="runbook", image=IMAGE, base=None):

@@ -15,6 +15,10 @@ from harness.servers import free_port
 from harness.tls_server import TlsServer
 
 
+CONFIGMAPS = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+SECRETS = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}
+
+
 def role(title, entry, variables, check_mode=False):
     """An include of one entry point in a block whose rescue keeps the failure message; the result under `title`."""
     apply = "\n        apply: {check_mode: true}" if check_mode else ""
@@ -61,6 +65,9 @@ def test_certificates_check_renew_and_served_certificate(playbook):
                 role("renew unknown", "certificate_renew", dict(renew, rsp_security_certificate="no-such-cert")),
                 role("check after", "certificates", {"rsp_security_tls_endpoints": [served, closed]}),
                 role("check bad thresholds", "certificates", {"rsp_security_cert_warn_days": 5, "rsp_security_cert_critical_days": 7}),
+                role("rbac", "rbac", {"rsp_security_rbac_expected": [CONFIGMAPS]}),
+                role("rbac check mode", "rbac", {"rsp_security_rbac_expected": [CONFIGMAPS, SECRETS]}, check_mode=True),
+                role("rbac bad subject", "rbac", {"rsp_security_rbac_subject": "auth service"}),
             ])
             text = "- name: rsp security test\n  hosts: localhost\n  gather_facts: false\n  tasks:\n" + "\n".join(
                 "    " + line if line.strip() else line for line in tasks.strip("\n").splitlines()) + "\n"
@@ -73,6 +80,8 @@ def test_certificates_check_renew_and_served_certificate(playbook):
                     res[data.get("task", "")] = data["res"]
             assert tls.handshakes >= 2
         crt = api.call(lambda emu: emu.get("cert-manager.io", "certificates", NAMESPACE, CERTIFICATE))
+        stored_reviews = api.call(lambda emu: [res.plural for res, dummy in emu.all_objects() if res.group == "authorization.k8s.io"])
+        role_after = api.call(lambda emu: emu.get("rbac.authorization.k8s.io", "roles", NAMESPACE, "auth-service"))
         secret_after, new_cert = secret_cert(api)
 
     # 1. the check: 10 days left is a WARNING (30/7), the served certificate is the Secret's; due for renewal
@@ -108,5 +117,18 @@ def test_certificates_check_renew_and_served_certificate(playbook):
     assert any("serves an older certificate" in r for r in item["reasons"])
     assert item["served"][1]["reasons"][0].startswith("no TLS handshake")
     assert "critical_days (7) must not be more than warn_days (5)" in res["check bad thresholds"]["msg"]
+    # 7. RBAC (kubectl auth can-i --list --as=system:serviceaccount:rust-security:auth-service): the Role also reads
+    #    every Secret - too broad, and "list secrets" is allowed although it must not be; pods/exec is refused
+    rbac = res["rbac"]["rsp_security_result"]
+    assert rbac["subject"] == "system:serviceaccount:rust-security:auth-service" and rbac["verdict"] == "CRITICAL"
+    assert [(f["severity"], f["kind"], f["permission"]) for f in rbac["findings"]] == [
+        ("CRITICAL", "must_not", "list secrets"), ("CRITICAL", "too_broad", "get secrets"), ("CRITICAL", "too_broad", "list secrets")]
+    assert "RoleBinding \"auth-service/rust-security\"" in rbac["findings"][0]["message"]
+    # the same review in check mode (server-side dry runs) with secrets expected: only the must-not access is left
+    checked = res["rbac check mode"]["rsp_security_result"]
+    assert [(f["kind"], f["permission"]) for f in checked["findings"]] == [("must_not", "list secrets")] and checked["changed"] is False
+    assert "is not a user name" in res["rbac bad subject"]["msg"]
+    # nothing was stored, the Role is as seeded
+    assert stored_reviews == [] and [r["resources"] for r in role_after["rules"]] == [["configmaps"], ["secrets"]]
     now = datetime.datetime.now(datetime.timezone.utc)
     assert old_cert.not_valid_after_utc < now + datetime.timedelta(days=11)

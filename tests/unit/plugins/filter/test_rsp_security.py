@@ -13,7 +13,7 @@ from ansible_collections.sark.ops.plugins.filter import rsp_security as f
 
 def test_filter_and_its_errors():
     filters = f.FilterModule().filters()
-    assert sorted(filters) == ["rsp_certificate_check"]
+    assert sorted(filters) == ["rsp_certificate_check", "rsp_rbac_check"]
     crt = {"metadata": {"name": "auth-service-tls"}, "status": {"notAfter": "2026-12-11T00:00:00Z",
                                                                  "conditions": [{"type": "Ready", "status": "True"}]}}
     result = filters["rsp_certificate_check"]([crt], now="2026-12-01T00:00:00Z", warn_days=30, critical_days=7)
@@ -22,3 +22,7 @@ def test_filter_and_its_errors():
         filters["rsp_certificate_check"]([crt], warn_days=1, critical_days=7)
     with pytest.raises(AnsibleFilterError, match="rsp_certificate_check: "):
         filters["rsp_certificate_check"]([crt], served=[{"certificate": "auth-service-tls", "not_after": "soon"}])
+    rules = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]
+    assert filters["rsp_rbac_check"](rules, [])["verdict"] == "CRITICAL"
+    with pytest.raises(AnsibleFilterError, match="rsp_rbac_check: resource_rules and expected must be lists"):
+        filters["rsp_rbac_check"](rules, None)
