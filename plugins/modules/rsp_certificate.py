@@ -18,7 +18,7 @@ description:
     cert-manager.io/force-renew=true). No cert-manager release reads that annotation; the supported way, C(cmctl renew),
     sets the Certificate's C(Issuing) condition (status V(True), reason V(ManuallyTriggered)) through the status
     subresource, and cert-manager issues a new certificate into the Certificate's Secret. This module does exactly that
-    write. kubernetes.core.k8s cannot: it writes the main resource, where the API server ignores C(status).
+    write. kubernetes.core.k8s cannot - it writes the main resource, where the API server ignores C(status).
   - With O(state=renewed) the condition is set unless an issuance is already in progress (then nothing changes). With
     O(renew_within_days) only a Certificate expiring within that many days is renewed, which makes "renew if needed"
     idempotent; without it every run triggers an issuance, as C(cmctl renew) does.
@@ -106,7 +106,7 @@ certificate:
   contains:
     name: {description: Its name., type: str, sample: auth-service-tls}
     namespace: {description: Its namespace., type: str, sample: rust-security}
-    renewed: {description: Whether an issuance was triggered (would be, in check mode)., type: bool}
+    renewed: {description: Whether an issuance was triggered (or would be in check mode)., type: bool}
     reason: {description: Why it was or was not renewed., type: str, sample: "expires in 9.99 days (renew within 30.0)"}
     revision_before: {description: C(status.revision) before., type: int, sample: 1}
     revision: {description: C(status.revision) at the end (after the wait)., type: int, sample: 2}
