@@ -139,7 +139,8 @@ from ansible_collections.sark.ops.plugins.module_utils._module import SarkError,
 from ansible_collections.sark.ops.plugins.module_utils._rsp import layout_of, rsp_argument_spec, rsp_layout_argument_spec
 from ansible_collections.sark.ops.plugins.module_utils import _rsp_certificates as certs
 
-KIND, API_VERSION = "Certificate", "cert-manager.io/v1"
+KIND = "Certificate"
+API_VERSION = "cert-manager.io/v1"
 
 
 def _conditions(crt):
@@ -157,11 +158,11 @@ def _wait_issued(module, reader, namespace, name, revision_before):
         if (facts["revision"] or 0) > (revision_before or 0) and not facts["issuing"] and facts["ready"]:
             return crt
         if time.monotonic() >= deadline:
+            values = (namespace, name, params["wait_timeout"], facts["revision"], facts["ready"], facts["ready_message"],
+                      facts["issuing_reason"], facts["issuer"], namespace, name)
             raise SarkError("the renewal of %s/%s was triggered, but cert-manager has not issued within %ss (revision %s, "
                             "Ready %s: %s, Issuing %s): check the issuer %s and its CertificateRequests (cmctl status "
-                            "certificate -n %s %s)" % (namespace, name, params["wait_timeout"], facts["revision"],
-                                                        facts["ready"], facts["ready_message"], facts["issuing_reason"],
-                                                        facts["issuer"], namespace, name))
+                            "certificate -n %s %s)" % values)
         time.sleep(params["wait_interval"])
 
 

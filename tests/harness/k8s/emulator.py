@@ -218,7 +218,8 @@ class SarkKubeEmulator(kmock.KubernetesEmulator):  # pylint: disable=too-many-pu
             return aiohttp.web.Response(text=payload, status=status, content_type="text/plain")
         return aiohttp.web.json_response(payload, status=status)
 
-    def dispatch(self, method, p, query, content_type, body, headers=None):  # pylint: disable=too-many-return-statements,too-many-positional-arguments,too-many-arguments
+    # pylint: disable-next=too-many-return-statements,too-many-positional-arguments,too-many-arguments
+    def dispatch(self, method, p, query, content_type, body, headers=None):
         info = self.info(p.group, p.version, p.plural)
         if info is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")

@@ -99,8 +99,8 @@ def applicable_rules(emu, user, groups, namespace):
         for subject in binding.get("subjects") or []:
             if _subject_matches(subject, user, groups, meta.get("namespace")):
                 where = '%s "%s%s"' % (kind, meta["name"], "/" + meta["namespace"] if meta.get("namespace") else "")
-                granted.append((role.get("rules") or [], '%s of %s "%s" to %s' % (where, ref.get("kind"), ref.get("name"),
-                                                                                    _subject_text(subject, meta.get("namespace")))))
+                who = _subject_text(subject, meta.get("namespace"))
+                granted.append((role.get("rules") or [], '%s of %s "%s" to %s' % (where, ref.get("kind"), ref.get("name"), who)))
                 break
     return granted
 

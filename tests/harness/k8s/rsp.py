@@ -8,7 +8,8 @@ VirtualService (``auth-service`` in the runbook, ``auth-service-routing`` in the
 to host ``auth-service``; cert-manager's Certificate ``auth-service-tls`` (platforms-contract.md: in ``rust-security``,
 both layouts) from the self-signed Issuer ``rsp-selfsigned``, its Secret seeded with a certificate issued 80 days ago
 that expires in CERT_DAYS_LEFT days (renewBefore 168h: cert-manager would renew it only 7 days before);
-ServiceAccount ``auth-service`` with a Role that also reads every Secret (rsp_rbac_objects). Images ``rust-security/auth-service:*`` run; ``*:does-not-exist*`` fails to pull (SARK's
+ServiceAccount ``auth-service`` with a Role that also reads every Secret (rsp_rbac_objects).
+Images ``rust-security/auth-service:*`` run; ``*:does-not-exist*`` fails to pull (SARK's
 scenario)."""
 
 import copy

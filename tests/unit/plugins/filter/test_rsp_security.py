@@ -14,8 +14,8 @@ from ansible_collections.sark.ops.plugins.filter import rsp_security as f
 def test_filter_and_its_errors():
     filters = f.FilterModule().filters()
     assert sorted(filters) == ["rsp_certificate_check", "rsp_rbac_check"]
-    crt = {"metadata": {"name": "auth-service-tls"}, "status": {"notAfter": "2026-12-11T00:00:00Z",
-                                                                 "conditions": [{"type": "Ready", "status": "True"}]}}
+    status = {"notAfter": "2026-12-11T00:00:00Z", "conditions": [{"type": "Ready", "status": "True"}]}
+    crt = {"metadata": {"name": "auth-service-tls"}, "status": status}
     result = filters["rsp_certificate_check"]([crt], now="2026-12-01T00:00:00Z", warn_days=30, critical_days=7)
     assert result["verdict"] == "WARNING" and result["renew"] == ["auth-service-tls"]
     with pytest.raises(AnsibleFilterError, match="rsp_certificate_check: critical_days"):
