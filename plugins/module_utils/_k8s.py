@@ -76,7 +76,7 @@ def api_error(exc, what):
     text = summary() if callable(summary) else str(exc)
     if status in (401, 403):
         return SarkError("Kubernetes refused to %s (HTTP %s): check the credentials (kubeconfig, api_key, K8S_AUTH_*) "
-                         "and the RBAC rights for list/get: %s" % (what, status, text), status=status)
+                         "and the RBAC rights to %s: %s" % (what, status, what, text), status=status)
     return SarkError("Kubernetes API error while trying to %s%s: %s" % (what, " (HTTP %s)" % status if status else "", text), status=status)
 
 
@@ -117,3 +117,26 @@ class K8sReader:
         self.module.evidence.count("objects_read", len(items))
         self.module.evidence.count("requests")
         return items
+
+    def get(self, kind, api_version, namespace, name):
+        """One object, or None when it does not exist."""
+        items = self.list(kind, api_version, namespace, name=name)
+        return items[0] if items else None
+
+    def replace_status(self, kind, api_version, body):
+        """PUT the status subresource (what ``UpdateStatus`` does; kubernetes.core.k8s writes the main resource only,
+        where an API server ignores ``status``). The body's resourceVersion makes a concurrent change a 409."""
+        meta = body["metadata"]
+        try:
+            resource = self.client.resource(kind, api_version)
+            subresource = resource.subresources["status"]
+        except (ResourceNotFoundError, KeyError) as exc:
+            raise SarkError("the Kubernetes API serves no status subresource for %s %s" % (api_version, kind)) from exc
+        try:
+            result = self.client.client.replace(subresource, body=body, namespace=meta.get("namespace"), name=meta["name"])
+        except DynamicApiError as exc:
+            raise api_error(exc, "update the status of %s %s/%s" % (kind, meta.get("namespace"), meta["name"])) from exc
+        except Exception as exc:  # pylint: disable=broad-except  # urllib3 connection errors and the like
+            raise SarkError("cannot reach the Kubernetes API to update %s %s: %s" % (kind, meta["name"], exc)) from exc
+        self.module.evidence.count("requests")
+        return result.to_dict()

@@ -22,7 +22,8 @@ write) reconciles under the emulator's lock:
 - events for each of these (Scheduled, FailedScheduling, Pulled, Failed, BackOff, Started, Killing,
   ScalingReplicaSet, SuccessfulCreate, SuccessfulDelete, Completed, BackoffLimitExceeded);
 - metrics.k8s.io PodMetrics/NodeMetrics from the image table's cpu/memory use (``load_cpu``: a load shared by the
-  running containers of the image); pods/log lines from its ``logs``.
+  running containers of the image); pods/log lines from its ``logs``;
+- cert-manager: Issuers, ClusterIssuers and Certificates (issuance, renewal, ``cmctl renew``), certmanager.py.
 """
 
 import asyncio
@@ -35,6 +36,7 @@ import math
 import time
 import uuid
 
+from .certmanager import CertManager
 from .emulator import now_iso
 
 MAX_EVENTS = 1000
@@ -111,6 +113,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes
         self.progress = {}  # deployment uid -> (template hash, monotonic time the rollout started)
         self._wake = None
         self._task = None
+        self.cert_manager = CertManager(emu)
         emu.controller = self
         emu.log_provider = self.pod_log
 
@@ -168,6 +171,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes
             self.status_replicaset(rs)
         for dep in self.emu.items("apps", "deployments"):
             self.status_deployment(dep)
+        self.cert_manager.sync()
 
     # ---- events -------------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ def _parse_path(path):
 
 _kmock_parsing.parse_path = _parse_path
 
+from . import rbac
 from .patching import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .selectors import SelectorError, match_fields, match_labels
 
@@ -45,14 +46,18 @@ VERSION = {"major": "1", "minor": "30", "gitVersion": "v1.30.0-sark-kmock", "git
            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22.0",
            "compiler": "gc", "platform": "linux/amd64"}
 
-# Custom resources the seeds touch (kubectl get certificate / virtualservice / vulnerabilityreports).
+# Custom resources the seeds touch (kubectl get certificate / virtualservice / vulnerabilityreports), and the
+# cert-manager issuers a Certificate names (certmanager.py issues from them).
 CRDS = {
     ("cert-manager.io", "v1", "certificates"): ("Certificate", "certificate", {"cert", "certs"}),
+    ("cert-manager.io", "v1", "issuers"): ("Issuer", "issuer", set()),
+    ("cert-manager.io", "v1", "clusterissuers"): ("ClusterIssuer", "clusterissuer", set()),
     ("networking.istio.io", "v1beta1", "virtualservices"): ("VirtualService", "virtualservice", {"vs"}),
     ("networking.istio.io", "v1", "virtualservices"): ("VirtualService", "virtualservice", {"vs"}),
     ("aquasecurity.github.io", "v1alpha1", "vulnerabilityreports"): ("VulnerabilityReport", "vulnerabilityreport", {"vuln", "vulns"}),
 }
 CRD_GROUPS = {key[0] for key in CRDS}
+CLUSTER_SCOPED_CRDS = {("cert-manager.io", "clusterissuers")}
 
 # The same object is served under several versions; stored once under the first.
 STORAGE_VERSION = {("autoscaling", "horizontalpodautoscalers"): "v2", ("networking.istio.io", "virtualservices"): "v1"}
@@ -118,7 +123,7 @@ class SarkKubeEmulator(kmock.KubernetesEmulator):  # pylint: disable=too-many-pu
         self.resources.load_bundled()
         for (group, version, plural), (kind, singular, shortnames) in CRDS.items():
             self.resources[kmock.resource(group, version, plural)] = kmock.ResourceInfo(
-                namespaced=True, kind=kind, singular=singular, shortnames=shortnames,
+                namespaced=(group, plural) not in CLUSTER_SCOPED_CRDS, kind=kind, singular=singular, shortnames=shortnames,
                 verbs={"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"},
                 subresources={"status"})
         self.rv = 1000
@@ -206,17 +211,20 @@ class SarkKubeEmulator(kmock.KubernetesEmulator):  # pylint: disable=too-many-pu
         try:
             async with self._lock:
                 status, payload = self.dispatch(raw.method, parsed, dict(raw.query), raw.headers.get("Content-Type", ""),
-                                                request.body)
+                                                request.body, raw.headers)
         except ApiError as exc:
             return aiohttp.web.json_response(exc.status(), status=exc.code)
         if isinstance(payload, str):
             return aiohttp.web.Response(text=payload, status=status, content_type="text/plain")
         return aiohttp.web.json_response(payload, status=status)
 
-    def dispatch(self, method, p, query, content_type, body):  # pylint: disable=too-many-return-statements
+    # pylint: disable-next=too-many-return-statements,too-many-positional-arguments,too-many-arguments
+    def dispatch(self, method, p, query, content_type, body, headers=None):
         info = self.info(p.group, p.version, p.plural)
         if info is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if p.group == "authorization.k8s.io" and p.plural in ("selfsubjectaccessreviews", "selfsubjectrulesreviews"):
+            return self.review(method, p, body, headers or {})
         if p.namespace is not None and not info.namespaced:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if p.group == "metrics.k8s.io":
@@ -254,6 +262,21 @@ class SarkKubeEmulator(kmock.KubernetesEmulator):  # pylint: disable=too-many-pu
         if method == "DELETE":
             return 200, self.delete(p, info, dry_run)
         raise ApiError(405, "MethodNotAllowed", "method %s is not allowed" % method)
+
+    def review(self, method, p, body, headers):
+        """kubectl auth can-i (--list): answered by RBAC (rbac.py), never stored."""
+        if method != "POST" or p.name is not None:
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        try:
+            data = json.loads(body) if body else {}
+            user, groups = rbac.requester(headers)
+            if p.plural == "selfsubjectaccessreviews":
+                return 201, rbac.access_review(self, data, user, groups)
+            return 201, rbac.rules_review(self, data, user, groups)
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", "the request body is not JSON: %s" % exc) from exc
+        except rbac.ReviewError as exc:
+            raise ApiError(exc.code, exc.reason, exc.message) from exc
 
     # ---- reading --------------------------------------------------------------------------------
 

@@ -5,11 +5,17 @@ rsp_scenario(layout) -> a scenario dict for KubeAPI(scenario=...): namespace ``r
 ``auth-service`` (2 replicas, pods ``app=auth-service, version=blue``, image ``rust-security/auth-service:v1.1.0``);
 Service ``auth-service`` selecting ``version: blue`` (seed 003's blue-green switch patches that selector); the Istio
 VirtualService (``auth-service`` in the runbook, ``auth-service-routing`` in the code's layout) sending all traffic
-to host ``auth-service``. Images ``rust-security/auth-service:*`` run, ``*-crashloop`` tags crash-loop, ``*-leak`` tags are OOMKilled;
+to host ``auth-service``; cert-manager's Certificate ``auth-service-tls`` (platforms-contract.md: in ``rust-security``,
+both layouts) from the self-signed Issuer ``rsp-selfsigned``, its Secret seeded with a certificate issued 80 days ago
+that expires in CERT_DAYS_LEFT days (renewBefore 168h: cert-manager would renew it only 7 days before);
+ServiceAccount ``auth-service`` with a Role that also reads every Secret (rsp_rbac_objects).
+Images ``rust-security/auth-service:*`` run, ``*-crashloop`` tags crash-loop, ``*-leak`` tags are OOMKilled;
 ``*:does-not-exist*`` fails to pull (SARK's scenario)."""
 
 import copy
+import datetime
 
+from .certmanager import make_certificate, new_key, pem_key, tls_secret
 from .server import load_scenario
 
 NAMESPACE = "rust-security"
@@ -27,6 +33,25 @@ IMAGES = [
 LOGS = {"rsp_auth": ['{"level":"INFO","target":"auth_service","message":"listening on 0.0.0.0:8080"}'],
         "rsp_auth_crash": ['{"level":"ERROR","target":"auth_service","message":"JWT_SECRET is not set"}']}
 LABELS = {"app": "auth-service", "version": "blue"}
+CERTIFICATE = "auth-service-tls"
+CERT_DNS = ["auth.rust-security.example", "auth-service.rust-security.svc"]
+CERT_DAYS_LEFT = 10
+
+
+def rsp_certificate_objects(days_left=CERT_DAYS_LEFT):
+    """The Issuer, the Certificate and its Secret holding a certificate of 90 days with `days_left` to go."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    not_after = now + datetime.timedelta(days=days_left)
+    key = new_key()
+    cert = make_certificate(key, CERT_DNS[0], CERT_DNS, not_after - datetime.timedelta(days=90), not_after)
+    return [
+        {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "rsp-selfsigned", "namespace": NAMESPACE},
+         "spec": {"selfSigned": {}}},
+        tls_secret(NAMESPACE, CERTIFICATE, cert, pem_key(key), cert),
+        {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": CERTIFICATE, "namespace": NAMESPACE},
+         "spec": {"secretName": CERTIFICATE, "commonName": CERT_DNS[0], "dnsNames": list(CERT_DNS), "duration": "2160h",
+                  "renewBefore": "168h", "issuerRef": {"name": "rsp-selfsigned", "kind": "Issuer", "group": "cert-manager.io"}}},
+    ]
 
 
 def rsp_objects(layout="runbook", image=IMAGE, replicas=2):
@@ -43,6 +68,20 @@ def rsp_objects(layout="runbook", image=IMAGE, replicas=2):
         {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
          "metadata": {"name": VIRTUAL_SERVICE[layout], "namespace": NAMESPACE},
          "spec": {"hosts": ["auth-service"], "http": [{"route": [{"destination": {"host": "auth-service"}, "weight": 100}]}]}},
+    ] + rsp_certificate_objects() + rsp_rbac_objects()
+
+
+def rsp_rbac_objects():
+    """auth-service's ServiceAccount and its Role: reading its ConfigMaps, and - broader than it needs - get and list
+    on every Secret of the namespace (what a review must find)."""
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "auth-service", "namespace": NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "auth-service", "namespace": NAMESPACE},
+         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+                   {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "auth-service", "namespace": NAMESPACE},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "auth-service"},
+         "subjects": [{"kind": "ServiceAccount", "name": "auth-service", "namespace": NAMESPACE}]},
     ]
 
 
