@@ -103,7 +103,7 @@ run_scenario() {  # scenario: one Molecule scenario with an ephemeral directory 
   echo "$rc $(( $(date +%s) - start )) $(cpu_seconds "$log.cpu")" >"$log.rc"
   return $rc
 }
-MOLECULE_LONGEST_FIRST="incident_security incident_api_down incident_high_latency sark_daily_check incident_opa_failure"
+MOLECULE_LONGEST_FIRST="auditron_platform rsp_platform incident_db_outage incident_security incident_api_down incident_high_latency sark_daily_check incident_opa_failure"
 step_molecule() {
   # SARK_MOLECULE_JOBS scenarios at a time (default 4), each with an ephemeral directory of this run's own: Molecule's
   # default (~/.ansible/tmp/molecule.<hash of "ops">.<scenario>) is shared by every checkout and every concurrent run.

@@ -3,7 +3,6 @@
 import pytest
 
 from ansible_collections.sark.ops.plugins.module_utils._incident_checks import IncidentCheckError, compare, queue_backlog
-from ansible_collections.sark.ops.plugins.filter.incident_checks import incident_check
 
 
 def queue(waiting=150, failed=2, dead=0, paused=False, threshold=100, reasons=("OpenAI 429",)):
@@ -56,8 +55,3 @@ def test_an_unreadable_queue_and_a_missing_worker():
     assert "not found" in check["reason"] and "too_few_workers" not in check["details"]["causes"]
     with pytest.raises(IncidentCheckError, match="workloads"):
         queue_backlog(queue(), {}, "auditron-worker")
-
-
-def test_the_filter_kind():
-    data = {"queue": queue(), "workloads": workers(name="auditron-api", desired=3, ready=3)}
-    assert incident_check(data, "queue_backlog", worker="auditron-api")["details"]["resources"]["scale"]["to"] == 6
