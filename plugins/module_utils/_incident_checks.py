@@ -678,10 +678,15 @@ def api_down(workload_info, name, memory_factor=1.5, memory_max="8Gi", deploymen
         check["reason"] += "; crash log: %s" % crash[0]
     details["database_pod"] = db
     if db is not None and check["verdict"] != "OK":
-        if db["causes"]:
+        if db["causes"] and db["causes"] != ["db_pod_missing"]:
             details["causes"].insert(0, "database_down")
             details["fix"] = "restart_db_pod"
             check["reason"] += "; the log names the database and %s" % "; ".join(db["reasons"])
+        elif db["causes"]:
+            # no such pod here: the database runs elsewhere (another namespace, a managed service, AUDITRON's external
+            # PostgreSQL) or under another name; a pod that is not there cannot be restarted, so it is no cause
+            check["reason"] += ("; the log names the database, but there is no pod %s here (a database outside this namespace "
+                                "is not judged: sark_incident_db_pod names it)" % db["pod"])
         else:
             check["reason"] += "; the log names the database, but pod %s is ready (%d restarts)" % (db["pod"], db["restarts"])
     if "out_of_memory" in details["causes"]:

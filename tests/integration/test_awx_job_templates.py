@@ -4,6 +4,7 @@ tarball, the extra vars AWX sends when the survey is launched with its defaults 
 extra vars), and the environment rendered from the "SARK connections" credential type's injectors.
 The job must end successful with set_stats artifacts."""
 
+import copy
 import os
 import sys
 import uuid
@@ -91,7 +92,8 @@ def test_diagnose_template_is_its_remediate_twin_with_the_switch_off():
     incidents = [f for f in os.listdir(os.path.join(ROOT, "playbooks")) if f.startswith("incident_") and f.endswith(".yml")]
     assert len(TWINS) == len(incidents)  # one per incident playbook
     for diagnose, remediate in TWINS.items():
-        d, r = dict(TEMPLATES[diagnose]), dict(TEMPLATES[remediate])
+        # deep copies: the comparison below pops keys, and TEMPLATES is what the job runs read afterwards
+        d, r = copy.deepcopy(TEMPLATES[diagnose]), copy.deepcopy(TEMPLATES[remediate])
         d_vars, r_vars = yaml.safe_load(d.pop("extra_vars")), yaml.safe_load(r.pop("extra_vars"))
         switch = [k for k in d_vars if k.endswith("_remediate")]
         assert len(switch) == 1 and d_vars == {switch[0]: False} and r_vars == {switch[0]: True}, (diagnose, d_vars, r_vars)

@@ -654,12 +654,14 @@ class Controller:  # pylint: disable=too-many-instance-attributes
         if entry is None or entry.get("pull") is False:
             if age < self.ready_after:
                 result["state"] = {"waiting": {"reason": "ContainerCreating"}}
-            elif age < self.ready_after + self.backoff_after:
+            else:
+                # the kubelet backs off only after a failed pull: its events come first even when this loop (slowed by
+                # a loaded machine) first looks after the ErrImagePull window, as a real kubelet never skips the pull
                 msg = 'Failed to pull image "%s": rpc error: code = NotFound desc = failed to pull and unpack image "%s": not found' % (image, image)
-                result["state"] = {"waiting": {"reason": "ErrImagePull", "message": msg}}
                 self.event(pod, "Warning", "Failed", msg)
                 self.event(pod, "Warning", "Failed", "Error: ErrImagePull")
-            else:
+                result["state"] = {"waiting": {"reason": "ErrImagePull", "message": msg}}
+            if age >= self.ready_after + self.backoff_after:
                 msg = 'Back-off pulling image "%s"' % image
                 result["state"] = {"waiting": {"reason": "ImagePullBackOff", "message": msg}}
                 self.event(pod, "Normal", "BackOff", msg)

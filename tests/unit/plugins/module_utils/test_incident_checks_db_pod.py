@@ -101,3 +101,12 @@ def test_api_down_restarts_a_failing_database_pod_first():
     check = api_down(api(), "sark", logs=CRASH, db=db)
     assert check["details"]["causes"][0] == "database_down" and check["details"]["fix"] == "restart_db_pod"
     assert check["details"]["database_pod"]["causes"] == ["db_pod_failing"]
+
+
+def test_api_down_does_not_blame_a_database_pod_that_is_not_there():
+    """AUDITRON's crash-looping API logs "Environment variable not found: DATABASE_URL" and its PostgreSQL is not a pod of
+    its namespace: a missing pod cannot be restarted, so the crash is the release's (roll back), not the database's."""
+    db = db_pod({"workloads": []}, "postgres-0")
+    check = api_down(api(), "sark", logs=CRASH, db=db)
+    assert "database_down" not in check["details"]["causes"] and check["details"]["fix"] == "rollback"
+    assert "no pod postgres-0 here" in check["reason"]
