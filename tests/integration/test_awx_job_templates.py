@@ -77,6 +77,9 @@ def survey_answers(playbook, stack, tmp_path):
         "playbooks/incident_security.yml": {"sark_incident_security_user": "jane.roe@example.com"},
         # the strategy and the new image have no default: a rolling update of RSP's auth-service (the stack's Kubernetes
         # API holds RSP's workloads beside SARK's; no health connection in the survey, so the role says it did not verify)
+        # AUDITRON's queue: this stack is SARK's (inventory sark_layout sark_v2), so the operator picks AUDITRON's code
+        # layout, where the queue is BullMQ on the credential's Redis (empty here: nothing to remediate)
+        "playbooks/incident_queue_backlog.yml": {"sark_incident_layout": "auditron_code"},
         "playbooks/rsp_deploy.yml": {"rsp_deploy_strategy": "rolling", "rsp_deploy_image": "rust-security/auth-service:v1.2.0",
                                      "rsp_deploy_wait_sleep": 1, "rsp_deploy_wait_timeout": 60},
     }.get(playbook, {})
